@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Kestrel launcher.
+#   ./launch.sh [app flags]      create .venv, install the pinned requirements (skipped when unchanged), start the UI
+#   ./launch.sh --run-tests [pytest args]
+#                                the same set-up plus dev requirements and Debian's chromium, then ruff and the tests
+# Flags pass through to app.py (A1111's names: --port, --listen, --data-dir, --ckpt, --xformers, ...).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="${KESTREL_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+say() { printf '[launch] %s\n' "$*" >&2; }
+
+find_python() {
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+      echo "$candidate"; return
+    fi
+  done
+  say "Python 3.11 is required (the pinned torch 2.14.1 wheels are built for it)."; exit 1
+}
+
+# Install a set of requirement files once; a stamp of their content makes an unchanged re-run skip pip entirely.
+ensure_requirements() {
+  local name="$1"; shift
+  local stamp_file="$VENV/.installed-$name" stamp
+  stamp="$(cd "$ROOT" && cat "$@" | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$stamp" ]]; then return; fi
+  say "installing $name requirements (first run or requirements changed)"
+  for file in "$@"; do
+    case "$file" in
+      *nodeps*) "$PY" -m pip install --no-deps -r "$ROOT/$file" ;;   # see the file: its deps would pull torch
+      *) "$PY" -m pip install -r "$ROOT/$file" ;;
+    esac
+  done
+  echo "$stamp" > "$stamp_file"
+}
+
+ensure_venv() {
+  if [[ ! -x "$PY" ]]; then
+    say "creating $VENV"
+    "$(find_python)" -m venv "$VENV"
+    "$PY" -m pip install --quiet --upgrade pip
+  fi
+  ensure_requirements base requirements.txt requirements-nodeps.txt
+}
+
+# As in A1111, --xformers installs xformers (a CUDA-only library) when it is missing.
+ensure_xformers() {
+  for arg in "$@"; do
+    if [[ "$arg" == "--xformers" ]] && ! "$PY" -c 'import xformers' >/dev/null 2>&1; then
+      say "installing xformers (--xformers)"
+      "$PY" -m pip install "xformers==0.0.35"
+    fi
+  done
+}
+
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return; fi
+  say "installing Debian's chromium for the browser tests"
+  local sudo=""
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { say "chromium is missing and we are not root: apt-get install chromium"; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium
+}
+
+run_tests() {
+  ensure_requirements dev requirements-dev.txt
+  ensure_chromium
+  cd "$ROOT"
+  say "ruff"
+  "$VENV/bin/ruff" check .
+  say "pytest"
+  exec "$PY" -m pytest "$@"
+}
+
+ensure_venv
+if [[ "${1:-}" == "--run-tests" ]]; then
+  shift
+  run_tests "$@"
+fi
+ensure_xformers "$@"
+cd "$ROOT"
+exec "$PY" app.py "$@"

@@ -1,0 +1,118 @@
+"""The `App` object: every long-lived service, built once by `app.py` and handed down explicitly.
+
+There are no globals: the UI, the API and (later) extensions receive this object. Building it reads the disk
+(settings, the checkpoint list, the demo model when needed) but starts no thread and opens no socket; `start()`
+does those, so tests can build an App cheaply and in isolation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from webui import PRODUCT_NAME, __version__
+from webui.config.flags import CommandLineOptions
+from webui.config.options import SettingsStore, default_options
+from webui.config.paths import DataPaths
+from webui.engine.samplers import default_sampler_table
+from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
+from webui.jobs.generation import GenerationOutput, GenerationService, JobOptions
+from webui.jobs.queue import JobQueue
+from webui.model_manager.demo import write_demo_checkpoint
+from webui.model_manager.device import detect_device
+from webui.model_manager.hashing import HashCache
+from webui.model_manager.manager import CheckpointNotFoundError, ModelManager, ModelSources
+from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
+from webui.storage.outputs import ImageSaver, SaveOptions
+
+log = logging.getLogger(__name__)
+VERSION_TEXT = f"{PRODUCT_NAME}-{__version__}"  # deliberately not "v1.x": A1111 would apply old-version quirks
+
+
+@dataclass
+class App:
+    options: CommandLineOptions
+    paths: DataPaths
+    settings: SettingsStore
+    models: ModelManager
+    engine: Txt2ImgEngine
+    jobs: JobQueue[GenerationOutput]
+
+    def start(self) -> None:
+        self.jobs.start()
+
+    def stop(self) -> None:
+        self.jobs.stop()
+
+    def switch_checkpoint(self, query: str) -> str:
+        """Load a checkpoint (waits for the running job) and remember it in config.json, as A1111 does."""
+        loaded = self.models.load(query)
+        self.settings.set("sd_model_checkpoint", loaded.record.title)
+        if loaded.record.sha256:
+            self.settings.set("sd_checkpoint_hash", loaded.record.sha256)
+        return loaded.record.title
+
+
+def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
+    """This moment's settings as plain values for one job (the jobs layer never sees SettingsStore)."""
+    outdir = Path(settings.get("outdir_txt2img_samples"))
+    return JobOptions(
+        infotext=InfotextOptions(
+            add_model_hash=bool(settings.get("add_model_hash_to_info")),
+            add_model_name=bool(settings.get("add_model_name_to_info")),
+            version=VERSION_TEXT if settings.get("add_version_to_infotext") else None,
+        ),
+        save=SaveOptions(
+            folder=outdir if outdir.is_absolute() else paths.root / outdir,
+            save_to_dirs=bool(settings.get("save_to_dirs")),
+            embed_infotext=bool(settings.get("enable_pnginfo")),
+        ),
+    )
+
+
+def _precision_flags(options: CommandLineOptions) -> PrecisionFlags:
+    return PrecisionFlags(
+        no_half=options.no_half, no_half_vae=options.no_half_vae, precision=options.precision,
+        xformers=options.xformers, opt_sdp_attention=options.opt_sdp_attention,
+        opt_split_attention=options.opt_split_attention, medvram=options.medvram, lowvram=options.lowvram,
+    )
+
+
+def _model_sources(options: CommandLineOptions, paths: DataPaths) -> ModelSources:
+    folders = ((options.ckpt_dir,) if options.ckpt_dir else ()) + (paths.checkpoints,)
+    return ModelSources(folders, (options.ckpt,) if options.ckpt else ())
+
+
+def _initial_checkpoint(app: App) -> str:
+    """--ckpt, else the remembered setting, else the first checkpoint (A1111's order); writes the demo if none."""
+    if not app.models.refresh():
+        path = write_demo_checkpoint(app.paths.checkpoints)
+        log.info("no checkpoint found: wrote the demo model %s (random weights; it draws noise)", path)
+        app.models.refresh()
+    if app.options.ckpt:
+        return app.options.ckpt.name
+    remembered = app.settings.get("sd_model_checkpoint")
+    if remembered:
+        try:
+            return app.models.find(remembered).name
+        except CheckpointNotFoundError:
+            log.warning("remembered checkpoint %r is gone; using the first one found", remembered)
+    return app.models.checkpoints()[0].name
+
+
+def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
+    """Compose the services and load the starting checkpoint; no thread or socket yet."""
+    paths = DataPaths((options.data_dir or default_data_dir).resolve())
+    paths.ensure_folders()
+    settings = SettingsStore(default_options(), paths.config_file)
+    settings.load()
+    plan = plan_memory(detect_device(options.device), _precision_flags(options))
+    log.info("memory plan: %s (%s)", plan.describe(), "; ".join(plan.reasons))
+    hash_cache = None if options.no_hashing else HashCache(paths.cache_file)
+    models = ModelManager(_model_sources(options, paths), plan, hash_cache)
+    engine = Txt2ImgEngine(models, default_sampler_table())
+    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
+    app = App(options, paths, settings, models, engine, JobQueue(service.run))
+    app.switch_checkpoint(_initial_checkpoint(app))
+    return app

@@ -1,0 +1,94 @@
+"""Command-line flags with A1111's names and meanings.
+
+Only `app.py` calls `parse_flags` (with `sys.argv[1:]`); everything else receives the frozen `CommandLineOptions`.
+An unknown flag is an error (argparse prints the usage and exits with code 2), as users of A1111 expect from a
+typo such as `--lisen`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT = 7860
+PRECISION_CHOICES = ("full", "half", "autocast")
+DEVICE_CHOICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class CommandLineOptions:
+    """What the user asked for on the command line; defaults mirror A1111's."""
+
+    port: int = DEFAULT_PORT
+    listen: bool = False
+    server_name: str | None = None
+    data_dir: Path | None = None
+    ckpt_dir: Path | None = None
+    ckpt: Path | None = None
+    no_half: bool = False
+    no_half_vae: bool = False
+    precision: str = "autocast"
+    xformers: bool = False
+    opt_sdp_attention: bool = False
+    opt_split_attention: bool = False
+    medvram: bool = False
+    lowvram: bool = False
+    device: str | None = None
+    autolaunch: bool = False
+    no_hashing: bool = False
+
+    @property
+    def bind_address(self) -> str:
+        """The address the server binds: only what was asked (loopback unless --listen or --server-name)."""
+        if self.server_name:
+            return self.server_name
+        return "0.0.0.0" if self.listen else "127.0.0.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Kestrel: an A1111-style Stable Diffusion web UI (flags keep A1111's names).",
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default 7860)")
+    server.add_argument("--listen", action="store_true", help="bind 0.0.0.0 so the LAN can reach the UI")
+    server.add_argument("--server-name", default=None, help="bind this host name or address (overrides --listen)")
+    server.add_argument("--autolaunch", action="store_true", help="open the UI in the default browser")
+
+    paths = parser.add_argument_group("paths")
+    paths.add_argument("--data-dir", type=Path, default=None,
+                       help="root of models/, embeddings/, outputs/, extensions/, config.json "
+                            "(default: the repository)")
+    paths.add_argument("--ckpt-dir", type=Path, default=None, help="extra folder of checkpoints, scanned first")
+    paths.add_argument("--ckpt", type=Path, default=None, help="start on this checkpoint file")
+    paths.add_argument("--no-hashing", action="store_true", help="do not compute sha256 model hashes")
+
+    precision = parser.add_argument_group("precision, attention and memory")
+    precision.add_argument("--no-half", action="store_true", help="keep the whole model in fp32")
+    precision.add_argument("--no-half-vae", action="store_true", help="keep only the VAE in fp32")
+    precision.add_argument("--precision", choices=PRECISION_CHOICES, default="autocast",
+                           help="full = fp32 everywhere; half = fp16 everywhere (CUDA)")
+    precision.add_argument("--xformers", action="store_true", help="use xformers attention (CUDA only)")
+    precision.add_argument("--opt-sdp-attention", action="store_true", help="use PyTorch SDPA attention")
+    precision.add_argument("--opt-split-attention", action="store_true", help="use sliced attention (less VRAM)")
+    precision.add_argument("--medvram", action="store_true", help="offload whole models to the CPU between uses")
+    precision.add_argument("--lowvram", action="store_true", help="offload layer by layer (slowest, least VRAM)")
+    precision.add_argument("--device", choices=DEVICE_CHOICES, default=None,
+                           help="cpu or cuda (default: cuda if present)")
+    return parser
+
+
+def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
+    """Parse argv into options; conflicting combinations exit with code 2 and a message naming them."""
+    parser = build_parser()
+    namespace = parser.parse_args(list(argv))
+    if namespace.precision == "half" and (namespace.no_half or namespace.no_half_vae):
+        parser.error("--precision half cannot be combined with --no-half or --no-half-vae")
+    if namespace.medvram and namespace.lowvram:
+        parser.error("choose one of --medvram and --lowvram")
+    if not 0 < namespace.port < 65536:
+        parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
+    return CommandLineOptions(**vars(namespace))

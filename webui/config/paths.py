@@ -1,0 +1,56 @@
+"""The data directory in A1111's layout.
+
+`--data-dir` is the root of user data, exactly as in A1111: `models/`, `embeddings/`, `outputs/`, `extensions/`,
+`config.json`, `cache.json`. Nothing here touches the disk until `ensure_folders` is called at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    root: Path
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.models / "Stable-diffusion"
+
+    @property
+    def vae(self) -> Path:
+        return self.models / "VAE"
+
+    @property
+    def lora(self) -> Path:
+        return self.models / "Lora"
+
+    @property
+    def embeddings(self) -> Path:
+        return self.root / "embeddings"
+
+    @property
+    def extensions(self) -> Path:
+        return self.root / "extensions"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def cache_file(self) -> Path:
+        return self.root / "cache.json"
+
+    def ensure_folders(self) -> None:
+        """Create the A1111 folder skeleton (idempotent); called once by the composition root."""
+        for folder in (self.checkpoints, self.vae, self.lora, self.embeddings, self.extensions, self.outputs):
+            folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,83 @@
+"""A1111's infotext: the "parameters" text stored in every image (pure).
+
+The format is a contract that other tools parse (A1111's PNG Info, civitai, image browsers):
+
+    <prompt, may span lines>
+    Negative prompt: <negative prompt>          (line omitted when the negative prompt is empty)
+    Steps: 20, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7, Seed: 1, Size: 512x512, ...
+
+Pairs are joined with ", ", entries whose value is None are left out, a value holding ",", ":" or a newline is
+JSON-quoted, an entry whose value equals its key is written bare, and the whole text is stripped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def quote(value: object) -> str:
+    """Quote a parameter value the way A1111 does, so its parser can split the line on commas."""
+    text = format_value(value)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def format_value(value: object) -> str:
+    """Numbers as A1111's UI writes them: a whole float loses its ".0" (CFG scale: 7, not 7.0)."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def parameters_line(parameters: Mapping[str, object | None]) -> str:
+    """Join ordered parameters into A1111's single "key: value, ..." line."""
+    parts = []
+    for key, value in parameters.items():
+        if value is None:
+            continue
+        parts.append(key if key == value else f"{key}: {quote(value)}")
+    return ", ".join(parts)
+
+
+def create_infotext(prompt: str, negative_prompt: str, parameters: Mapping[str, object | None]) -> str:
+    negative_part = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
+    return f"{prompt}{negative_part}\n{parameters_line(parameters)}".strip()
+
+
+@dataclass(frozen=True)
+class Txt2ImgInfo:
+    """The values a txt2img infotext records, in A1111's key order."""
+
+    prompt: str
+    negative_prompt: str
+    steps: int
+    sampler: str
+    schedule_type: str
+    cfg_scale: float
+    seed: int
+    width: int
+    height: int
+    model_hash: str | None
+    model_name: str | None
+    version: str | None
+
+    def parameters(self) -> dict[str, object | None]:
+        return {
+            "Steps": self.steps,
+            "Sampler": self.sampler,
+            "Schedule type": self.schedule_type,
+            "CFG scale": self.cfg_scale,
+            "Seed": self.seed,
+            "Size": f"{self.width}x{self.height}",
+            "Model hash": self.model_hash,
+            "Model": self.model_name,
+            "Version": self.version,
+        }
+
+    def text(self) -> str:
+        return create_infotext(self.prompt, self.negative_prompt, self.parameters())

@@ -1,0 +1,56 @@
+"""What the worker does with a generation job: run the engine, save each image with its infotext.
+
+Settings that may change while the app runs (infotext options, output folders) are read once per job through a
+provider that returns plain values, so this layer never sees the Settings object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
+from webui.jobs.job import Job
+from webui.storage.outputs import ImageSaver, SaveOptions
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    path: Path
+    seed: int
+    infotext: str
+
+
+@dataclass(frozen=True)
+class GenerationOutput:
+    images: tuple[SavedImage, ...]
+    interrupted: bool
+    checkpoint_title: str
+    is_demo_model: bool
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(image.seed for image in self.images)
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    infotext: InfotextOptions
+    save: SaveOptions
+
+
+class GenerationService:
+    def __init__(self, engine: Txt2ImgEngine, saver: ImageSaver, options: Callable[[], JobOptions]) -> None:
+        self._engine = engine
+        self._saver = saver
+        self._options = options
+
+    def run(self, job: Job) -> GenerationOutput:
+        options = self._options()
+        result = self._engine.generate(job.request, options.infotext, progress=job.report_progress,
+                                       cancelled=lambda: job.cancel_requested)
+        saved = tuple(SavedImage(self._saver.save(item.image, item.seed, item.infotext, options.save),
+                                 item.seed, item.infotext)
+                      for item in result.images)
+        return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model)

@@ -1,0 +1,84 @@
+"""A1111 model hashes: sha256 of the whole file, shown as its first 10 hex digits.
+
+Hashing a 2 GB checkpoint takes seconds, so results are cached in `cache.json` in the data dir (A1111's file and
+"hashes" section) and reused while the file's size and mtime are unchanged. Progress is reported while hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from webui.config.atomic import write_json_atomically
+
+log = logging.getLogger(__name__)
+BLOCK_SIZE = 1024 * 1024
+SHORT_HASH_LENGTH = 10
+HashProgress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+def sha256_of_file(path: Path, progress: HashProgress | None = None) -> str:
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as stream:
+        while block := stream.read(BLOCK_SIZE):
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, total)
+    return digest.hexdigest()
+
+
+def short_hash(sha256: str) -> str:
+    return sha256[:SHORT_HASH_LENGTH]
+
+
+class HashCache:
+    """sha256 per file, keyed by A1111's "checkpoint/<name>" and valid for one (path, size, mtime)."""
+
+    def __init__(self, cache_file: Path) -> None:
+        self._cache_file = cache_file
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict:
+        if not self._cache_file.exists():
+            return {}
+        try:
+            data = json.loads(self._cache_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            log.warning("ignoring unreadable hash cache %s (%s); hashes will be recomputed", self._cache_file, error)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def _identity(path: Path) -> dict[str, object]:
+        stat = path.stat()
+        return {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
+
+    def cached(self, path: Path, name: str) -> str | None:
+        """The cached sha256 if it is still valid for this exact file, without hashing anything."""
+        identity = self._identity(path)
+        with self._lock:
+            entry = self._read().get("hashes", {}).get(f"checkpoint/{name}")
+        if isinstance(entry, dict) and all(entry.get(field) == value for field, value in identity.items()):
+            return str(entry["sha256"])
+        return None
+
+    def sha256(self, path: Path, name: str, progress: HashProgress | None = None) -> str:
+        cached = self.cached(path, name)
+        if cached is not None:
+            return cached
+        key = f"checkpoint/{name}"
+        identity = self._identity(path)
+        log.info("calculating sha256 for %s", path.name)
+        digest = sha256_of_file(path, progress)
+        with self._lock:
+            data = self._read()
+            data.setdefault("hashes", {})[key] = {**identity, "sha256": digest}
+            write_json_atomically(self._cache_file, data)
+        return digest

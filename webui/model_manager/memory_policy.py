@@ -1,0 +1,117 @@
+"""Every precision and memory decision in one pure function: (device, flags) → MemoryPlan.
+
+Kept free of torch so it can be tested for any card on a CPU-only machine. The defaults aim at the 4–8 GB cards
+our users own: fp16 on CUDA (fp32 on CPU, where fp16 is slow and partly unsupported), PyTorch SDPA attention
+(memory-efficient already; slicing on CPU is slower and no smaller), and offloading only when VRAM is short.
+Flags with A1111's names override the defaults; impossible requests are errors that say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SMALL_CARD_MB = 3 * 1024      # below this, only sequential (layer by layer) offload fits SD 1.x in fp16
+MEDIUM_CARD_MB = 5 * 1024     # below this, keep one model on the card at a time (A1111's --medvram)
+VAE_SLICING_BELOW_MB = 6 * 1024
+
+
+class MemoryPolicyError(ValueError):
+    """The flags ask for something this device cannot do."""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    kind: str                      # "cpu" or "cuda"
+    name: str = "cpu"
+    total_vram_mb: int | None = None
+    xformers_available: bool = False
+
+
+@dataclass(frozen=True)
+class PrecisionFlags:
+    no_half: bool = False
+    no_half_vae: bool = False
+    precision: str = "autocast"
+    xformers: bool = False
+    opt_sdp_attention: bool = False
+    opt_split_attention: bool = False
+    medvram: bool = False
+    lowvram: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    device: str
+    unet_dtype: str
+    text_encoder_dtype: str
+    vae_dtype: str
+    attention: str                 # "sdpa" | "xformers" | "sliced" | "classic"
+    offload: str                   # "none" | "model" | "sequential"
+    vae_slicing: bool
+    vae_tiling: bool
+    reasons: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        dtypes = f"unet {self.unet_dtype}, text encoder {self.text_encoder_dtype}, vae {self.vae_dtype}"
+        vae_modes = (("vae slicing", self.vae_slicing), ("vae tiling", self.vae_tiling))
+        vae = ", ".join(name for name, enabled in vae_modes if enabled)
+        summary = f"{self.device}: {dtypes}; attention {self.attention}; offload {self.offload}"
+        return f"{summary}; {vae}" if vae else summary
+
+
+def _choose_attention(device: DeviceInfo, flags: PrecisionFlags, small_card: bool) -> tuple[str, str]:
+    if flags.xformers:
+        if device.kind != "cuda":
+            raise MemoryPolicyError(f"--xformers needs a CUDA device; this device is {device.kind}")
+        if not device.xformers_available:
+            raise MemoryPolicyError(
+                "--xformers was given but xformers is not installed (./launch.sh --xformers installs it)")
+        return "xformers", "--xformers"
+    if flags.opt_split_attention:
+        return "sliced", "--opt-split-attention"
+    if flags.opt_sdp_attention:
+        return "sdpa", "--opt-sdp-attention"
+    if small_card:
+        return "sliced", "VRAM under 3 GB: sliced attention"
+    return "sdpa", "PyTorch SDPA (default)"
+
+
+def _choose_offload(device: DeviceInfo, flags: PrecisionFlags) -> tuple[str, str]:
+    if device.kind != "cuda":
+        if flags.medvram or flags.lowvram:
+            return "none", "--medvram/--lowvram only apply to CUDA; ignored on CPU"
+        return "none", "CPU: no offload"
+    if flags.lowvram:
+        return "sequential", "--lowvram"
+    if flags.medvram:
+        return "model", "--medvram"
+    vram = device.total_vram_mb or 0
+    if vram < SMALL_CARD_MB:
+        return "sequential", f"{vram} MB VRAM: sequential offload"
+    if vram < MEDIUM_CARD_MB:
+        return "model", f"{vram} MB VRAM: model offload"
+    return "none", f"{vram} MB VRAM: whole model on the card"
+
+
+def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
+    if device.kind not in ("cpu", "cuda"):
+        raise MemoryPolicyError(f"unknown device kind {device.kind!r}; allowed: cpu, cuda")
+    full_precision = device.kind == "cpu" or flags.no_half or flags.precision == "full"
+    model_dtype = "fp32" if full_precision else "fp16"
+    vae_dtype = "fp32" if full_precision or flags.no_half_vae else "fp16"
+    vram = device.total_vram_mb or 0
+    on_cuda = device.kind == "cuda"
+    attention, attention_reason = _choose_attention(device, flags, small_card=on_cuda and vram < SMALL_CARD_MB)
+    offload, offload_reason = _choose_offload(device, flags)
+    precision_reason = "CPU: fp32" if device.kind == "cpu" else f"CUDA: {model_dtype} (vae {vae_dtype})"
+    return MemoryPlan(
+        device=device.kind,
+        unet_dtype=model_dtype,
+        text_encoder_dtype=model_dtype,
+        vae_dtype=vae_dtype,
+        attention=attention,
+        offload=offload,
+        vae_slicing=on_cuda and vram < VAE_SLICING_BELOW_MB,
+        vae_tiling=on_cuda and vram < MEDIUM_CARD_MB,
+        reasons=(precision_reason, attention_reason, offload_reason),
+    )

@@ -1,0 +1,60 @@
+"""Saving images the way A1111 does: folders, file names, atomic writes, infotext inside.
+
+`outputs/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png`: the date folder (`save_to_dirs`, pattern "[date]"), a 5-digit
+sequence number one past the highest already in the folder, then the seed. Each file is written to a temporary
+name and renamed, so a crash never leaves half an image under a real name.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from PIL import Image
+
+from webui.config.atomic import write_atomically
+from webui.infotext.png import png_bytes_with_infotext
+
+LEADING_NUMBER = re.compile(r"^(\d+)")
+SUPPORTED_FORMATS = ("png",)
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    folder: Path                 # e.g. <data>/outputs/txt2img-images
+    save_to_dirs: bool = True    # add the YYYY-MM-DD subfolder
+    embed_infotext: bool = True  # A1111's enable_pnginfo
+    image_format: str = "png"
+
+    def __post_init__(self) -> None:
+        if self.image_format not in SUPPORTED_FORMATS:
+            raise ValueError(f"image format {self.image_format!r} is not supported yet; allowed: "
+                             f"{', '.join(SUPPORTED_FORMATS)}")
+
+
+def next_sequence_number(folder: Path) -> int:
+    """One past the largest leading number of any file in the folder (A1111's get_next_sequence_number)."""
+    if not folder.is_dir():
+        return 0
+    numbers = [int(match.group(1)) for entry in folder.iterdir() if (match := LEADING_NUMBER.match(entry.name))]
+    return max(numbers, default=-1) + 1
+
+
+class ImageSaver:
+    """Writes images; one lock keeps sequence numbers unique even if two jobs ever save at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def save(self, image: Image.Image, seed: int, infotext: str, options: SaveOptions,
+             today: date | None = None) -> Path:
+        folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
+        payload = png_bytes_with_infotext(image, infotext if options.embed_infotext else None)
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{next_sequence_number(folder):05d}-{seed}.{options.image_format}"
+            write_atomically(path, lambda stream: stream.write(payload))
+        return path

@@ -1,0 +1,28 @@
+"""The page: one Gradio Blocks with A1111's quicksettings row and tabs. Only this package imports gradio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from webui.app_context import App
+from webui.ui.top_row import build_top_row
+from webui.ui.txt2img_tab import build_txt2img_tab
+
+STYLE_FILE = Path(__file__).parent / "static" / "style.css"
+PAGE_TITLE = "Stable Diffusion (Kestrel)"
+
+
+def build_ui(app: App) -> gr.Blocks:
+    with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as page:
+        top_row = build_top_row(app)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
+                build_txt2img_tab(app, top_row.checkpoint)
+    return page
+
+
+def mount_options(app: App) -> dict:
+    """Keyword arguments for `gr.mount_gradio_app`: our css, and the outputs folder as the only extra file root."""
+    return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": [str(app.paths.outputs)]}

@@ -1,0 +1,66 @@
+"""The quicksettings row above the tabs: A1111's checkpoint dropdown, its refresh button, and the demo notice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from webui.app_context import App
+from webui.model_manager.manager import CheckpointNotFoundError
+from webui.model_manager.memory_policy import MemoryPolicyError
+from webui.model_manager.probe import UnsupportedArchitectureError
+from webui.model_manager.safetensors_header import CheckpointFormatError
+
+DEMO_NOTICE = (
+    "**Demo model.** `kestrel-demo-tiny` has random weights and draws coloured noise. To make real pictures, put an "
+    "SD 1.x checkpoint (e.g. an fp16 \"Anything\" `.safetensors`) into `models/Stable-diffusion/`, press 🔄 and "
+    "choose it above."
+)
+LOAD_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, UnsupportedArchitectureError, MemoryPolicyError,
+               OSError)
+
+
+@dataclass
+class TopRow:
+    checkpoint: gr.Dropdown
+    refresh: gr.Button
+    demo_notice: gr.Markdown
+
+
+def _current_title(app: App) -> str | None:
+    loaded = app.models.loaded
+    return loaded.record.title if loaded else None
+
+
+def _is_demo(app: App) -> bool:
+    loaded = app.models.loaded
+    return bool(loaded and loaded.is_demo)
+
+
+def build_top_row(app: App) -> TopRow:
+    titles = [record.title for record in app.models.checkpoints()]
+    with gr.Row(elem_id="quicksettings"):
+        checkpoint = gr.Dropdown(choices=titles, value=_current_title(app), label="Stable Diffusion checkpoint",
+                                 elem_id="setting_sd_model_checkpoint", interactive=True, scale=4)
+        refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0,
+                            min_width=40)
+    demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
+
+    def switch(title: str):
+        previous = _current_title(app)
+        try:
+            new_title = app.switch_checkpoint(title)
+        except LOAD_ERRORS as error:
+            gr.Warning(f"Could not load {title}: {error}. Still using {previous}.")
+            return gr.update(value=previous), gr.update()
+        return gr.update(value=new_title, choices=[r.title for r in app.models.checkpoints()]), \
+            gr.update(visible=_is_demo(app))
+
+    def refresh_list():
+        records = app.models.refresh()
+        return gr.update(choices=[record.title for record in records], value=_current_title(app))
+
+    checkpoint.input(switch, inputs=[checkpoint], outputs=[checkpoint, demo_notice], show_progress="full")
+    refresh.click(refresh_list, outputs=[checkpoint], show_progress="hidden")
+    return TopRow(checkpoint, refresh, demo_notice)

@@ -1,0 +1,161 @@
+"""The txt2img tab: A1111's layout, element ids and defaults; handlers only talk to the job queue.
+
+The Generate handler builds a `GenerationRequest`, submits it, and streams the job's progress until it ends; it
+never calls the pipeline. Interrupt cancels this browser session's own jobs only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+
+from webui.app_context import App
+from webui.engine.request import RANDOM_SEED, GenerationRequest
+from webui.jobs.job import JobState
+from webui.jobs.queue import QueueFullError
+from webui.ui.html import infotext_html, progress_html
+
+PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
+DEFAULT_SAMPLER = "DPM++ 2M"
+
+
+@dataclass
+class SamplingControls:
+    sampler: gr.Dropdown
+    scheduler: gr.Dropdown
+    steps: gr.Slider
+    cfg_scale: gr.Slider
+    width: gr.Slider
+    height: gr.Slider
+    seed: gr.Number
+    batch_count: gr.Slider
+    batch_size: gr.Slider
+    random_seed: gr.Button
+    reuse_seed: gr.Button
+
+    def inputs(self) -> list:
+        """In the order `_request_from_inputs` reads them, after the two prompts."""
+        return [self.sampler, self.scheduler, self.steps, self.cfg_scale, self.width, self.height, self.seed,
+                self.batch_count, self.batch_size]
+
+
+def _build_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Button]:
+    with gr.Row(elem_id=f"{tab}_toprow"):
+        with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
+            prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
+                                placeholder="Prompt\n(Press Ctrl+Enter to generate)")
+            negative = gr.Textbox(label="Negative prompt", show_label=False, lines=3, elem_id=f"{tab}_neg_prompt",
+                                  placeholder="Negative prompt")
+        with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
+    return prompt, negative, generate, interrupt
+
+
+def _build_settings(app: App, tab: str) -> SamplingControls:
+    table = app.engine.samplers
+    with gr.Row(elem_id=f"{tab}_sampler_row"):
+        sampler = gr.Dropdown([spec.name for spec in table.samplers], value=DEFAULT_SAMPLER,
+                              label="Sampling method", elem_id=f"{tab}_sampling")
+        scheduler = gr.Dropdown([schedule.label for schedule in table.schedule_types], value="Automatic",
+                                label="Schedule type", elem_id=f"{tab}_scheduler")
+        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
+    with gr.Row(elem_id=f"{tab}_dimensions_row"):
+        with gr.Column(elem_id=f"{tab}_column_size", scale=4):
+            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
+            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
+        with gr.Column(elem_id=f"{tab}_column_batch"):
+            batch_count = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count")
+            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size")
+    cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
+    with gr.Row(elem_id=f"{tab}_seed_row"):
+        seed = gr.Number(label="Seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_seed", min_width=100)
+        random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
+        reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
+    return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
+                            random_seed, reuse_seed)
+
+
+def _request_from_inputs(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
+                         batch_size, checkpoint) -> GenerationRequest:
+    try:
+        return GenerationRequest(
+            prompt=prompt or "", negative_prompt=negative or "", sampler_name=sampler, scheduler=scheduler,
+            steps=int(steps), cfg_scale=float(cfg), width=int(width), height=int(height),
+            seed=int(seed if seed is not None else RANDOM_SEED), batch_count=int(batch_count),
+            batch_size=int(batch_size), checkpoint=checkpoint,
+        )
+    except (TypeError, ValueError) as error:
+        raise gr.Error(str(error)) from error
+
+
+def make_generate_handler(app: App):
+    def generate(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
+                 checkpoint, request: gr.Request):
+        job_request = _request_from_inputs(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+                                           batch_count, batch_size, checkpoint)
+        try:
+            app.engine.samplers.resolve(job_request.sampler_name, job_request.scheduler)
+            job = app.jobs.submit(job_request, owner=request.session_hash or "anonymous")
+        except (ValueError, QueueFullError) as error:
+            raise gr.Error(str(error)) from error
+        snapshot, last_sent = job.snapshot(), 0.0
+        while not snapshot.state.finished:
+            if time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+                yield gr.skip(), progress_html(snapshot), gr.skip(), gr.skip()
+                last_sent = time.monotonic()
+            snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
+        yield _final_outputs(snapshot)
+
+    return generate
+
+
+def _final_outputs(snapshot):
+    if snapshot.state is JobState.FAILED:
+        raise gr.Error(f"Generation failed: {snapshot.error}")
+    output = snapshot.result
+    if output is None:
+        return gr.skip(), "", "<p>Interrupted before any image was finished.</p>", []
+    seconds = (snapshot.finished_at or 0) - (snapshot.started_at or 0)
+    note = "Interrupted: showing the images finished before the stop." if output.interrupted else None
+    gallery = [str(image.path) for image in output.images]
+    first_infotext = output.images[0].infotext if output.images else ""
+    info = infotext_html(first_infotext, seconds, note)
+    return gallery, "", info, [(image.infotext, image.seed) for image in output.images]
+
+
+def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
+    tab = "txt2img"
+    prompt, negative, generate, interrupt = _build_prompts(tab)
+    with gr.Row(elem_id=f"{tab}_extra_tabs"):
+        with gr.Column(scale=1, elem_id=f"{tab}_settings"):
+            controls = _build_settings(app, tab)
+        with gr.Column(scale=1, elem_id=f"{tab}_results"):
+            progress = gr.HTML(elem_id=f"{tab}_progress")
+            gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2,
+                                 format="png", interactive=False, height="auto")
+            info = gr.HTML(elem_id=f"html_info_{tab}")
+    generation_info = gr.State([])  # [(infotext, seed)] of the last job, for reuse-seed and gallery selection
+
+    handler = make_generate_handler(app)
+    event_inputs = [prompt, negative, *controls.inputs(), checkpoint]
+    event_outputs = [gallery, progress, info, generation_info]
+    generate.click(handler, inputs=event_inputs, outputs=event_outputs, concurrency_limit=None,
+                   show_progress="minimal")
+    prompt.submit(handler, inputs=event_inputs, outputs=event_outputs, concurrency_limit=None,
+                  show_progress="minimal")
+    def interrupt_own_jobs(request: gr.Request) -> None:
+        app.jobs.cancel_owned_by(request.session_hash or "anonymous")
+
+    interrupt.click(interrupt_own_jobs, inputs=None, outputs=None, show_progress="hidden")
+    controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
+    controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
+                     inputs=[generation_info, controls.seed], outputs=[controls.seed], show_progress="hidden")
+
+    def show_selected(entries, event: gr.SelectData):
+        index = event.index if isinstance(event.index, int) else 0
+        return infotext_html(entries[index][0]) if 0 <= index < len(entries) else gr.skip()
+
+    gallery.select(show_selected, inputs=[generation_info], outputs=[info], show_progress="hidden")
