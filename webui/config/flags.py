@@ -1,6 +1,7 @@
 """Command-line flags with A1111's names and meanings.
 
-Only `app.py` calls `parse_flags` (with `sys.argv[1:]`); everything else receives the frozen `CommandLineOptions`.
+Only `app.py` calls `parse_flags` (with the command-line arguments); everything else receives the frozen
+`CommandLineOptions`.
 An unknown flag is an error (argparse prints the usage and exits with code 2), as users of A1111 expect from a
 typo such as `--lisen`.
 """

@@ -1,0 +1,61 @@
+"""Shared fixtures. Nothing here downloads: models are tiny, built from the real diffusers/transformers classes and
+written as real A1111 single files. The network guard fails the session on any non-loopback connection attempt."""
+
+from __future__ import annotations
+
+import os
+
+for _name, _value in {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+                      "DO_NOT_TRACK": "1"}.items():
+    os.environ[_name] = _value
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.support import netguard  # noqa: E402
+
+GUARD = netguard.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if GUARD.blocked:
+        print(f"\nnon-loopback network attempts during the tests: {GUARD.blocked}")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    from webui.model_manager.demo import TinySD1Spec
+
+    return TinySD1Spec()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_spec) -> Path:
+    """A tiny SD 1.x A1111 single file (fp16, with its .yaml) in a models/Stable-diffusion folder."""
+    from webui.model_manager.demo import write_tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("data") / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    return write_tiny_checkpoint(folder / "tiny-anything.safetensors", tiny_spec)
+
+
+@pytest.fixture(scope="session")
+def cpu_plan():
+    from webui.model_manager.memory_policy import DeviceInfo, PrecisionFlags, plan_memory
+
+    return plan_memory(DeviceInfo("cpu"), PrecisionFlags())
+
+
+@pytest.fixture(scope="session")
+def loaded_manager(tiny_checkpoint, cpu_plan, tmp_path_factory):
+    """A model manager with the tiny checkpoint loaded (shared: loading is the slow part)."""
+    from webui.model_manager.hashing import HashCache
+    from webui.model_manager.manager import ModelManager, ModelSources
+
+    cache = HashCache(tmp_path_factory.mktemp("cache") / "cache.json")
+    manager = ModelManager(ModelSources((tiny_checkpoint.parent,)), cpu_plan, cache)
+    manager.refresh()
+    manager.load(tiny_checkpoint.name)
+    return manager

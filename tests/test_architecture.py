@@ -1,0 +1,115 @@
+"""The architecture's rules, checked by reading imports (../shared/design/architecture.md)."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WEBUI = ROOT / "webui"
+LAYER_ORDER = ["ui", "api", "jobs", "engine", "model_manager"]  # a layer may import only those after it
+# ui and api are siblings at the top; neither imports the other.
+FORBIDDEN = {
+    "ui": {"api"},
+    "api": {"ui"},
+    "jobs": {"ui", "api"},
+    "engine": {"ui", "api", "jobs"},
+    "model_manager": {"ui", "api", "jobs", "engine"},
+    "infotext": {"ui", "api", "jobs", "engine", "model_manager", "storage"},
+    "storage": {"ui", "api", "jobs", "engine", "model_manager"},
+    "config": {"ui", "api", "jobs", "engine", "model_manager", "storage"},
+}
+PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/engine/request.py",
+                "webui/model_manager/memory_policy.py", "webui/model_manager/probe.py",
+                "webui/model_manager/safetensors_header.py", "webui/config/flags.py"]
+HEAVY = {"torch", "gradio", "diffusers", "transformers", "safetensors", "PIL", "numpy"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def python_files() -> list[Path]:
+    return sorted(WEBUI.rglob("*.py"))
+
+
+def package_of(path: Path) -> str | None:
+    parts = path.relative_to(WEBUI).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+@pytest.mark.parametrize("path", python_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_layers_point_one_way(path):
+    package = package_of(path)
+    forbidden = FORBIDDEN.get(package or "", set())
+    offending = sorted(name for name in imported_modules(path)
+                       if name.startswith("webui.") and name.split(".")[1] in forbidden)
+    assert offending == [], f"{package} may not import {offending}"
+
+
+def test_only_the_ui_imports_gradio():
+    users = [str(path.relative_to(ROOT)) for path in python_files()
+             if any(name.split(".")[0] == "gradio" for name in imported_modules(path)) and package_of(path) != "ui"]
+    assert users == []
+
+
+@pytest.mark.parametrize("relative", PURE_MODULES)
+def test_pure_modules_import_no_heavy_library(relative):
+    heavy = sorted(name for name in imported_modules(ROOT / relative) if name.split(".")[0] in HEAVY)
+    assert heavy == []
+
+
+def test_no_global_statements_and_no_bare_except():
+    offenders = []
+    for path in [*python_files(), ROOT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Global) or (isinstance(node, ast.ExceptHandler) and node.type is None):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_only_app_py_reads_argv_and_environment():
+    offenders = []
+    for path in python_files():
+        text = path.read_text(encoding="utf-8")
+        if "sys.argv" in text or "os.environ" in text or "os.getenv" in text:
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+IMPORT_PROBE = r"""
+import importlib, json, os, pkgutil, sys, threading
+sys.path.insert(0, sys.argv[1])
+attempts = []
+watched = ("socket.connect", "socket.getaddrinfo")
+sys.addaudithook(lambda event, args: attempts.append(event) if event in watched else None)
+before_threads = {t.name for t in threading.enumerate()}
+before_files = set(os.listdir("."))
+import webui
+names = [m.name for m in pkgutil.walk_packages(webui.__path__, "webui.")]
+for name in names:
+    importlib.import_module(name)
+new_threads = {t.name for t in threading.enumerate()} - before_threads
+print(json.dumps({"modules": len(names), "threads": sorted(new_threads),
+                  "files": sorted(set(os.listdir(".")) - before_files), "network": attempts}))
+"""
+
+
+def test_importing_every_module_creates_no_file_thread_or_connection(tmp_path):
+    result = subprocess.run([sys.executable, "-c", IMPORT_PROBE, str(ROOT)], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["modules"] >= 20
+    assert (report["threads"], report["files"], report["network"]) == ([], [], [])
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,186 @@
+"""A real browser against a real server: Playwright drives Debian's Chromium on 127.0.0.1.
+
+The server is `app.py` itself, started in a subprocess with the network guard installed; the browser context
+aborts (and records) any request that is not to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.support.netguard import MARKER
+from webui.infotext.png import read_infotext
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.guarded_app", "--data-dir", str(data_dir), "--port", str(self.port)],
+            cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+    def ping(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/internal/ping", timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                self.ping()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError(f"server not ready in {timeout} s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        return self.log_path.read_text()
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    servers: list[Server] = []
+
+    def start(data_dir: Path) -> Server:
+        server = Server(data_dir, tmp_path / f"server-{len(servers)}.log")
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        log = server.stop()
+        assert MARKER not in log, f"the server tried to reach the network:\n{log}"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    external: list[str] = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    yield page
+    context.close()
+    assert external == [], f"the page tried to load external resources: {external}"
+
+
+def set_number(page, elem_id: str, value: int) -> None:
+    field = page.locator(f"#{elem_id} input[type=number]")
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def test_generate_in_the_browser_saves_an_a1111_png(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    assert (data_dir / "models" / "Stable-diffusion" / "kestrel-demo-tiny.safetensors").is_file()
+    assert (data_dir / "models" / "Stable-diffusion" / "kestrel-demo-tiny.yaml").is_file()
+
+    page.goto(server.url + "/", wait_until="load")
+    page.wait_for_selector("#txt2img_prompt textarea")
+    for elem_id in ("setting_sd_model_checkpoint", "txt2img_neg_prompt", "txt2img_sampling", "txt2img_scheduler",
+                    "txt2img_steps", "txt2img_cfg_scale", "txt2img_width", "txt2img_height", "txt2img_seed",
+                    "txt2img_random_seed", "txt2img_reuse_seed", "txt2img_batch_count", "txt2img_batch_size",
+                    "txt2img_gallery", "html_info_txt2img", "txt2img_interrupt", "demo_model_notice"):
+        assert page.locator(f"#{elem_id}").count() == 1, elem_id
+    assert "random weights" in page.inner_text("#demo_model_notice")
+
+    page.fill("#txt2img_prompt textarea", "masterpiece, 1girl, (red hair:1.2)")
+    page.fill("#txt2img_neg_prompt textarea", "lowres")
+    set_number(page, "txt2img_steps", 4)
+    set_number(page, "txt2img_width", 64)
+    set_number(page, "txt2img_height", 96)
+    page.fill("#txt2img_seed input", "1234")
+    page.click("#txt2img_generate")
+    page.wait_for_selector("#txt2img_gallery img", timeout=60_000)
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Seed: 1234')")
+
+    saved = data_dir / "outputs" / "txt2img-images" / date.today().isoformat() / "00000-1234.png"
+    assert saved.is_file()
+    model_hash = server.ping()["checkpoint"].split("[")[1].rstrip("]")
+    expected = ("masterpiece, 1girl, (red hair:1.2)\nNegative prompt: lowres\n"
+                f"Steps: 4, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, Size: 64x96, "
+                f"Model hash: {model_hash}, Model: kestrel-demo-tiny, Version: kestrel-0.1.0")
+    assert read_infotext(saved) == expected
+    assert expected.split("\n")[-1] in page.inner_text("#html_info_txt2img")
+    from PIL import Image
+
+    with Image.open(saved) as image:
+        assert image.size == (64, 96)
+    config = json.loads((data_dir / "config.json").read_text())
+    assert config["sd_model_checkpoint"] == f"kestrel-demo-tiny.safetensors [{model_hash}]"
+
+
+def test_choosing_another_checkpoint_loads_it(start_server, page, tmp_path, tiny_checkpoint):
+    from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
+
+    folder = tmp_path / "data" / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    shutil.copy(tiny_checkpoint, folder / "aaa-first.safetensors")
+    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "aaa-first.yaml")
+    write_tiny_checkpoint(folder / "zzz-second.safetensors", TinySD1Spec(seed=3))
+    server = start_server(tmp_path / "data")
+    assert server.ping()["checkpoint"].startswith("aaa-first.safetensors [")
+    assert not (folder / "kestrel-demo-tiny.safetensors").exists()
+
+    page.goto(server.url + "/", wait_until="load")
+    assert not page.locator("#demo_model_notice").is_visible()
+    page.click("#setting_sd_model_checkpoint input")
+    page.click("ul[role=listbox] li:has-text('zzz-second.safetensors')")
+    deadline = time.monotonic() + 60
+    while not server.ping()["checkpoint"].startswith("zzz-second.safetensors [") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert server.ping()["checkpoint"].startswith("zzz-second.safetensors [")
+    page.wait_for_function(
+        "document.querySelector('#setting_sd_model_checkpoint input').value.startsWith('zzz-second.safetensors [')")
