@@ -92,8 +92,8 @@ def test_every_sampler_builds_from_config_and_samples(engine, loaded_manager, na
 def test_cancel_stops_at_the_next_step_and_reports_progress(engine):
     steps_seen = []
 
-    def progress(image_index, step, total):
-        steps_seen.append((image_index, step, total))
+    def progress(batch_index, step, total):
+        steps_seen.append((batch_index, step, total))
 
     result = engine.generate(GenerationRequest(prompt="x", steps=10, width=64, height=64, seed=1, batch_count=3),
                              OPTIONS, progress=progress, cancelled=lambda: len(steps_seen) >= 3)

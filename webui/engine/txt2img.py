@@ -22,7 +22,7 @@ from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.infotext.format import Txt2ImgInfo
 from webui.model_manager.manager import LoadedModel, ModelManager
 
-ProgressCallback = Callable[[int, int, int], None]  # (image index of the batch's first image, step, total steps)
+ProgressCallback = Callable[[int, int, int], None]  # (batch index, step, total steps)
 CancelCheck = Callable[[], bool]
 
 
@@ -99,12 +99,11 @@ class Txt2ImgEngine:
     def _run_batch(self, loaded: LoadedModel, request: GenerationRequest, seeds: list[int], batch_index: int,
                    progress: ProgressCallback | None, cancelled: CancelCheck | None) -> tuple[list[Image.Image], bool]:
         pipeline = loaded.pipeline
-        first_image = batch_index * request.batch_size
         stopped = [False]
 
         def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
             if progress is not None:
-                progress(first_image, step + 1, request.steps)
+                progress(batch_index, step + 1, request.steps)
             if cancelled is not None and cancelled():
                 stopped[0] = True
                 pipe._interrupt = True  # diffusers' documented way to stop the denoising loop

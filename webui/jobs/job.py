@@ -32,17 +32,17 @@ class JobState(enum.StrEnum):
 
 @dataclass(frozen=True)
 class JobProgress:
-    image_index: int = 0     # first image of the batch being sampled
+    batch_index: int = 0     # which batch (of batch_count) is being sampled
     step: int = 0
     total_steps: int = 0
-    image_count: int = 1
+    batch_count: int = 1
 
     @property
     def fraction(self) -> float:
-        """A1111's progress: finished images plus the current batch's share of steps."""
-        if self.total_steps <= 0 or self.image_count <= 0:
+        """A1111's progress: finished batches plus the current batch's share of its steps."""
+        if self.total_steps <= 0 or self.batch_count <= 0:
             return 0.0
-        return min(1.0, (self.image_index + self.step / self.total_steps) / self.image_count)
+        return min(1.0, (self.batch_index + self.step / self.total_steps) / self.batch_count)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Job(Generic[ResultT]):
         self.request = request
         self._condition = threading.Condition()
         self._state = JobState.QUEUED
-        self._progress = JobProgress(image_count=request.image_count, total_steps=request.steps)
+        self._progress = JobProgress(total_steps=request.steps, batch_count=request.batch_count)
         self._version = 0
         self._queue_position: int | None = None
         self._started_at: float | None = None
@@ -118,8 +118,8 @@ class Job(Generic[ResultT]):
     def mark_running(self) -> None:
         self._changed(state=JobState.RUNNING, queue_position=None, started_at=time.monotonic())
 
-    def report_progress(self, image_index: int, step: int, total_steps: int) -> None:
-        self._changed(progress=JobProgress(image_index, step, total_steps, self.request.image_count))
+    def report_progress(self, batch_index: int, step: int, total_steps: int) -> None:
+        self._changed(progress=JobProgress(batch_index, step, total_steps, self.request.batch_count))
 
     def finish(self, state: JobState, result: ResultT | None = None, error: str | None = None) -> None:
         self._changed(state=state, result=result, error=error, queue_position=None, finished_at=time.monotonic())

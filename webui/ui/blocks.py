@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from webui.app_context import App
+from webui.app_context import App, read_job_options
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
 
@@ -24,5 +24,7 @@ def build_ui(app: App) -> gr.Blocks:
 
 
 def mount_options(app: App) -> dict:
-    """Keyword arguments for `gr.mount_gradio_app`: our css, and the outputs folder as the only extra file root."""
-    return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": [str(app.paths.outputs)]}
+    """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
+    (the gallery shows the saved PNGs themselves, so a download keeps its infotext)."""
+    image_folders = {str(app.paths.outputs), str(read_job_options(app.settings, app.paths).save.folder)}
+    return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}

@@ -24,9 +24,8 @@ def progress_html(snapshot: JobSnapshot) -> str:
         return ""
     progress = snapshot.progress
     percent = int(progress.fraction * 100)
-    image = progress.image_index + 1
-    detail = (f"{percent}% · image {image}/{progress.image_count} · step {progress.step}/{progress.total_steps} "
-              f"{format_eta(snapshot.eta_seconds)}")
+    batch = f"batch {progress.batch_index + 1}/{progress.batch_count} · " if progress.batch_count > 1 else ""
+    detail = f"{percent}% · {batch}step {progress.step}/{progress.total_steps} {format_eta(snapshot.eta_seconds)}"
     return ('<div class="progress-info" data-state="running">'
             f'<div class="progress-bar" style="width:{percent}%"></div>'
             f'<span class="progress-text">{html.escape(detail.strip())}</span></div>')
