@@ -2,7 +2,8 @@
 # Kestrel launcher.
 #   ./launch.sh [app flags]      create .venv, install the pinned requirements (skipped when unchanged), start the UI
 #   ./launch.sh --run-tests [pytest args]
-#                                the same set-up plus dev requirements and Debian's chromium, then ruff and the tests
+#                                the same set-up plus dev requirements and Debian's chromium, then ruff, mypy and
+#                                the tests
 # Flags pass through to app.py (A1111's names: --port, --listen, --data-dir, --ckpt, --xformers, ...).
 set -euo pipefail
 
@@ -77,6 +78,8 @@ run_tests() {
   cd "$ROOT"
   say "ruff"
   "$VENV/bin/ruff" check .
+  say "mypy"
+  "$VENV/bin/mypy"
   say "pytest"
   exec "$PY" -m pytest "$@"
 }

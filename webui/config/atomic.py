@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def write_atomically(target: Path, write: Callable[[IO[bytes]], None]) -> None:
+def write_atomically(target: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call `write` with a binary file object; the result replaces `target` only if `write` succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

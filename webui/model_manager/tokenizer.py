@@ -49,12 +49,17 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def _vocab_and_merges(bpe_file: Path) -> tuple[dict[str, int], tuple[tuple[str, str], ...]]:
     lines = gzip.decompress(bpe_file.read_bytes()).decode("utf-8").split("\n")
-    merges = tuple(tuple(line.split()) for line in lines[1:MERGE_COUNT + 1])
+    merges = tuple(_merge_pair(line) for line in lines[1:MERGE_COUNT + 1])
     alphabet = list(bytes_to_unicode().values())
     vocab_list = alphabet + [symbol + "</w>" for symbol in alphabet]
     vocab_list += ["".join(pair) for pair in merges]
     vocab_list += [START_TOKEN, END_TOKEN]
-    return {token: index for index, token in enumerate(vocab_list)}, merges  # type: ignore[return-value]
+    return {token: index for index, token in enumerate(vocab_list)}, merges
+
+
+def _merge_pair(line: str) -> tuple[str, str]:
+    first, second = line.split()
+    return first, second
 
 
 def build_clip_tokenizer(bpe_file: Path | None = None) -> CLIPTokenizer:
