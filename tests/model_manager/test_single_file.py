@@ -16,7 +16,7 @@ from webui.model_manager.demo import a1111_state_dict, build_tiny_components
 from webui.model_manager.probe import default_probes, identify
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import resolve_sd1_configs
-from webui.model_manager.sd1_pipeline import build_components
+from webui.model_manager.sd1_pipeline import build_components, prepare_weights
 
 READERS = CheckpointReaders()
 
@@ -53,7 +53,7 @@ def test_write_probe_load_gives_the_same_tensors(tiny_checkpoint, tiny_spec, cpu
     state_dict = READERS.read_state_dict(tiny_checkpoint)
     configs = resolve_sd1_configs(tiny_checkpoint, state_dict, architecture)
     assert configs.source == "tiny-anything.yaml" and configs.text_encoder["num_attention_heads"] == 4
-    loaded = build_components(configs, state_dict, cpu_plan)
+    loaded = build_components(configs, prepare_weights(configs, state_dict, cpu_plan))
     unet, vae, text_encoder = build_tiny_components(tiny_spec)
     assert_same_weights(unet, loaded["unet"])
     assert_same_weights(vae, loaded["vae"])

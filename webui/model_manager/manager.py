@@ -1,9 +1,13 @@
-"""The model manager: which checkpoints exist, which one is loaded, and safe switching between them.
+"""The model manager: which checkpoints exist, which one is live, and fast, safe switching between them.
 
-Three separate jobs, as in InvokeAI's design: the catalog finds files, the probe identifies a file from its header
-before any weight is read, and the loader builds the pipeline. A new checkpoint is built completely before it
-replaces the loaded one, so a corrupt, truncated or unsupported file raises a clear error and the model that was
-loaded keeps serving. A lock serialises loads with generation: a switch waits for the running job.
+Separate jobs, as in InvokeAI's design: the catalog finds files; the probe identifies a file from its header before
+any weight is read; preparing reads and converts the weights; a RAM LRU (`WeightCache`) keeps recently used
+checkpoints prepared; activation makes one live. There is one resident pipeline: a checkpoint of the same
+architecture is swapped into it in place (a pointer flip on a cache hit), a different architecture rebuilds it.
+
+Everything new is prepared completely before it replaces what is live, so a corrupt, truncated or unsupported
+file raises a clear error and the model that was loaded keeps serving. One lock serialises switches with
+generation: a switch waits for the running job and never happens under it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +32,20 @@ from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.memory_policy import MemoryPlan
 from webui.model_manager.probe import Architecture, default_probes, identify
-from webui.model_manager.sd1_configs import resolve_sd1_configs
-from webui.model_manager.sd1_pipeline import build_pipeline
+from webui.model_manager.sd1_configs import SD1Configs, resolve_sd1_configs
+from webui.model_manager.sd1_pipeline import (
+    build_pipeline,
+    can_swap_into,
+    live_weights,
+    prepare_weights,
+    swap_weights,
+)
 from webui.model_manager.tokenizer import build_clip_tokenizer
+from webui.model_manager.weight_cache import PreparedCheckpoint, WeightCache
 
 log = logging.getLogger(__name__)
+LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done)
+DEFAULT_CACHE_ENTRIES = 2
 
 
 class CheckpointNotFoundError(LookupError):
@@ -53,17 +66,24 @@ class LoadedModel:
     architecture: Architecture
     pipeline: StableDiffusionPipeline
     plan: MemoryPlan
-    scheduler_config: Mapping[str, Any]  # the checkpoint's own; samplers are built from it, never from a previous one
+    configs: SD1Configs
     is_demo: bool
     load_seconds: float
+    from_cache: bool
+
+    @property
+    def scheduler_config(self) -> Mapping[str, Any]:
+        """The checkpoint's own scheduler config; samplers are built from it, never from a previous sampler."""
+        return self.configs.scheduler
 
 
 class ModelManager:
     def __init__(self, sources: ModelSources, plan: MemoryPlan, hash_cache: HashCache | None,
-                 readers: CheckpointReaders | None = None) -> None:
+                 cache: WeightCache | None = None, readers: CheckpointReaders | None = None) -> None:
         self._sources = sources
         self._plan = plan
         self._hash_cache = hash_cache  # None = --no-hashing
+        self._cache = cache or WeightCache(max_bytes=2**62, max_entries=DEFAULT_CACHE_ENTRIES)
         self._readers = readers or CheckpointReaders()
         self._probes = default_probes()
         self._lock = threading.RLock()
@@ -79,11 +99,14 @@ class ModelManager:
     def loaded(self) -> LoadedModel | None:
         return self._loaded
 
+    @property
+    def cache(self) -> WeightCache:
+        return self._cache
+
     def refresh(self) -> list[CheckpointRecord]:
-        """Rescan the folders; hashes already in the cache are shown at once, others are computed on load."""
+        """Rescan the folders; hashes already in the cache file are shown at once, others are computed on load."""
         records = scan_checkpoints(self._sources.folders, self._sources.extra_files)
-        if self._hash_cache is not None:
-            records = [self._with_cached_hash(record) for record in records]
+        records = [self._with_cached_hash(record) for record in records]
         with self._lock:
             self._records = records
         return list(records)
@@ -106,41 +129,82 @@ class ModelManager:
         available = ", ".join(record.title for record in records) or "none (models/Stable-diffusion is empty)"
         raise CheckpointNotFoundError(f"checkpoint {query!r} not found; available: {available}")
 
-    def load(self, query: str) -> LoadedModel:
-        """Load a checkpoint (no-op if it is already loaded); on any error the current model stays."""
+    def load(self, query: str, progress: LoadProgress | None = None) -> LoadedModel:
+        """Make a checkpoint live (no-op if it already is); on any error the live model stays."""
+        report = progress or (lambda stage, fraction: None)
         with self._lock:
             record = self.find(query)
             if self._loaded is not None and self._loaded.record.path == record.path:
                 return self._loaded
             started = time.perf_counter()
-            loaded = self._build(record)
-            previous, self._loaded = self._loaded, loaded
-            self._replace_record(loaded.record)
-            del previous
-            self._release_memory()
-            log.info("loaded %s (%s) in %.2f s", loaded.record.title, loaded.architecture.label,
-                     time.perf_counter() - started)
+            prepared = self._cache.get(str(record.path))
+            from_cache = prepared is not None
+            if prepared is None:
+                prepared = self._prepare(record, report)
+            report("activating", 0.9)
+            self._loaded = self._activate(prepared, time.perf_counter() - started, from_cache)
+            self._cache.put(prepared)  # only what activated cleanly is cached; this may evict older entries
+            self._replace_record(prepared.record)
+            if self._plan.device == "cuda":
+                torch.cuda.empty_cache()
+            report("ready", 1.0)
+            log.info("loaded %s (%s) in %.3f s%s", prepared.record.title, prepared.architecture.label,
+                     self._loaded.load_seconds, " from the RAM cache" if from_cache else "")
             return self._loaded
 
-    def _build(self, record: CheckpointRecord) -> LoadedModel:
-        started = time.perf_counter()
+    def _prepare(self, record: CheckpointRecord, report: LoadProgress) -> PreparedCheckpoint:
+        report(f"reading {record.name}", 0.0)
         index = self._readers.read_index(record.path)
         architecture = identify(index, self._probes, record.path.name)
         if self._hash_cache is not None and record.sha256 is None:
-            record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, _log_hash_progress(record)))
+            def hash_progress(done: int, total: int) -> None:
+                report(f"hashing {record.name}", 0.4 * done / max(total, 1))
+            record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, hash_progress))
+        report(f"loading {record.name}", 0.4)
         state_dict = self._readers.read_state_dict(record.path)
         configs = resolve_sd1_configs(record.path, state_dict, architecture)
-        if self._tokenizer is None:
-            self._tokenizer = build_clip_tokenizer()
-        pipeline = build_pipeline(configs, state_dict, self._tokenizer, self._plan)
-        return LoadedModel(record, architecture, pipeline, self._plan, configs.scheduler,
-                           is_demo=index.metadata.get(DEMO_METADATA_KEY) == "1",
-                           load_seconds=time.perf_counter() - started)
+        weights = prepare_weights(configs, state_dict, self._plan)
+        return PreparedCheckpoint(record, architecture, configs, weights,
+                                  is_demo=index.metadata.get(DEMO_METADATA_KEY) == "1")
+
+    def _activate(self, prepared: PreparedCheckpoint, seconds: float, from_cache: bool) -> LoadedModel:
+        """Swap into the resident pipeline when the architecture matches, else build a new one.
+
+        A failed swap (a mismatch the config comparison did not catch) puts the previous weights back before the
+        error propagates, so the live model keeps serving."""
+        previous = self._loaded
+        if previous is not None and can_swap_into(previous.configs, prepared.configs, self._plan):
+            pipeline = previous.pipeline
+            previous_weights = live_weights(pipeline)
+            try:
+                swap_weights(pipeline, prepared.weights, self._plan)
+            except Exception:
+                swap_weights(pipeline, previous_weights, self._plan)
+                raise
+            del previous_weights
+        else:
+            if self._tokenizer is None:
+                self._tokenizer = build_clip_tokenizer()
+            self._loaded = None  # let the old pipeline go before building the new one
+            del previous
+            self._release_memory()
+            pipeline = build_pipeline(prepared.configs, prepared.weights, self._tokenizer, self._plan)
+        return LoadedModel(prepared.record, prepared.architecture, pipeline, self._plan, prepared.configs,
+                           prepared.is_demo, seconds, from_cache)
+
+    def unload(self) -> None:
+        """Drop the live model and the RAM cache (A1111's unload-checkpoint)."""
+        with self._lock:
+            self._loaded = None
+            self._cache.clear()
+            self._release_memory()
 
     def _replace_record(self, record: CheckpointRecord) -> None:
         self._records = [record if existing.path == record.path else existing for existing in self._records]
 
     def _release_memory(self) -> None:
+        """For a dropped pipeline: modules hold reference cycles, so collect them now rather than at some later
+        GC pass. Swapped-out weights need no collection: reference counting frees them at once."""
         gc.collect()
         if self._plan.device == "cuda":
             torch.cuda.empty_cache()
@@ -153,15 +217,3 @@ class ModelManager:
             if loaded is None:
                 raise CheckpointNotFoundError("no checkpoint is loaded; put one in models/Stable-diffusion")
             yield loaded
-
-
-def _log_hash_progress(record: CheckpointRecord):
-    """A progress callback that logs every 25 % of a large file (small files hash too fast to report)."""
-    next_report = [0.25]
-
-    def report(done: int, total: int) -> None:
-        if total >= 256 * 1024 * 1024 and done / total >= next_report[0]:
-            log.info("hashing %s: %d%%", record.name, int(100 * done / total))
-            next_report[0] += 0.25
-
-    return report

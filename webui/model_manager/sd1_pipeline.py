@@ -1,9 +1,10 @@
-"""Build a diffusers `StableDiffusionPipeline` from an A1111 SD 1.x single-file state dict.
+"""Turn an A1111 SD 1.x single-file state dict into a diffusers `StableDiffusionPipeline`, and hot-swap weights.
 
-Components are instantiated on the meta device (no memory, no random init), the LDM keys are converted with
-diffusers' own `convert_ldm_*` functions, and the weights are attached with `load_state_dict(assign=True)`, so a
-memory-mapped fp16 file becomes the parameters without an extra copy. The memory plan then decides dtype, device,
-attention processor and offload through diffusers' own switches.
+`prepare_weights` converts the LDM keys with diffusers' own `convert_ldm_*` functions and casts each component to
+the dtype the memory plan runs in. `build_pipeline` instantiates the components on the meta device (no memory, no
+random init) and attaches the weights with `load_state_dict(assign=True)`: the prepared tensors *become* the
+parameters, with no copy. `swap_weights` does the same into an existing pipeline, so switching between checkpoints
+of one architecture never rebuilds anything. Dtype, device, attention and offload go through diffusers' switches.
 """
 
 from __future__ import annotations
@@ -28,14 +29,37 @@ from webui.model_manager.sd1_configs import SD1Configs
 
 log = logging.getLogger(__name__)
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+COMPONENTS = ("unet", "vae", "text_encoder")
+PART_NAMES = {"unet": "UNet", "vae": "VAE", "text_encoder": "text encoder"}
+Weights = Mapping[str, Mapping[str, torch.Tensor]]  # component name → its state dict
 
 
-def _attach_weights(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], part: str,
-                    dtype: torch.dtype) -> None:
-    """Attach converted weights in `dtype` (a no-op view when the file already has it: fp16 on CUDA); any missing
-    or unexpected key means the file is not this architecture."""
-    typed = {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
-    result = module.load_state_dict(typed, strict=False, assign=True)
+def _text_encoder_weights(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """transformers 5's CLIPTextModel has no `text_model.` level; the LDM keys do."""
+    converted = convert_ldm_clip_checkpoint(state_dict)
+    weights = {key.removeprefix("text_model."): value for key, value in converted.items()}
+    weights.pop("embeddings.position_ids", None)  # a non-persistent buffer in transformers 5; rebuilt on build
+    return weights
+
+
+def _cast(weights: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Floating tensors in `dtype` (no copy when the file already has it, e.g. fp16 on CUDA)."""
+    return {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
+
+
+def prepare_weights(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor], plan: MemoryPlan) -> Weights:
+    """Per-component state dicts under diffusers' keys, in the plan's dtypes, ready to be assigned."""
+    return {
+        "unet": _cast(convert_ldm_unet_checkpoint(state_dict, dict(configs.unet)), TORCH_DTYPES[plan.unet_dtype]),
+        "vae": _cast(convert_ldm_vae_checkpoint(state_dict, dict(configs.vae)), TORCH_DTYPES[plan.vae_dtype]),
+        "text_encoder": _cast(_text_encoder_weights(state_dict), TORCH_DTYPES[plan.text_encoder_dtype]),
+    }
+
+
+def _attach(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], component: str) -> None:
+    """Assign the weights; any missing or unexpected key means the file is not this architecture."""
+    result = module.load_state_dict(dict(weights), strict=False, assign=True)
+    part = PART_NAMES[component]
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointFormatError(
             f"the {part} weights do not match the SD 1.x {part} architecture: "
@@ -47,40 +71,26 @@ def _attach_weights(module: torch.nn.Module, weights: Mapping[str, torch.Tensor]
         raise CheckpointFormatError(f"the {part} has tensors the checkpoint does not provide: {still_meta[:5]}")
 
 
-def _text_encoder_weights(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """transformers 5's CLIPTextModel has no `text_model.` level; the LDM keys do."""
-    converted = convert_ldm_clip_checkpoint(state_dict)
-    weights = {key.removeprefix("text_model."): value for key, value in converted.items()}
-    weights.pop("embeddings.position_ids", None)  # a non-persistent buffer in transformers 5; rebuilt below
-    return weights
-
-
-def _build_text_encoder(config: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor],
-                        dtype: torch.dtype) -> CLIPTextModel:
-    with torch.device("meta"):
-        model = CLIPTextModel(CLIPTextConfig(**config))
-    positions = int(config["max_position_embeddings"])
-    model.embeddings.register_buffer("position_ids", torch.arange(positions).expand((1, -1)), persistent=False)
-    _attach_weights(model, _text_encoder_weights(state_dict), "text encoder", dtype)
-    return model
-
-
-def build_components(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor],
-                     plan: MemoryPlan) -> dict[str, torch.nn.Module]:
-    """UNet, VAE and text encoder holding the checkpoint's tensors, each in the dtype the plan chose."""
+def _empty_components(configs: SD1Configs) -> dict[str, torch.nn.Module]:
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(dict(configs.unet))
         vae = AutoencoderKL.from_config(dict(configs.vae))
-    unet_weights = convert_ldm_unet_checkpoint(state_dict, dict(configs.unet))
-    _attach_weights(unet, unet_weights, "UNet", TORCH_DTYPES[plan.unet_dtype])
-    vae_weights = convert_ldm_vae_checkpoint(state_dict, dict(configs.vae))
-    _attach_weights(vae, vae_weights, "VAE", TORCH_DTYPES[plan.vae_dtype])
-    text_encoder = _build_text_encoder(configs.text_encoder, state_dict, TORCH_DTYPES[plan.text_encoder_dtype])
+        text_encoder = CLIPTextModel(CLIPTextConfig(**configs.text_encoder))
+    positions = int(configs.text_encoder["max_position_embeddings"])
+    text_encoder.embeddings.register_buffer("position_ids", torch.arange(positions).expand((1, -1)), persistent=False)
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder}
 
 
+def build_components(configs: SD1Configs, weights: Weights) -> dict[str, torch.nn.Module]:
+    """UNet, VAE and text encoder whose parameters are the given tensors."""
+    components = _empty_components(configs)
+    for name in COMPONENTS:
+        _attach(components[name], weights[name], name)
+    return components
+
+
 def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> None:
-    """Device, attention and offload, each through diffusers' own switch (dtypes were set when loading)."""
+    """Device, attention and offload, each through diffusers' own switch (dtypes were set when preparing)."""
     if plan.attention == "xformers":
         pipeline.enable_xformers_memory_efficient_attention()
     elif plan.attention == "sliced":
@@ -101,14 +111,40 @@ def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> No
         pipeline.to(plan.device)
 
 
-def build_pipeline(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor], tokenizer: CLIPTokenizer,
+def build_pipeline(configs: SD1Configs, weights: Weights, tokenizer: CLIPTokenizer,
                    plan: MemoryPlan) -> StableDiffusionPipeline:
-    components = build_components(configs, state_dict, plan)
     pipeline = StableDiffusionPipeline(
-        **components, tokenizer=tokenizer, scheduler=PNDMScheduler.from_config(dict(configs.scheduler)),
+        **build_components(configs, weights), tokenizer=tokenizer,
+        scheduler=PNDMScheduler.from_config(dict(configs.scheduler)),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     pipeline.set_progress_bar_config(disable=True)
     apply_memory_plan(pipeline, plan)
     log.info("built SD 1.x pipeline (configs: %s) with %s", configs.source, plan.describe())
     return pipeline
+
+
+def can_swap_into(pipeline_configs: SD1Configs, new_configs: SD1Configs, plan: MemoryPlan) -> bool:
+    """Same architecture → weights can be swapped in place. Sequential offload keeps weights inside accelerate's
+    hooks, so it always rebuilds."""
+    same = all(dict(getattr(pipeline_configs, part)) == dict(getattr(new_configs, part))
+               for part in ("unet", "vae", "text_encoder"))
+    return same and plan.offload != "sequential"
+
+
+def live_weights(pipeline: StableDiffusionPipeline) -> Weights:
+    """References to the weights live now (no copy): what `swap_weights` needs to undo a failed swap."""
+    return {name: getattr(pipeline, name).state_dict() for name in COMPONENTS}
+
+
+def swap_weights(pipeline: StableDiffusionPipeline, weights: Weights, plan: MemoryPlan) -> None:
+    """Make another checkpoint's weights live in the resident pipeline; the old parameters are released.
+
+    The new tensors become the parameters (assign), so they are shared with the RAM cache: nothing may modify
+    live weights in place (LoRA and the like must patch reversibly)."""
+    for name in COMPONENTS:
+        module: Any = getattr(pipeline, name)
+        device = next(module.parameters()).device
+        _attach(module, weights[name], name)
+        if plan.offload == "none" and device.type != "cpu":
+            module.to(device)
