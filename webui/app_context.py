@@ -8,6 +8,7 @@ does those, so tests can build an App cheaply and in isolation.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from webui.jobs.queue import JobQueue
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
 from webui.model_manager.hashing import HashCache
-from webui.model_manager.manager import CheckpointNotFoundError, ModelManager, ModelSources
+from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, ModelManager, ModelSources
 from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
+from webui.model_manager.weight_cache import WeightCache
 from webui.storage.outputs import ImageSaver, SaveOptions
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,9 @@ class App:
     def stop(self) -> None:
         self.jobs.stop()
 
-    def switch_checkpoint(self, query: str) -> str:
+    def switch_checkpoint(self, query: str, progress: LoadProgress | None = None) -> str:
         """Load a checkpoint (waits for the running job) and remember it in config.json, as A1111 does."""
-        loaded = self.models.load(query)
+        loaded = self.models.load(query, progress)
         self.settings.set("sd_model_checkpoint", loaded.record.title)
         if loaded.record.sha256:
             self.settings.set("sd_checkpoint_hash", loaded.record.sha256)
@@ -69,6 +71,18 @@ def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
             embed_infotext=bool(settings.get("enable_pnginfo")),
         ),
     )
+
+
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def checkpoint_cache_bytes(requested_gb: float | None, ram_bytes: int) -> int:
+    """--ckpt-cache-gb, else a quarter of RAM: room for two or three fp16 SD 1.5 checkpoints on a 24–32 GB box.
+    The live checkpoint is always kept, whatever the budget."""
+    if requested_gb is not None:
+        return int(requested_gb * 1024**3)
+    return ram_bytes // 4
 
 
 def _precision_flags(options: CommandLineOptions) -> PrecisionFlags:
@@ -110,7 +124,9 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     plan = plan_memory(detect_device(options.device), _precision_flags(options))
     log.info("memory plan: %s (%s)", plan.describe(), "; ".join(plan.reasons))
     hash_cache = None if options.no_hashing else HashCache(paths.cache_file)
-    models = ModelManager(_model_sources(options, paths), plan, hash_cache)
+    cache = WeightCache(max_bytes=checkpoint_cache_bytes(options.ckpt_cache_gb, physical_memory_bytes()),
+                        max_entries=max(1, int(settings.get("sd_checkpoints_limit"))))
+    models = ModelManager(_model_sources(options, paths), plan, hash_cache, cache)
     engine = Txt2ImgEngine(models, default_sampler_table())
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     app = App(options, paths, settings, models, engine, JobQueue(service.run))

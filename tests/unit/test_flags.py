@@ -37,3 +37,13 @@ def test_unknown_flag_from_the_command_line_prints_usage_and_exits_2():
                             timeout=120, cwd=ROOT)
     assert result.returncode == 2
     assert "usage: app.py" in result.stderr and "unrecognized arguments: --lisen" in result.stderr
+
+
+def test_checkpoint_cache_budget_defaults_to_a_quarter_of_ram():
+    from webui.app_context import checkpoint_cache_bytes
+
+    assert checkpoint_cache_bytes(None, 24 * 1024**3) == 6 * 1024**3
+    assert checkpoint_cache_bytes(2.5, 24 * 1024**3) == int(2.5 * 1024**3)
+    assert parse_flags(["--ckpt-cache-gb", "0"]).ckpt_cache_gb == 0.0
+    with pytest.raises(SystemExit):
+        parse_flags(["--ckpt-cache-gb", "-1"])

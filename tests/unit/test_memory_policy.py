@@ -67,3 +67,30 @@ def test_the_plan_explains_itself():
     plan = plan_memory(cuda(4), PrecisionFlags())
     assert "4096 MB VRAM: model offload" in plan.reasons
     assert plan.describe().startswith("cuda: unet fp16")
+
+
+@pytest.mark.parametrize("vram_gb, offload, attention, vae_tiling", [
+    (2, "sequential", "sliced", True),
+    (4, "model", "sdpa", True),
+    (6, "none", "sdpa", False),
+    (8, "none", "sdpa", False),
+    (12, "none", "sdpa", False),
+    (24, "none", "sdpa", False),
+])
+def test_policy_table_by_vram(vram_gb, offload, attention, vae_tiling):
+    plan = plan_memory(cuda(vram_gb), PrecisionFlags())
+    assert (plan.unet_dtype, plan.offload, plan.attention, plan.vae_tiling) == ("fp16", offload, attention, vae_tiling)
+
+
+def test_leaner_plans_go_vae_tiling_then_sliced_attention_then_offload():
+    from webui.model_manager.memory_policy import leaner_plan
+
+    plan = plan_memory(cuda(8), PrecisionFlags())
+    steps = []
+    while (plan := leaner_plan(plan)) is not None:
+        steps.append((plan.vae_tiling, plan.attention, plan.offload))
+    assert steps == [(True, "sdpa", "none"), (True, "sliced", "none"), (True, "sliced", "model"),
+                     (True, "sliced", "sequential")]
+    cpu_plan = leaner_plan(leaner_plan(plan_memory(CPU, PrecisionFlags())))
+    assert (cpu_plan.vae_tiling, cpu_plan.attention, cpu_plan.offload) == (True, "sliced", "none")
+    assert leaner_plan(cpu_plan) is None  # offloading means nothing on a CPU

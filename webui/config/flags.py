@@ -39,6 +39,7 @@ class CommandLineOptions:
     device: str | None = None
     autolaunch: bool = False
     no_hashing: bool = False
+    ckpt_cache_gb: float | None = None
 
     @property
     def bind_address(self) -> str:
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--ckpt-dir", type=Path, default=None, help="extra folder of checkpoints, scanned first")
     paths.add_argument("--ckpt", type=Path, default=None, help="start on this checkpoint file")
     paths.add_argument("--no-hashing", action="store_true", help="do not compute sha256 model hashes")
+    paths.add_argument("--ckpt-cache-gb", type=float, default=None,
+                       help="RAM for recently used checkpoints, for instant switching (default: a quarter of RAM)")
 
     precision = parser.add_argument_group("precision, attention and memory")
     precision.add_argument("--no-half", action="store_true", help="keep the whole model in fp32")
@@ -90,6 +93,8 @@ def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
         parser.error("--precision half cannot be combined with --no-half or --no-half-vae")
     if namespace.medvram and namespace.lowvram:
         parser.error("choose one of --medvram and --lowvram")
+    if namespace.ckpt_cache_gb is not None and namespace.ckpt_cache_gb < 0:
+        parser.error(f"--ckpt-cache-gb {namespace.ckpt_cache_gb} must be 0 or more")
     if not 0 < namespace.port < 65536:
         parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
     return CommandLineOptions(**vars(namespace))

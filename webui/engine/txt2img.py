@@ -17,6 +17,7 @@ import diffusers
 import torch
 from PIL import Image
 
+from webui.engine.decode import decode_latents
 from webui.engine.request import MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.infotext.format import Txt2ImgInfo
@@ -48,6 +49,7 @@ class GenerationResult:
     interrupted: bool
     checkpoint_title: str
     is_demo_model: bool
+    notes: tuple[str, ...] = ()  # things the user should know (NaN fallback, out-of-memory retry)
 
 
 def resolve_seed(seed: int, rng: random.Random) -> int:
@@ -65,6 +67,30 @@ def batch_seeds(first_seed: int, batch_index: int, batch_size: int) -> list[int]
     return [(start + offset) % (MAX_SEED + 1) for offset in range(batch_size)]
 
 
+class GenerationOutOfMemory(RuntimeError):
+    """Still out of memory after the retry with a leaner memory plan."""
+
+
+@dataclass
+class _BatchRun:
+    """What one batch needs; `stopped` turns true when the job was cancelled mid-batch."""
+
+    request: GenerationRequest
+    seeds: list[int]
+    batch_index: int
+    progress: ProgressCallback | None
+    cancelled: CancelCheck | None
+    stopped: bool = False
+
+    def on_step_end(self, pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+        if self.progress is not None:
+            self.progress(self.batch_index, step + 1, self.request.steps)
+        if self.cancelled is not None and self.cancelled():
+            self.stopped = True
+            pipe._interrupt = True  # diffusers' documented way to stop the denoising loop
+        return callback_kwargs
+
+
 class Txt2ImgEngine:
     def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None) -> None:
         self._models = models
@@ -80,45 +106,57 @@ class Txt2ImgEngine:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
         first_seed = resolve_seed(request.seed, self._rng)
         images: list[GeneratedImage] = []
+        notes: list[str] = []
         interrupted = False
         with self._models.use(request.checkpoint) as loaded:
             loaded.pipeline.scheduler = build_scheduler(loaded.scheduler_config, sampler)
             for batch_index in range(request.batch_count):
+                run = _BatchRun(request, batch_seeds(first_seed, batch_index, request.batch_size), batch_index,
+                                progress, cancelled)
                 if cancelled is not None and cancelled():
                     interrupted = True
                     break
-                seeds = batch_seeds(first_seed, batch_index, request.batch_size)
-                batch, stopped = self._run_batch(loaded, request, seeds, batch_index, progress, cancelled)
-                if stopped:
+                loaded, batch = self._run_with_memory_retry(loaded, run, notes)
+                if run.stopped:
                     interrupted = True
                     break
                 images.extend(GeneratedImage(image, seed, self._infotext(request, sampler, seed, loaded, options))
-                              for image, seed in zip(batch, seeds, strict=True))
-        return GenerationResult(tuple(images), interrupted, loaded.record.title, loaded.is_demo)
+                              for image, seed in zip(batch, run.seeds, strict=True))
+        return GenerationResult(tuple(images), interrupted, loaded.record.title, loaded.is_demo, tuple(notes))
 
-    def _run_batch(self, loaded: LoadedModel, request: GenerationRequest, seeds: list[int], batch_index: int,
-                   progress: ProgressCallback | None, cancelled: CancelCheck | None) -> tuple[list[Image.Image], bool]:
-        pipeline = loaded.pipeline
-        stopped = [False]
+    def _run_with_memory_retry(self, loaded: LoadedModel, run: _BatchRun,
+                               notes: list[str]) -> tuple[LoadedModel, list[Image.Image]]:
+        """Out of memory → retry this batch once with the next leaner plan; the server never dies of it."""
+        try:
+            return loaded, self._run_batch(loaded, run, notes)
+        except torch.OutOfMemoryError as error:
+            leaner = self._models.use_leaner_plan()
+            if leaner is None:
+                raise GenerationOutOfMemory(
+                    f"out of memory with {loaded.plan.describe()} and no leaner plan is left; "
+                    "use a smaller size or batch") from error
+            notes.append(f"out of memory; retried with {leaner.plan.reasons[-1].removeprefix('out of memory: ')}")
+        try:
+            return leaner, self._run_batch(leaner, run, notes)
+        except torch.OutOfMemoryError as error:
+            raise GenerationOutOfMemory(
+                f"out of memory again with {leaner.plan.describe()}; use a smaller size or batch") from error
 
-        def on_step_end(pipe, step: int, timestep, callback_kwargs: dict) -> dict:
-            if progress is not None:
-                progress(batch_index, step + 1, request.steps)
-            if cancelled is not None and cancelled():
-                stopped[0] = True
-                pipe._interrupt = True  # diffusers' documented way to stop the denoising loop
-            return callback_kwargs
-
+    def _run_batch(self, loaded: LoadedModel, run: _BatchRun, notes: list[str]) -> list[Image.Image]:
+        request = run.request
         device = "cpu" if loaded.plan.offload != "none" else loaded.plan.device
-        generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        generators = [torch.Generator(device=device).manual_seed(seed) for seed in run.seeds]
         with torch.inference_mode():
-            output = pipeline(
-                prompt=[request.prompt] * len(seeds), negative_prompt=[request.negative_prompt] * len(seeds),
+            latents = loaded.pipeline(
+                prompt=[request.prompt] * len(run.seeds), negative_prompt=[request.negative_prompt] * len(run.seeds),
                 num_inference_steps=request.steps, guidance_scale=request.cfg_scale,
                 width=request.width, height=request.height, generator=generators,
-                callback_on_step_end=on_step_end, output_type="pil",
-            )
-        return list(output.images), stopped[0]
+                callback_on_step_end=run.on_step_end, output_type="latent",
+            ).images
+            images, note = decode_latents(loaded.pipeline, latents)
+        if note and note not in notes:
+            notes.append(note)
+        return images
 
     def _infotext(self, request: GenerationRequest, sampler: ResolvedSampler, seed: int, loaded: LoadedModel,
                   options: InfotextOptions) -> str:

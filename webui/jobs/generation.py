@@ -28,6 +28,7 @@ class GenerationOutput:
     interrupted: bool
     checkpoint_title: str
     is_demo_model: bool
+    notes: tuple[str, ...] = ()
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -53,4 +54,5 @@ class GenerationService:
         saved = tuple(SavedImage(self._saver.save(item.image, item.seed, item.infotext, options.save),
                                  item.seed, item.infotext)
                       for item in result.images)
-        return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model)
+        return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
+                                result.notes)

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,20 @@ from webui.model_manager.catalog import CheckpointRecord, scan_checkpoints
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.hashing import HashCache
-from webui.model_manager.memory_policy import MemoryPlan
+from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
 from webui.model_manager.probe import Architecture, default_probes, identify
 from webui.model_manager.sd1_configs import SD1Configs, resolve_sd1_configs
 from webui.model_manager.sd1_pipeline import (
+    PART_NAMES,
+    apply_memory_plan,
     build_pipeline,
     can_swap_into,
-    live_weights,
+    components_of,
     prepare_weights,
-    swap_weights,
 )
 from webui.model_manager.tokenizer import build_clip_tokenizer
 from webui.model_manager.weight_cache import PreparedCheckpoint, WeightCache
+from webui.model_manager.weight_slots import WeightSlots
 
 log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done)
@@ -89,6 +91,7 @@ class ModelManager:
         self._lock = threading.RLock()
         self._records: list[CheckpointRecord] = []
         self._loaded: LoadedModel | None = None
+        self._slots: WeightSlots | None = None  # where the resident pipeline's tensors live, for swaps
         self._tokenizer: CLIPTokenizer | None = None
 
     @property
@@ -173,29 +176,48 @@ class ModelManager:
         A failed swap (a mismatch the config comparison did not catch) puts the previous weights back before the
         error propagates, so the live model keeps serving."""
         previous = self._loaded
-        if previous is not None and can_swap_into(previous.configs, prepared.configs, self._plan):
+        if previous is not None and self._slots and can_swap_into(previous.configs, prepared.configs, self._plan):
             pipeline = previous.pipeline
-            previous_weights = live_weights(pipeline)
+            self._slots.check(prepared.weights, PART_NAMES)
+            previous_weights = self._slots.current()
+            on_accelerator = self._plan.offload == "none" and self._plan.device != "cpu"
+            device = torch.device(self._plan.device) if on_accelerator else None  # prepared weights are in RAM
             try:
-                swap_weights(pipeline, prepared.weights, self._plan)
+                self._slots.assign(prepared.weights, device)
             except Exception:
-                swap_weights(pipeline, previous_weights, self._plan)
+                self._slots.assign(previous_weights, device)
                 raise
             del previous_weights
         else:
             if self._tokenizer is None:
                 self._tokenizer = build_clip_tokenizer()
-            self._loaded = None  # let the old pipeline go before building the new one
+            self._loaded, self._slots = None, None  # let the old pipeline go before building the new one
             del previous
             self._release_memory()
             pipeline = build_pipeline(prepared.configs, prepared.weights, self._tokenizer, self._plan)
+            self._slots = WeightSlots(components_of(pipeline))
         return LoadedModel(prepared.record, prepared.architecture, pipeline, self._plan, prepared.configs,
                            prepared.is_demo, seconds, from_cache)
+
+    def use_leaner_plan(self) -> LoadedModel | None:
+        """After an out-of-memory error: switch the live pipeline to the next leaner plan, which then stays in
+        force (the card has shown it needs it). None when there is nothing leaner."""
+        with self._lock:
+            plan = leaner_plan(self._plan)
+            if plan is None or self._loaded is None:
+                return None
+            if plan.device == "cuda":
+                torch.cuda.empty_cache()
+            apply_memory_plan(self._loaded.pipeline, plan)
+            self._plan = plan
+            self._loaded = replace(self._loaded, plan=plan)
+            log.warning("out of memory: now using %s", plan.describe())
+            return self._loaded
 
     def unload(self) -> None:
         """Drop the live model and the RAM cache (A1111's unload-checkpoint)."""
         with self._lock:
-            self._loaded = None
+            self._loaded, self._slots = None, None
             self._cache.clear()
             self._release_memory()
 

@@ -8,7 +8,7 @@ Flags with A1111's names override the defaults; impossible requests are errors t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SMALL_CARD_MB = 3 * 1024      # below this, only sequential (layer by layer) offload fits SD 1.x in fp16
 MEDIUM_CARD_MB = 5 * 1024     # below this, keep one model on the card at a time (A1111's --medvram)
@@ -115,3 +115,21 @@ def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
         vae_tiling=on_cuda and vram < MEDIUM_CARD_MB,
         reasons=(precision_reason, attention_reason, offload_reason),
     )
+
+
+def leaner_plan(plan: MemoryPlan) -> MemoryPlan | None:
+    """The next plan down after running out of memory, or None when nothing leaner is left.
+
+    The order costs the least speed first: tile (and slice) the VAE, then slice attention, then (CUDA only) keep
+    one model part on the card at a time, then move layers one by one."""
+    if not plan.vae_tiling:
+        return replace(plan, vae_tiling=True, vae_slicing=True, reasons=(*plan.reasons, "out of memory: VAE tiling"))
+    if plan.attention != "sliced":
+        return replace(plan, attention="sliced", reasons=(*plan.reasons, "out of memory: sliced attention"))
+    if plan.device != "cuda":
+        return None
+    if plan.offload == "none":
+        return replace(plan, offload="model", reasons=(*plan.reasons, "out of memory: model offload"))
+    if plan.offload == "model":
+        return replace(plan, offload="sequential", reasons=(*plan.reasons, "out of memory: sequential offload"))
+    return None

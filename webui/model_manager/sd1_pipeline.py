@@ -3,15 +3,14 @@
 `prepare_weights` converts the LDM keys with diffusers' own `convert_ldm_*` functions and casts each component to
 the dtype the memory plan runs in. `build_pipeline` instantiates the components on the meta device (no memory, no
 random init) and attaches the weights with `load_state_dict(assign=True)`: the prepared tensors *become* the
-parameters, with no copy. `swap_weights` does the same into an existing pipeline, so switching between checkpoints
-of one architecture never rebuilds anything. Dtype, device, attention and offload go through diffusers' switches.
+parameters, with no copy. Swapping into an existing pipeline is `weight_slots.WeightSlots`' job. Dtype,
+device, attention and offload go through diffusers' switches.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -26,12 +25,12 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from webui.model_manager.memory_policy import MemoryPlan
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import SD1Configs
+from webui.model_manager.weight_slots import Weights
 
 log = logging.getLogger(__name__)
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 COMPONENTS = ("unet", "vae", "text_encoder")
 PART_NAMES = {"unet": "UNet", "vae": "VAE", "text_encoder": "text encoder"}
-Weights = Mapping[str, Mapping[str, torch.Tensor]]  # component name → its state dict
 
 
 def _text_encoder_weights(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -124,27 +123,13 @@ def build_pipeline(configs: SD1Configs, weights: Weights, tokenizer: CLIPTokeniz
     return pipeline
 
 
+def components_of(pipeline: StableDiffusionPipeline) -> dict[str, torch.nn.Module]:
+    return {name: getattr(pipeline, name) for name in COMPONENTS}
+
+
 def can_swap_into(pipeline_configs: SD1Configs, new_configs: SD1Configs, plan: MemoryPlan) -> bool:
     """Same architecture → weights can be swapped in place. Sequential offload keeps weights inside accelerate's
     hooks, so it always rebuilds."""
     same = all(dict(getattr(pipeline_configs, part)) == dict(getattr(new_configs, part))
                for part in ("unet", "vae", "text_encoder"))
     return same and plan.offload != "sequential"
-
-
-def live_weights(pipeline: StableDiffusionPipeline) -> Weights:
-    """References to the weights live now (no copy): what `swap_weights` needs to undo a failed swap."""
-    return {name: getattr(pipeline, name).state_dict() for name in COMPONENTS}
-
-
-def swap_weights(pipeline: StableDiffusionPipeline, weights: Weights, plan: MemoryPlan) -> None:
-    """Make another checkpoint's weights live in the resident pipeline; the old parameters are released.
-
-    The new tensors become the parameters (assign), so they are shared with the RAM cache: nothing may modify
-    live weights in place (LoRA and the like must patch reversibly)."""
-    for name in COMPONENTS:
-        module: Any = getattr(pipeline, name)
-        device = next(module.parameters()).device
-        _attach(module, weights[name], name)
-        if plan.offload == "none" and device.type != "cpu":
-            module.to(device)

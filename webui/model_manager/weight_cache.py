@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from webui.model_manager.catalog import CheckpointRecord
 from webui.model_manager.probe import Architecture
 from webui.model_manager.sd1_configs import SD1Configs
-from webui.model_manager.sd1_pipeline import Weights
+from webui.model_manager.weight_slots import Weights
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ def build_ui(app: App) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 build_txt2img_tab(app, top_row.checkpoint)
+        memory_plan = gr.Markdown(elem_id="memory_plan")
+        page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
     return page
 
 

@@ -47,10 +47,10 @@ def build_top_row(app: App) -> TopRow:
                             min_width=40)
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
-    def switch(title: str):
+    def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here
         previous = _current_title(app)
         try:
-            new_title = app.switch_checkpoint(title)
+            new_title = app.switch_checkpoint(title, lambda stage, fraction: progress(fraction, desc=stage))
         except LOAD_ERRORS as error:
             gr.Warning(f"Could not load {title}: {error}. Still using {previous}.")
             return gr.update(value=previous), gr.update()

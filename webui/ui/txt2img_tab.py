@@ -119,7 +119,9 @@ def _final_outputs(snapshot):
     if output is None:
         return gr.skip(), "", "<p>Interrupted before any image was finished.</p>", []
     seconds = (snapshot.finished_at or 0) - (snapshot.started_at or 0)
-    note = "Interrupted: showing the images finished before the stop." if output.interrupted else None
+    notes = [*output.notes, *(["Interrupted: showing the images finished before the stop."]
+                                if output.interrupted else [])]
+    note = " · ".join(notes) or None
     gallery = [str(image.path) for image in output.images]
     first_infotext = output.images[0].infotext if output.images else ""
     info = infotext_html(first_infotext, seconds, note)
