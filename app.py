@@ -7,6 +7,7 @@ FastAPI app and serves it with uvicorn on the address that was asked for.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -56,9 +57,36 @@ def serve(argv: list[str]) -> int:
     return 0
 
 
+def convert(argv: list[str]) -> int:
+    """`python app.py convert FILE`: a pruned fp16 .safetensors from any SD checkpoint (.ckpt, fp32, ...)."""
+    parser = argparse.ArgumentParser(prog="app.py convert",
+                                     description="Write a pruned fp16 .safetensors copy of a checkpoint.")
+    parser.add_argument("source", type=Path, help="the checkpoint to convert (.safetensors, .ckpt, .pt)")
+    parser.add_argument("--out", type=Path, default=None, help="destination (default: <name>-pruned-fp16.safetensors)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing destination file")
+    args = parser.parse_args(argv)
+
+    from webui.model_manager.convert import convert_checkpoint
+    from webui.model_manager.safetensors_header import CheckpointFormatError
+
+    try:
+        report = convert_checkpoint(args.source, args.out, overwrite=args.overwrite)
+    except (CheckpointFormatError, ValueError, OSError) as error:
+        print(f"app.py convert: error: {error}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
+
+
+COMMANDS = {"convert": convert}  # subcommands; anything else starts the server
+
+
 def main(argv: list[str] | None = None) -> int:
     silence_network()
-    return serve(sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments and arguments[0] in COMMANDS:
+        return COMMANDS[arguments[0]](arguments[1:])
+    return serve(arguments)
 
 
 if __name__ == "__main__":
