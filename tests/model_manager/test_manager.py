@@ -60,3 +60,17 @@ def test_unsupported_architecture_message(manager, tmp_path):
     with pytest.raises(UnsupportedArchitectureError, match="sdxl.safetensors: not supported yet: SDXL"):
         manager.load("sdxl.safetensors")
     assert manager.loaded.record.name == "good.safetensors"
+
+
+def test_a_checkpoint_whose_yaml_lies_is_refused_and_the_live_model_stays(manager, tmp_path, tiny_checkpoint):
+    folder = tmp_path / "Stable-diffusion"
+    shutil.copy(tiny_checkpoint, folder / "liar.safetensors")
+    wrong = TinySD1Spec(model_channels=64).ldm_yaml()
+    import yaml
+
+    (folder / "liar.yaml").write_text(yaml.safe_dump(wrong))
+    manager.refresh()
+    before = manager.loaded
+    with pytest.raises(CheckpointFormatError, match="do not fit its config|do not match"):
+        manager.load("liar.safetensors")
+    assert manager.loaded is before and manager.loaded.record.name == "good.safetensors"

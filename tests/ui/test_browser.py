@@ -135,6 +135,7 @@ def test_generate_in_the_browser_saves_an_a1111_png(start_server, page, tmp_path
                     "txt2img_gallery", "html_info_txt2img", "txt2img_interrupt", "demo_model_notice"):
         assert page.locator(f"#{elem_id}").count() == 1, elem_id
     assert "random weights" in page.inner_text("#demo_model_notice")
+    page.wait_for_function("document.querySelector('#memory_plan').innerText.includes('Memory plan: cpu: unet fp32')")
 
     page.fill("#txt2img_prompt textarea", "masterpiece, 1girl, (red hair:1.2)")
     page.fill("#txt2img_neg_prompt textarea", "lowres")

@@ -191,11 +191,13 @@ class ModelManager:
         else:
             if self._tokenizer is None:
                 self._tokenizer = build_clip_tokenizer()
-            self._loaded, self._slots = None, None  # let the old pipeline go before building the new one
+            # Built before the old one goes (it costs no new memory: the tensors are the prepared ones), so a
+            # checkpoint that does not fit its config fails here while the live model keeps serving.
+            pipeline = build_pipeline(prepared.configs, prepared.weights, self._tokenizer, self._plan)
+            slots = WeightSlots(components_of(pipeline))
+            self._loaded, self._slots = None, slots
             del previous
             self._release_memory()
-            pipeline = build_pipeline(prepared.configs, prepared.weights, self._tokenizer, self._plan)
-            self._slots = WeightSlots(components_of(pipeline))
         return LoadedModel(prepared.record, prepared.architecture, pipeline, self._plan, prepared.configs,
                            prepared.is_demo, seconds, from_cache)
 

@@ -57,8 +57,11 @@ def prepare_weights(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor],
 
 def _attach(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], component: str) -> None:
     """Assign the weights; any missing or unexpected key means the file is not this architecture."""
-    result = module.load_state_dict(dict(weights), strict=False, assign=True)
     part = PART_NAMES[component]
+    try:
+        result = module.load_state_dict(dict(weights), strict=False, assign=True)
+    except RuntimeError as error:  # torch reports shape mismatches this way
+        raise CheckpointFormatError(f"the {part} weights do not fit its config: {str(error)[:300]}") from error
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointFormatError(
             f"the {part} weights do not match the SD 1.x {part} architecture: "
