@@ -50,9 +50,8 @@ class App:
     def switch_checkpoint(self, query: str, progress: LoadProgress | None = None) -> str:
         """Load a checkpoint (waits for the running job) and remember it in config.json, as A1111 does."""
         loaded = self.models.load(query, progress)
-        self.settings.set("sd_model_checkpoint", loaded.record.title)
-        if loaded.record.sha256:
-            self.settings.set("sd_checkpoint_hash", loaded.record.sha256)
+        self.settings.update({"sd_model_checkpoint": loaded.record.title,
+                              "sd_checkpoint_hash": loaded.record.sha256 or ""})
         return loaded.record.title
 
 

@@ -96,7 +96,12 @@ class SettingsStore:
 
     def set(self, key: str, value: Any) -> None:
         """Set one value and persist the whole file atomically."""
-        self._registry.get(key)
+        self.update({key: value})
+
+    def update(self, values: dict[str, Any]) -> None:
+        """Set several values with one atomic write; an unknown key fails before anything changes."""
+        for key in values:
+            self._registry.get(key)
         with self._lock:
-            self._values[key] = value
+            self._values.update(values)
             write_json_atomically(self._path, self._values)

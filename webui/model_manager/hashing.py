@@ -44,8 +44,15 @@ class HashCache:
     def __init__(self, cache_file: Path) -> None:
         self._cache_file = cache_file
         self._lock = threading.Lock()
+        self._data: dict | None = None  # read once, then kept in step with every write we make
 
     def _read(self) -> dict:
+        """The cache file's content (read on first use only; callers hold the lock)."""
+        if self._data is None:
+            self._data = self._read_file()
+        return self._data
+
+    def _read_file(self) -> dict:
         if not self._cache_file.exists():
             return {}
         try:
