@@ -61,6 +61,14 @@ def pruned_fp16(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
     return kept, dropped
 
 
+def copy_yaml_along(source: Path, destination: Path) -> None:
+    """A derived file keeps the architecture description of its source (A1111's `<name>.yaml`)."""
+    source_yaml = yaml_beside(source)
+    if source_yaml is not None and not destination.with_suffix(".yaml").exists():
+        config_text = source_yaml.read_bytes()
+        write_atomically(destination.with_suffix(".yaml"), lambda stream: stream.write(config_text))
+
+
 def convert_checkpoint(source: Path, destination: Path | None = None, overwrite: bool = False,
                        readers: CheckpointReaders | None = None) -> ConversionReport:
     destination = destination or default_destination(source)
@@ -75,9 +83,6 @@ def convert_checkpoint(source: Path, destination: Path | None = None, overwrite:
         raise CheckpointFormatError(f"{source.name}: not a Stable Diffusion checkpoint (no '{UNET_PREFIX}*' keys)")
     kept, dropped = pruned_fp16(state_dict)
     save_single_file(destination, kept, {"format": "pt", "kestrel_converted_from": source.name})
-    source_yaml = yaml_beside(source)
-    if source_yaml is not None and not destination.with_suffix(".yaml").exists():  # the architecture goes along
-        config_text = source_yaml.read_bytes()
-        write_atomically(destination.with_suffix(".yaml"), lambda stream: stream.write(config_text))
+    copy_yaml_along(source, destination)
     return ConversionReport(source, destination, source.stat().st_size, destination.stat().st_size,
                             len(kept), dropped)
