@@ -78,7 +78,31 @@ def convert(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"convert": convert}  # subcommands; anything else starts the server
+def merge(argv: list[str]) -> int:
+    """`python app.py merge A B [--tertiary C]`: A1111's Checkpoint Merger from the command line."""
+    from webui.model_manager.merge import MERGE_METHODS, MergeRequest, merge_checkpoints
+    from webui.model_manager.safetensors_header import CheckpointFormatError
+
+    parser = argparse.ArgumentParser(prog="app.py merge", description="Merge checkpoints into an fp16 .safetensors.")
+    parser.add_argument("primary", type=Path, help="model A")
+    parser.add_argument("secondary", type=Path, help="model B")
+    parser.add_argument("--tertiary", type=Path, default=None, help="model C (for Add difference)")
+    parser.add_argument("--method", choices=list(MERGE_METHODS), default="Weighted sum")
+    parser.add_argument("--multiplier", type=float, default=0.3, help="M, from 0 (model A) to 1 (default 0.3)")
+    parser.add_argument("--vae", type=Path, default=None, help="a VAE file to bake in")
+    parser.add_argument("--out", type=Path, required=True, help="the new .safetensors file")
+    args = parser.parse_args(argv)
+    try:
+        merge_checkpoints(MergeRequest(args.primary, args.secondary, args.tertiary, args.method, args.multiplier,
+                                       args.out, args.vae))
+    except (CheckpointFormatError, ValueError, OSError) as error:
+        print(f"app.py merge: error: {error}", file=sys.stderr)
+        return 2
+    print(f"merged into {args.out}")
+    return 0
+
+
+COMMANDS = {"convert": convert, "merge": merge}  # subcommands; anything else starts the server
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,3 +92,21 @@ def test_different_architectures_are_refused(models, tmp_path):
     existing.write_bytes(b"x")
     with pytest.raises(FileExistsError, match="already exists"):
         merge_checkpoints(MergeRequest(models["a"], models["b"], None, "Weighted sum", 0.5, existing))
+
+
+def test_merge_from_the_command_line(models, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "cli.safetensors"
+    done = subprocess.run([sys.executable, str(root / "app.py"), "merge", str(models["a"]), str(models["b"]),
+                           "--multiplier", "0.5", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = (READ(models["a"])[KEY].float() * 0.5 + READ(models["b"])[KEY].float() * 0.5).half()
+    assert torch.equal(READ(out)[KEY], expected)
+    bad = subprocess.run([sys.executable, str(root / "app.py"), "merge", str(models["a"]), str(models["b"]),
+                          "--method", "Add difference", "--out", str(tmp_path / "x.safetensors")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Add difference needs a tertiary model (C)" in bad.stderr

@@ -177,11 +177,37 @@ def test_choosing_another_checkpoint_loads_it(start_server, page, tmp_path, tiny
 
     page.goto(server.url + "/", wait_until="load")
     assert not page.locator("#demo_model_notice").is_visible()
-    page.click("#setting_sd_model_checkpoint input")
-    page.click("ul[role=listbox] li:has-text('zzz-second.safetensors')")
+    choose(page, "setting_sd_model_checkpoint", "zzz-second.safetensors")
     deadline = time.monotonic() + 60
     while not server.ping()["checkpoint"].startswith("zzz-second.safetensors [") and time.monotonic() < deadline:
         time.sleep(0.3)
     assert server.ping()["checkpoint"].startswith("zzz-second.safetensors [")
     page.wait_for_function(
         "document.querySelector('#setting_sd_model_checkpoint input').value.startsWith('zzz-second.safetensors [')")
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.click(f"ul[role=listbox] li:has-text('{option}')")
+
+
+def test_checkpoint_merger_tab_writes_a_merged_model(start_server, page, tmp_path, tiny_checkpoint):
+    from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
+
+    folder = tmp_path / "data" / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    shutil.copy(tiny_checkpoint, folder / "aaa.safetensors")
+    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "aaa.yaml")
+    write_tiny_checkpoint(folder / "bbb.safetensors", TinySD1Spec(seed=4))
+    server = start_server(tmp_path / "data")
+    page.goto(server.url + "/", wait_until="load")
+    page.click("#tab_modelmerger-button")
+    choose(page, "modelmerger_primary_model_name", "aaa.safetensors")
+    choose(page, "modelmerger_secondary_model_name", "bbb.safetensors")
+    page.click("#modelmerger_merge")
+    page.wait_for_function("document.querySelector('#modelmerger_result').innerText.includes('saved to')",
+                           timeout=60_000)
+    merged = folder / "aaa_0.7-bbb_0.3-Weighted_sum-merged.safetensors"
+    assert merged.is_file() and merged.with_suffix(".yaml").is_file()
+    page.click("#setting_sd_model_checkpoint input")
+    page.wait_for_selector("ul[role=listbox] li:has-text('Weighted_sum-merged')")

@@ -42,3 +42,11 @@ def test_duplicate_registration_raises():
     registry = OptionRegistry([OptionSpec("a", 1, "A", "s")])
     with pytest.raises(ValueError, match="'a' is registered twice"):
         registry.add(OptionSpec("a", 2, "A again", "s"))
+
+
+def test_a1111_default_merge_name():
+    from webui.app_context import default_merge_name
+
+    assert default_merge_name("anything-v4.5", "counterfeit", None, "Weighted sum", 0.3) == \
+        "anything-v4.5_0.7-counterfeit_0.3-Weighted_sum-merged"
+    assert default_merge_name("a", "b", "c", "Add difference", 1.0) == "a_0.0-b_1.0-c-Add_difference-merged"

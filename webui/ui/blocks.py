@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from webui.app_context import App, read_job_options
+from webui.ui.merger_tab import build_merger_tab
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
 
@@ -20,6 +21,8 @@ def build_ui(app: App) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 build_txt2img_tab(app, top_row.checkpoint)
+            with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
+                build_merger_tab(app, top_row.checkpoint)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
     return page

@@ -1,0 +1,75 @@
+"""The Checkpoint Merger tab (A1111's ids and defaults) with an "fp16 convert" section.
+
+Merging and converting read and write files but do not use the GPU, so they run in the handler rather than in the
+generation queue; their results are written atomically under new names and appear in the checkpoint dropdown.
+"""
+
+from __future__ import annotations
+
+import html
+
+import gradio as gr
+
+from webui.app_context import App
+from webui.model_manager.manager import CheckpointNotFoundError
+from webui.model_manager.merge import MERGE_METHODS
+from webui.model_manager.safetensors_header import CheckpointFormatError
+
+NO_VAE = "None"
+TOOL_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, ValueError, OSError)
+
+
+def _vae_files(app: App) -> list[str]:
+    folder = app.paths.vae
+    found = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*")
+                   if path.suffix in (".safetensors", ".pt", ".ckpt") and path.is_file()) if folder.is_dir() else []
+    return [NO_VAE, *found]
+
+
+def _checkpoint_titles(app: App) -> list[str]:
+    return [record.title for record in app.models.checkpoints()]
+
+
+def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
+    titles = _checkpoint_titles(app)
+    with gr.Row():
+        primary = gr.Dropdown(titles, label="Primary model (A)", elem_id="modelmerger_primary_model_name")
+        secondary = gr.Dropdown(titles, label="Secondary model (B)", elem_id="modelmerger_secondary_model_name")
+        tertiary = gr.Dropdown(titles, label="Tertiary model (C)", elem_id="modelmerger_tertiary_model_name")
+    custom_name = gr.Textbox(label="Custom Name (Optional)", elem_id="modelmerger_custom_name")
+    multiplier = gr.Slider(0.0, 1.0, value=0.3, step=0.05, label="Multiplier (M) - set to 0 to get model A",
+                           elem_id="modelmerger_interp_amount")
+    method = gr.Radio(list(MERGE_METHODS), value="Weighted sum", label="Interpolation Method",
+                      elem_id="modelmerger_interp_method")
+    vae = gr.Dropdown(_vae_files(app), value=NO_VAE, label="Bake in VAE", elem_id="modelmerger_bake_in_vae")
+    merge = gr.Button("Merge", variant="primary", elem_id="modelmerger_merge")
+    with gr.Accordion("Convert a checkpoint to pruned fp16 .safetensors", open=False):
+        convert_source = gr.Dropdown(titles, label="Checkpoint to convert", elem_id="convert_source")
+        convert = gr.Button("Convert", elem_id="convert_run")
+    result = gr.HTML(elem_id="modelmerger_result")
+
+    def refreshed_lists():
+        choices = _checkpoint_titles(app)
+        return [gr.update(choices=choices) for _ in range(5)]
+
+    def do_merge(a, b, c, kind, amount, name, vae_name, progress=gr.Progress()):
+        try:
+            vae_path = app.paths.vae / vae_name if vae_name and vae_name != NO_VAE else None
+            created = app.merge_checkpoints(a, b, c, kind, float(amount), name, vae_path,
+                                            lambda done, total: progress(done / total, desc="merging"))
+        except TOOL_ERRORS as error:
+            raise gr.Error(f"Merge failed: {error}") from error
+        return [f"<p>Checkpoint saved to <code>{html.escape(created.name)}</code></p>", *refreshed_lists()]
+
+    def do_convert(title, progress=gr.Progress()):
+        try:
+            progress(0.1, desc="converting")
+            report = app.convert_checkpoint(title)
+        except TOOL_ERRORS as error:
+            raise gr.Error(f"Conversion failed: {error}") from error
+        return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]
+
+    lists = [checkpoint_dropdown, primary, secondary, tertiary, convert_source]
+    merge.click(do_merge, inputs=[primary, secondary, tertiary, method, multiplier, custom_name, vae],
+                outputs=[result, *lists])
+    convert.click(do_convert, inputs=[convert_source], outputs=[result, *lists])
