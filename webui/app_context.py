@@ -56,6 +56,12 @@ class App:
                               "sd_checkpoint_hash": loaded.record.sha256 or ""})
         return loaded.record.title
 
+    def switch_vae(self, choice: str) -> str:
+        """A1111's sd_vae: apply to the live model and remember it in config.json."""
+        self.models.set_vae(choice)
+        self.settings.set("sd_vae", choice)
+        return choice
+
     def merge_checkpoints(self, primary: str, secondary: str, tertiary: str | None, method: str,
                           multiplier: float, custom_name: str = "", vae: Path | None = None,
                           progress: MergeProgress | None = None) -> Path:
@@ -129,7 +135,7 @@ def _precision_flags(options: CommandLineOptions) -> PrecisionFlags:
 
 def _model_sources(options: CommandLineOptions, paths: DataPaths) -> ModelSources:
     folders = ((options.ckpt_dir,) if options.ckpt_dir else ()) + (paths.checkpoints,)
-    return ModelSources(folders, (options.ckpt,) if options.ckpt else ())
+    return ModelSources(folders, (options.ckpt,) if options.ckpt else (), vae_folders=(paths.vae,))
 
 
 def _initial_checkpoint(app: App) -> str:
@@ -164,5 +170,10 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     engine = Txt2ImgEngine(models, default_sampler_table())
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     app = App(options, paths, settings, models, engine, JobQueue(service.run))
+    app.models.refresh()
+    try:
+        app.models.set_vae(str(settings.get("sd_vae")))
+    except LookupError as error:
+        log.warning("%s; using Automatic", error)
     app.switch_checkpoint(_initial_checkpoint(app))
     return app

@@ -60,3 +60,9 @@ def test_png_parameters_chunk_round_trip(tmp_path: Path):
     assert read_png_text_chunks(path) == {"parameters": text}
     with Image.open(path) as image:
         assert image.size == (8, 8) and image.getpixel((0, 0)) == (255, 0, 0)
+
+
+def test_external_vae_keys_follow_the_model_keys():
+    text = make_info(negative_prompt="", vae_hash="735e4c3a44", vae_name="kl-f8-anime2").text()
+    assert text.endswith("Model hash: 6ce0161689, Model: anything-v4.5, VAE hash: 735e4c3a44, VAE: kl-f8-anime2, "
+                         "Version: kestrel-0.1.0")

@@ -54,6 +54,7 @@ def default_options() -> OptionRegistry:
     return OptionRegistry([
         OptionSpec("sd_model_checkpoint", None, "Stable Diffusion checkpoint", "sd"),
         OptionSpec("sd_checkpoint_hash", "", "SHA256 hash of the current checkpoint", "sd"),
+        OptionSpec("sd_vae", "Automatic", "SD VAE", "sd"),
         # A1111's key; its default there is 1. Ours keeps a few more, bounded by --ckpt-cache-gb.
         OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd"),
         OptionSpec("save_to_dirs", True, "Save images to a subdirectory", "saving-to-dirs"),

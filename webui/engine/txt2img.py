@@ -167,4 +167,6 @@ class Txt2ImgEngine:
             model_hash=loaded.record.short_hash if options.add_model_hash else None,
             model_name=loaded.record.model_name if options.add_model_name else None,
             version=options.version,
+            vae_hash=loaded.vae.short_hash if loaded.vae and options.add_model_hash else None,
+            vae_name=loaded.vae.model_name if loaded.vae and options.add_model_name else None,
         ).text()

@@ -65,6 +65,8 @@ class Txt2ImgInfo:
     model_hash: str | None
     model_name: str | None
     version: str | None
+    vae_hash: str | None = None   # only when an external VAE file is in force, as in A1111
+    vae_name: str | None = None
 
     def parameters(self) -> dict[str, object | None]:
         return {
@@ -76,6 +78,8 @@ class Txt2ImgInfo:
             "Size": f"{self.width}x{self.height}",
             "Model hash": self.model_hash,
             "Model": self.model_name,
+            "VAE hash": self.vae_hash,
+            "VAE": self.vae_name,
             "Version": self.version,
         }
 

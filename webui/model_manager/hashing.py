@@ -67,20 +67,20 @@ class HashCache:
         stat = path.stat()
         return {"path": str(path.resolve()), "size": stat.st_size, "mtime": stat.st_mtime}
 
-    def cached(self, path: Path, name: str) -> str | None:
+    def cached(self, path: Path, name: str, kind: str = "checkpoint") -> str | None:
         """The cached sha256 if it is still valid for this exact file, without hashing anything."""
         identity = self._identity(path)
         with self._lock:
-            entry = self._read().get("hashes", {}).get(f"checkpoint/{name}")
+            entry = self._read().get("hashes", {}).get(f"{kind}/{name}")
         if isinstance(entry, dict) and all(entry.get(field) == value for field, value in identity.items()):
             return str(entry["sha256"])
         return None
 
-    def sha256(self, path: Path, name: str, progress: HashProgress | None = None) -> str:
-        cached = self.cached(path, name)
+    def sha256(self, path: Path, name: str, progress: HashProgress | None = None, kind: str = "checkpoint") -> str:
+        cached = self.cached(path, name, kind)
         if cached is not None:
             return cached
-        key = f"checkpoint/{name}"
+        key = f"{kind}/{name}"
         identity = self._identity(path)
         log.info("calculating sha256 for %s", path.name)
         digest = sha256_of_file(path, progress)

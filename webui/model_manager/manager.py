@@ -32,9 +32,11 @@ from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
 from webui.model_manager.probe import Architecture, default_probes, identify
+from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import SD1Configs, resolve_sd1_configs
 from webui.model_manager.sd1_pipeline import (
     PART_NAMES,
+    TORCH_DTYPES,
     apply_memory_plan,
     build_pipeline,
     can_swap_into,
@@ -42,8 +44,9 @@ from webui.model_manager.sd1_pipeline import (
     prepare_weights,
 )
 from webui.model_manager.tokenizer import build_clip_tokenizer
+from webui.model_manager.vae import AUTOMATIC, VaeRecord, read_vae_weights, resolve_vae, scan_vaes
 from webui.model_manager.weight_cache import PreparedCheckpoint, WeightCache
-from webui.model_manager.weight_slots import WeightSlots
+from webui.model_manager.weight_slots import Weights, WeightSlots
 
 log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done)
@@ -60,6 +63,7 @@ class ModelSources:
 
     folders: tuple[Path, ...]
     extra_files: tuple[Path, ...] = ()
+    vae_folders: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class LoadedModel:
     is_demo: bool
     load_seconds: float
     from_cache: bool
+    baked_vae: Weights         # the checkpoint's own VAE weights (shared with the cache entry), to restore them
+    vae: VaeRecord | None = None  # the external VAE in force; None = the baked-in one
 
     @property
     def scheduler_config(self) -> Mapping[str, Any]:
@@ -92,6 +98,9 @@ class ModelManager:
         self._records: list[CheckpointRecord] = []
         self._loaded: LoadedModel | None = None
         self._slots: WeightSlots | None = None  # where the resident pipeline's tensors live, for swaps
+        self._vaes: list[VaeRecord] = []
+        self._vae_choice = AUTOMATIC
+        self._external_vae: tuple[VaeRecord, Weights] | None = None  # the last VAE file read, kept for switches
         self._tokenizer: CLIPTokenizer | None = None
 
     @property
@@ -110,9 +119,31 @@ class ModelManager:
         """Rescan the folders; hashes already in the cache file are shown at once, others are computed on load."""
         records = scan_checkpoints(self._sources.folders, self._sources.extra_files)
         records = [self._with_cached_hash(record) for record in records]
+        vaes = scan_vaes(self._sources.vae_folders, self._sources.folders)
         with self._lock:
-            self._records = records
+            self._records, self._vaes = records, vaes
         return list(records)
+
+    def vaes(self) -> list[VaeRecord]:
+        with self._lock:
+            return list(self._vaes)
+
+    @property
+    def vae_choice(self) -> str:
+        return self._vae_choice
+
+    def set_vae(self, choice: str) -> LoadedModel | None:
+        """A1111's sd_vae: "Automatic", "None" or a VAE file name; applied to the live model at once."""
+        with self._lock:
+            if self._loaded is None:
+                if choice not in (AUTOMATIC, "None"):
+                    resolve_vae(choice, CheckpointRecord(Path(), ""), self._vaes)  # raises with the allowed list
+                self._vae_choice = choice
+                return None
+            resolve_vae(choice, self._loaded.record, self._vaes)  # validate before changing anything
+            self._vae_choice = choice
+            self._loaded = self._apply_vae(self._loaded)
+            return self._loaded
 
     def _with_cached_hash(self, record: CheckpointRecord) -> CheckpointRecord:
         cached = self._hash_cache.cached(record.path, record.name) if self._hash_cache else None
@@ -147,6 +178,10 @@ class ModelManager:
             report("activating", 0.9)
             self._loaded = self._activate(prepared, time.perf_counter() - started, from_cache)
             self._cache.put(prepared)  # only what activated cleanly is cached; this may evict older entries
+            try:
+                self._loaded = self._apply_vae(self._loaded)
+            except (CheckpointFormatError, OSError, LookupError) as error:  # the checkpoint itself is fine
+                log.warning("keeping the VAE baked into %s: %s", prepared.record.name, error)
             self._replace_record(prepared.record)
             if self._plan.device == "cuda":
                 torch.cuda.empty_cache()
@@ -180,8 +215,7 @@ class ModelManager:
             pipeline = previous.pipeline
             self._slots.check(prepared.weights, PART_NAMES)
             previous_weights = self._slots.current()
-            on_accelerator = self._plan.offload == "none" and self._plan.device != "cpu"
-            device = torch.device(self._plan.device) if on_accelerator else None  # prepared weights are in RAM
+            device = self._assign_device()
             try:
                 self._slots.assign(prepared.weights, device)
             except Exception:
@@ -199,7 +233,36 @@ class ModelManager:
             del previous
             self._release_memory()
         return LoadedModel(prepared.record, prepared.architecture, pipeline, self._plan, prepared.configs,
-                           prepared.is_demo, seconds, from_cache)
+                           prepared.is_demo, seconds, from_cache, baked_vae={"vae": prepared.weights["vae"]})
+
+    def _assign_device(self) -> torch.device | None:
+        """Where assigned weights must go: the accelerator when the model lives there (prepared ones are in RAM)."""
+        on_accelerator = self._plan.offload == "none" and self._plan.device != "cpu"
+        return torch.device(self._plan.device) if on_accelerator else None
+
+    def _apply_vae(self, loaded: LoadedModel) -> LoadedModel:
+        """Put the VAE the choice asks for into the live pipeline (a swap of the VAE component only)."""
+        wanted = resolve_vae(self._vae_choice, loaded.record, self._vaes)
+        if (wanted.path if wanted else None) == (loaded.vae.path if loaded.vae else None) or self._slots is None:
+            return loaded
+        if wanted is None:
+            weights = loaded.baked_vae
+        else:
+            wanted, weights = self._external_vae_weights(wanted, loaded)
+        self._slots.check(weights, PART_NAMES, only=("vae",))
+        self._slots.assign(weights, self._assign_device(), only=("vae",))
+        log.info("VAE: %s", wanted.name if wanted else "baked into the checkpoint")
+        return replace(loaded, vae=wanted)
+
+    def _external_vae_weights(self, record: VaeRecord, loaded: LoadedModel) -> tuple[VaeRecord, Weights]:
+        if self._external_vae is not None and self._external_vae[0].path == record.path:
+            return self._external_vae
+        if self._hash_cache is not None:
+            record = replace(record, sha256=self._hash_cache.sha256(record.path, record.name, kind="vae"))
+        dtype = TORCH_DTYPES[self._plan.vae_dtype]
+        weights = {"vae": read_vae_weights(record, self._readers, loaded.configs.vae, dtype)}
+        self._external_vae = (record, weights)
+        return record, weights
 
     def use_leaner_plan(self) -> LoadedModel | None:
         """After an out-of-memory error: switch the live pipeline to the next leaner plan, which then stays in

@@ -33,9 +33,9 @@ class WeightSlots:
                         slots[prefix + attribute] = (owner, attribute, False)
             self._slots[name] = slots
 
-    def check(self, weights: Weights, part_names: Mapping[str, str]) -> None:
+    def check(self, weights: Weights, part_names: Mapping[str, str], only: tuple[str, ...] | None = None) -> None:
         """Every live tensor gets a replacement of the same shape, and nothing else comes along."""
-        for name, slots in self._slots.items():
+        for name, slots in self._selected(only):
             part, incoming = part_names[name], weights[name]
             if set(incoming) != set(slots):
                 missing, unexpected = sorted(set(slots) - set(incoming)), sorted(set(incoming) - set(slots))
@@ -47,14 +47,17 @@ class WeightSlots:
                 raise CheckpointFormatError(f"the {part} weights have other shapes than the loaded {part}: "
                                             f"{wrong[:3]}")
 
-    def current(self) -> dict[str, dict[str, torch.Tensor]]:
+    def current(self, only: tuple[str, ...] | None = None) -> dict[str, dict[str, torch.Tensor]]:
         """References to the live tensors (no copy), e.g. to undo a failed swap."""
         return {name: {key: getattr(owner, attribute).detach() for key, (owner, attribute, _) in slots.items()}
-                for name, slots in self._slots.items()}
+                for name, slots in self._selected(only)}
 
-    def assign(self, weights: Weights, device: torch.device | None) -> None:
+    def _selected(self, only: tuple[str, ...] | None) -> list[tuple[str, dict[str, Slot]]]:
+        return [(name, slots) for name, slots in self._slots.items() if only is None or name in only]
+
+    def assign(self, weights: Weights, device: torch.device | None, only: tuple[str, ...] | None = None) -> None:
         """Make `weights` the live tensors; move them to `device` when the model lives on an accelerator."""
-        for name, slots in self._slots.items():
+        for name, slots in self._selected(only):
             incoming = weights[name]
             for key, (owner, attribute, is_parameter) in slots.items():
                 tensor = incoming[key]

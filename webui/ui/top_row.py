@@ -11,6 +11,7 @@ from webui.model_manager.manager import CheckpointNotFoundError
 from webui.model_manager.memory_policy import MemoryPolicyError
 from webui.model_manager.probe import UnsupportedArchitectureError
 from webui.model_manager.safetensors_header import CheckpointFormatError
+from webui.model_manager.vae import AUTOMATIC, NONE
 
 DEMO_NOTICE = (
     "**Demo model.** `kestrel-demo-tiny` has random weights and draws coloured noise. To make real pictures, put an "
@@ -38,6 +39,25 @@ def _is_demo(app: App) -> bool:
     return bool(loaded and loaded.is_demo)
 
 
+def _vae_choices(app: App) -> list[str]:
+    return [AUTOMATIC, NONE, *(record.name for record in app.models.vaes())]
+
+
+def _build_vae_dropdown(app: App) -> gr.Dropdown:
+    vae = gr.Dropdown(choices=_vae_choices(app), value=app.models.vae_choice, label="SD VAE",
+                      elem_id="setting_sd_vae", interactive=True, scale=2)
+
+    def switch_vae(choice: str):
+        try:
+            app.switch_vae(choice)
+        except LOAD_ERRORS + (LookupError,) as error:
+            gr.Warning(f"Could not use VAE {choice}: {error}")
+        return gr.update(value=app.models.vae_choice)
+
+    vae.input(switch_vae, inputs=[vae], outputs=[vae], show_progress="full")
+    return vae
+
+
 def build_top_row(app: App) -> TopRow:
     titles = [record.title for record in app.models.checkpoints()]
     with gr.Row(elem_id="quicksettings"):
@@ -45,6 +65,7 @@ def build_top_row(app: App) -> TopRow:
                                  elem_id="setting_sd_model_checkpoint", interactive=True, scale=4)
         refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0,
                             min_width=40)
+        vae = _build_vae_dropdown(app)
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
     def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here
@@ -57,10 +78,11 @@ def build_top_row(app: App) -> TopRow:
         return gr.update(value=new_title, choices=[r.title for r in app.models.checkpoints()]), \
             gr.update(visible=_is_demo(app))
 
-    def refresh_list():
+    def refresh_lists():
         records = app.models.refresh()
-        return gr.update(choices=[record.title for record in records], value=_current_title(app))
+        return (gr.update(choices=[record.title for record in records], value=_current_title(app)),
+                gr.update(choices=_vae_choices(app), value=app.models.vae_choice))
 
     checkpoint.input(switch, inputs=[checkpoint], outputs=[checkpoint, demo_notice], show_progress="full")
-    refresh.click(refresh_list, outputs=[checkpoint], show_progress="hidden")
+    refresh.click(refresh_lists, outputs=[checkpoint, vae], show_progress="hidden")
     return TopRow(checkpoint, refresh, demo_notice)
