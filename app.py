@@ -102,7 +102,45 @@ def merge(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"convert": convert, "merge": merge}  # subcommands; anything else starts the server
+def download(argv: list[str]) -> int:
+    """`python app.py download URL|sd15 [--sha256 HEX]`: fetch a checkpoint into models/Stable-diffusion."""
+    from webui.model_manager.download import (
+        KNOWN_CHECKPOINTS,
+        DownloadError,
+        DownloadRequest,
+        download_checkpoint,
+        known_checkpoint,
+    )
+
+    known_list = ", ".join(f"{known.key} ({known.label})" for known in KNOWN_CHECKPOINTS)
+    parser = argparse.ArgumentParser(prog="app.py download", description="Download a checkpoint (resumable).")
+    parser.add_argument("source", help=f"an http(s) URL, or one of: {known_list}")
+    parser.add_argument("--sha256", default=None, help="expected sha256 of the file (checked when given)")
+    parser.add_argument("--name", default=None, help="file name to save as (default: from the URL)")
+    parser.add_argument("--data-dir", type=Path, default=REPOSITORY_ROOT, help="root of models/ (default: here)")
+    args = parser.parse_args(argv)
+    known = known_checkpoint(args.source)
+    folder = args.data_dir / "models" / "Stable-diffusion"
+    request = (DownloadRequest(known.url, folder, sha256=known.sha256) if known
+               else DownloadRequest(args.source, folder, args.name, args.sha256))
+    reported = [-1]
+
+    def progress(done: int, total: int | None) -> None:
+        percent = int(100 * done / total) if total else -1
+        if percent // 5 != reported[0] // 5 or percent < 0:
+            reported[0] = percent
+            print(f"\r{done / 1024**2:8.1f} MiB" + (f" ({percent}%)" if total else ""), end="", flush=True)
+
+    try:
+        path = download_checkpoint(request, progress)
+    except (DownloadError, ValueError, OSError) as error:
+        print(f"\napp.py download: error: {error}", file=sys.stderr)
+        return 2
+    print(f"\nsaved {path}")
+    return 0
+
+
+COMMANDS = {"convert": convert, "merge": merge, "download": download}  # anything else starts the server
 
 
 def main(argv: list[str] | None = None) -> int:

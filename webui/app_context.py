@@ -23,6 +23,7 @@ from webui.jobs.queue import JobQueue
 from webui.model_manager.convert import ConversionReport, convert_checkpoint
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
+from webui.model_manager.download import DownloadProgress, DownloadRequest, download_checkpoint, known_checkpoint
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, ModelManager, ModelSources
 from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
@@ -75,6 +76,16 @@ class App:
                           progress=progress)
         self.models.refresh()
         return destination
+
+    def download_checkpoint(self, url_or_known: str, sha256: str | None = None,
+                            progress: DownloadProgress | None = None) -> Path:
+        """Fetch a checkpoint into models/Stable-diffusion on the user's request (a URL or a built-in key)."""
+        known = known_checkpoint(url_or_known)
+        request = (DownloadRequest(known.url, self.paths.checkpoints, sha256=known.sha256) if known
+                   else DownloadRequest(url_or_known.strip(), self.paths.checkpoints, sha256=sha256 or None))
+        path = download_checkpoint(request, progress)
+        self.models.refresh()
+        return path
 
     def convert_checkpoint(self, query: str) -> ConversionReport:
         report = convert_checkpoint(self.models.find(query).path)

@@ -11,11 +11,13 @@ import html
 import gradio as gr
 
 from webui.app_context import App
+from webui.model_manager.download import KNOWN_CHECKPOINTS, DownloadError
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.model_manager.merge import MERGE_METHODS
 from webui.model_manager.safetensors_header import CheckpointFormatError
 
 NO_VAE = "None"
+NO_KNOWN = "(none: use the URL below)"
 TOOL_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, ValueError, OSError)
 
 
@@ -46,6 +48,12 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     with gr.Accordion("Convert a checkpoint to pruned fp16 .safetensors", open=False):
         convert_source = gr.Dropdown(titles, label="Checkpoint to convert", elem_id="convert_source")
         convert = gr.Button("Convert", elem_id="convert_run")
+    with gr.Accordion("Download a checkpoint", open=False):
+        known = gr.Dropdown([NO_KNOWN, *(item.label for item in KNOWN_CHECKPOINTS)], value=NO_KNOWN,
+                            label="Known checkpoint", elem_id="download_known")
+        url = gr.Textbox(label="…or a URL (e.g. a Hugging Face \"resolve\" link)", elem_id="download_url")
+        sha256 = gr.Textbox(label="sha256 (optional, checked when given)", elem_id="download_sha256")
+        download = gr.Button("Download", elem_id="download_run")
     result = gr.HTML(elem_id="modelmerger_result")
 
     def refreshed_lists():
@@ -69,7 +77,18 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
             raise gr.Error(f"Conversion failed: {error}") from error
         return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]
 
+    def do_download(known_label, link, checksum, progress=gr.Progress()):
+        source = known_label if known_label and known_label != NO_KNOWN else (link or "")
+        try:
+            path = app.download_checkpoint(source, (checksum or "").strip() or None,
+                                           lambda done, total: progress(done / total if total else None,
+                                                                        desc=f"{done / 1024**2:.0f} MiB"))
+        except TOOL_ERRORS + (DownloadError,) as error:
+            raise gr.Error(f"Download failed: {error}") from error
+        return [f"<p>Downloaded <code>{html.escape(path.name)}</code></p>", *refreshed_lists()]
+
     lists = [checkpoint_dropdown, primary, secondary, tertiary, convert_source]
+    download.click(do_download, inputs=[known, url, sha256], outputs=[result, *lists])
     merge.click(do_merge, inputs=[primary, secondary, tertiary, method, multiplier, custom_name, vae],
                 outputs=[result, *lists])
     convert.click(do_convert, inputs=[convert_source], outputs=[result, *lists])
