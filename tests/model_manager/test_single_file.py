@@ -103,8 +103,8 @@ def test_truncated_and_garbage_files_are_refused(tiny_checkpoint, tmp_path):
     garbage.write_bytes(b"not a pickle at all" * 100)
     with pytest.raises(CheckpointFormatError, match="garbage.ckpt"):
         READERS.read_state_dict(garbage)
-    with pytest.raises(CheckpointFormatError, match="unsupported file type; allowed: .ckpt, .pt, .pth, .safetensors"):
-        READERS.read_index(tmp_path / "model.bin")
+    with pytest.raises(CheckpointFormatError, match="unsupported file type; allowed: .bin, .ckpt, .pt, .pth, .sa"):
+        READERS.read_index(tmp_path / "model.onnx")
 
 
 def test_shipped_sd1_configs_fit_a_full_size_sd15_layout():
@@ -133,3 +133,21 @@ def test_shipped_sd1_configs_fit_a_full_size_sd15_layout():
     assert configs.source == "shipped" and configs.text_encoder["num_attention_heads"] == 12
     assert set(convert_ldm_unet_checkpoint(ldm, dict(configs.unet))) == set(unet.state_dict())
     assert set(convert_ldm_vae_checkpoint(ldm, dict(configs.vae))) == set(vae.state_dict())
+
+
+def test_pickle_structure_is_checked_before_unpickling(tmp_path):
+    import zipfile
+
+    not_torch = tmp_path / "archive.ckpt"
+    with zipfile.ZipFile(not_torch, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(CheckpointFormatError, match="not a PyTorch checkpoint \\(expected one data.pkl, found 0\\)"):
+        READERS.read_state_dict(not_torch)
+    bloated = tmp_path / "bloated.ckpt"
+    with zipfile.ZipFile(bloated, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bloated/data.pkl", b"\0" * (65 * 1024 * 1024))
+    with pytest.raises(UnsafeCheckpointError, match="its pickle program is 68157440 bytes"):
+        READERS.read_state_dict(bloated)
+    bin_file = tmp_path / "model.bin"
+    torch.save({"model.diffusion_model.x": torch.ones(2)}, bin_file)
+    assert set(READERS.read_state_dict(bin_file)) == {"model.diffusion_model.x"}

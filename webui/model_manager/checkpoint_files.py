@@ -37,9 +37,33 @@ class CheckpointReader:
     read_state_dict: Callable[[Path], StateDict]
 
 
+MAX_PICKLE_PROGRAM_BYTES = 64 * 1024 * 1024  # an SD state dict's pickle is a few hundred KB; tensors live beside it
+
+
+def _check_pickle_structure(path: Path) -> bool:
+    """Before unpickling: a zip checkpoint must be PyTorch's layout (one `*/data.pkl`) with a pickle program of
+    sane size. Returns whether it is a zip file (which can be memory-mapped)."""
+    if not zipfile.is_zipfile(path):
+        if path.stat().st_size > 16 * 1024**3:
+            raise CheckpointFormatError(f"{path.name}: a legacy (non-zip) pickle over 16 GiB is not a checkpoint")
+        return False
+    with zipfile.ZipFile(path) as archive:
+        programs = [info for info in archive.infolist() if info.filename.endswith("/data.pkl")]
+    if len(programs) != 1:
+        raise CheckpointFormatError(f"{path.name}: not a PyTorch checkpoint (expected one data.pkl, found "
+                                    f"{len(programs)})")
+    if programs[0].file_size > MAX_PICKLE_PROGRAM_BYTES:
+        raise UnsafeCheckpointError(f"{path.name}: refused: its pickle program is {programs[0].file_size} bytes; "
+                                    "a checkpoint's is far smaller, so this file carries something else")
+    return True
+
+
 def _load_pickle_weights_only(path: Path) -> StateDict:
     try:
-        use_mmap = zipfile.is_zipfile(path)  # the legacy (pre-1.6) format cannot be memory-mapped
+        use_mmap = _check_pickle_structure(path)  # the legacy (pre-1.6) format cannot be memory-mapped
+    except (zipfile.BadZipFile, OSError) as error:
+        raise CheckpointFormatError(f"{path.name}: corrupt or truncated checkpoint: {error}") from error
+    try:
         loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
@@ -79,7 +103,7 @@ def _load_safetensors(path: Path) -> StateDict:
 
 
 SAFETENSORS_READER = CheckpointReader((".safetensors",), read_safetensors_index, _load_safetensors)
-PICKLE_READER = CheckpointReader((".ckpt", ".pt", ".pth"), _index_from_pickle, _load_pickle_weights_only)
+PICKLE_READER = CheckpointReader((".ckpt", ".pt", ".pth", ".bin"), _index_from_pickle, _load_pickle_weights_only)
 
 
 class CheckpointReaders:
