@@ -151,3 +151,16 @@ def test_pickle_structure_is_checked_before_unpickling(tmp_path):
     bin_file = tmp_path / "model.bin"
     torch.save({"model.diffusion_model.x": torch.ones(2)}, bin_file)
     assert set(READERS.read_state_dict(bin_file)) == {"model.diffusion_model.x"}
+
+
+def test_the_demo_file_is_byte_for_byte_reproducible(tmp_path):
+    """Same weights and metadata → same bytes → the same model hash on every install (safetensors alone writes
+    its metadata in hash-map order, which varies between runs)."""
+    from webui.model_manager.demo import DEMO_METADATA_KEY, write_demo_checkpoint
+
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+    first = write_demo_checkpoint(tmp_path / "one").read_bytes()
+    second = write_demo_checkpoint(tmp_path / "two").read_bytes()
+    assert first == second
+    assert READERS.read_index(tmp_path / "one" / "kestrel-demo-tiny.safetensors").metadata[DEMO_METADATA_KEY] == "1"

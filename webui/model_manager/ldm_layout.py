@@ -8,6 +8,8 @@ models alike; tests check it round-trips exactly through diffusers' own converte
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -118,8 +120,23 @@ def noise_schedule_tensors(beta_start: float, beta_end: float, timesteps: int) -
     return {"betas": betas.float(), "alphas_cumprod": alphas_cumprod.float(), "alphas_cumprod_prev": previous.float()}
 
 
+def canonical_header(payload: bytes) -> bytes:
+    """The same file with its JSON header's keys sorted.
+
+    safetensors writes the `__metadata__` entries in hash-map order, which changes from run to run, so the same
+    tensors and metadata would give different bytes and a different model hash each time. Sorting keeps every
+    character (so the header keeps its length and all data offsets stay valid) and makes the file reproducible."""
+    (length,) = struct.unpack("<Q", payload[:8])
+    header = json.loads(payload[8:8 + length])
+    canonical = json.dumps(header, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    if len(canonical) > length:  # cannot happen for the same characters; keep the library's bytes if it ever does
+        return payload
+    return payload[:8] + canonical.ljust(length, b" ") + payload[8 + length:]
+
+
 def save_single_file(path: Path, state_dict: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
-    """Save as .safetensors atomically (never rewriting a file that may be memory-mapped in place)."""
+    """Save as .safetensors atomically (never rewriting a file that may be memory-mapped in place), with a
+    canonical header so the same weights always give the same bytes and hash."""
     tensors = {key: value.detach().contiguous().cpu() for key, value in state_dict.items()}
-    payload = safetensors.torch.save(tensors, metadata=dict(metadata))
+    payload = canonical_header(safetensors.torch.save(tensors, metadata=dict(metadata)))
     write_atomically(path, lambda stream: stream.write(payload))
