@@ -20,14 +20,12 @@ from webui.engine.samplers import default_sampler_table
 from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
 from webui.jobs.generation import GenerationOutput, GenerationService, JobOptions
 from webui.jobs.queue import JobQueue
-from webui.model_manager.convert import ConversionReport, convert_checkpoint
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
-from webui.model_manager.download import DownloadProgress, DownloadRequest, download_checkpoint, known_checkpoint
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, ModelManager, ModelSources
 from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
-from webui.model_manager.merge import MERGE_METHODS, MergeProgress, MergeRequest, merge_checkpoints
+from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.weight_cache import WeightCache
 from webui.storage.outputs import ImageSaver, SaveOptions
 
@@ -43,6 +41,7 @@ class App:
     models: ModelManager
     engine: Txt2ImgEngine
     jobs: JobQueue[GenerationOutput]
+    tools: CheckpointTools
 
     def start(self) -> None:
         self.jobs.start()
@@ -62,49 +61,6 @@ class App:
         self.models.set_vae(choice)
         self.settings.set("sd_vae", choice)
         return choice
-
-    def merge_checkpoints(self, primary: str, secondary: str, tertiary: str | None, method: str,
-                          multiplier: float, custom_name: str = "", vae: Path | None = None,
-                          progress: MergeProgress | None = None) -> Path:
-        """Merge checkpoints named by any alias into models/Stable-diffusion; the list is refreshed after."""
-        a, b = self.models.find(primary), self.models.find(secondary)
-        method_spec = MERGE_METHODS.get(method)
-        c = self.models.find(tertiary) if tertiary and method_spec and method_spec.needs_tertiary else None
-        name = default_merge_name(a.model_name, b.model_name, c.model_name if c else None, method, multiplier)
-        destination = self._new_checkpoint_path(custom_name or name)
-        merge_checkpoints(MergeRequest(a.path, b.path, c.path if c else None, method, multiplier, destination, vae),
-                          progress=progress)
-        self.models.refresh()
-        return destination
-
-    def download_checkpoint(self, url_or_known: str, sha256: str | None = None,
-                            progress: DownloadProgress | None = None) -> Path:
-        """Fetch a checkpoint into models/Stable-diffusion on the user's request (a URL or a built-in key)."""
-        known = known_checkpoint(url_or_known)
-        request = (DownloadRequest(known.url, self.paths.checkpoints, sha256=known.sha256) if known
-                   else DownloadRequest(url_or_known.strip(), self.paths.checkpoints, sha256=sha256 or None))
-        path = download_checkpoint(request, progress)
-        self.models.refresh()
-        return path
-
-    def convert_checkpoint(self, query: str) -> ConversionReport:
-        report = convert_checkpoint(self.models.find(query).path)
-        self.models.refresh()
-        return report
-
-    def _new_checkpoint_path(self, name: str) -> Path:
-        name = name.strip()
-        if not name or "/" in name or "\\" in name or name.startswith("."):
-            raise ValueError(f"checkpoint name {name!r} must be a plain file name (no folders, not starting with '.')")
-        return self.paths.checkpoints / f"{name.removesuffix('.safetensors')}.safetensors"
-
-
-def default_merge_name(primary: str, secondary: str, tertiary: str | None, method: str, multiplier: float) -> str:
-    """A1111's naming: <A>_<1-M>-<B>_<M>-<Method>-merged (with C added when it is used)."""
-    parts = f"{primary}_{round(1 - multiplier, 2)}-{secondary}_{round(multiplier, 2)}"
-    if tertiary:
-        parts += f"-{tertiary}"
-    return f"{parts}-{method.replace(' ', '_')}-merged"
 
 
 def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
@@ -180,7 +136,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     models = ModelManager(_model_sources(options, paths), plan, hash_cache, cache)
     engine = Txt2ImgEngine(models, default_sampler_table())
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
-    app = App(options, paths, settings, models, engine, JobQueue(service.run))
+    tools = CheckpointTools(models, paths.checkpoints)
+    app = App(options, paths, settings, models, engine, JobQueue(service.run), tools)
     app.models.refresh()
     try:
         app.models.set_vae(str(settings.get("sd_vae")))

@@ -45,7 +45,7 @@ def test_duplicate_registration_raises():
 
 
 def test_a1111_default_merge_name():
-    from webui.app_context import default_merge_name
+    from webui.model_manager.tools import default_merge_name
 
     assert default_merge_name("anything-v4.5", "counterfeit", None, "Weighted sum", 0.3) == \
         "anything-v4.5_0.7-counterfeit_0.3-Weighted_sum-merged"

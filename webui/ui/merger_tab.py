@@ -63,8 +63,8 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     def do_merge(a, b, c, kind, amount, name, vae_name, progress=gr.Progress()):
         try:
             vae_path = app.paths.vae / vae_name if vae_name and vae_name != NO_VAE else None
-            created = app.merge_checkpoints(a, b, c, kind, float(amount), name, vae_path,
-                                            lambda done, total: progress(done / total, desc="merging"))
+            created = app.tools.merge(a, b, c, kind, float(amount), name, vae_path,
+                                      lambda done, total: progress(done / total, desc="merging"))
         except TOOL_ERRORS as error:
             raise gr.Error(f"Merge failed: {error}") from error
         return [f"<p>Checkpoint saved to <code>{html.escape(created.name)}</code></p>", *refreshed_lists()]
@@ -72,7 +72,7 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     def do_convert(title, progress=gr.Progress()):
         try:
             progress(0.1, desc="converting")
-            report = app.convert_checkpoint(title)
+            report = app.tools.convert(title)
         except TOOL_ERRORS as error:
             raise gr.Error(f"Conversion failed: {error}") from error
         return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]
@@ -80,9 +80,9 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     def do_download(known_label, link, checksum, progress=gr.Progress()):
         source = known_label if known_label and known_label != NO_KNOWN else (link or "")
         try:
-            path = app.download_checkpoint(source, (checksum or "").strip() or None,
-                                           lambda done, total: progress(done / total if total else None,
-                                                                        desc=f"{done / 1024**2:.0f} MiB"))
+            path = app.tools.download(source, (checksum or "").strip() or None,
+                                      lambda done, total: progress(done / total if total else None,
+                                                                   desc=f"{done / 1024**2:.0f} MiB"))
         except TOOL_ERRORS + (DownloadError,) as error:
             raise gr.Error(f"Download failed: {error}") from error
         return [f"<p>Downloaded <code>{html.escape(path.name)}</code></p>", *refreshed_lists()]
