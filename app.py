@@ -41,7 +41,8 @@ def serve(argv: list[str]) -> int:
 
     app = build_app(options, default_data_dir=REPOSITORY_ROOT)
     http = create_http_app(app)
-    http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
+    if not options.nowebui:
+        http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
     app.start()
     host = options.bind_address
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"

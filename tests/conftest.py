@@ -59,3 +59,23 @@ def loaded_manager(tiny_checkpoint, cpu_plan, tmp_path_factory):
     manager.refresh()
     manager.load(tiny_checkpoint.name)
     return manager
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start real servers (`app.py` under the network guard); each is stopped and its log checked at the end."""
+    from tests.support.netguard import MARKER
+    from tests.support.server import Server
+
+    servers: list = []
+
+    def start(data_dir: Path, *flags: str):
+        server = Server(data_dir, tmp_path / f"server-{len(servers)}.log", flags)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in servers:
+        log = server.stop()
+        assert MARKER not in log, f"the server tried to reach the network:\n{log}"

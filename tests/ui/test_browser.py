@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from tests.support.netguard import MARKER
 from webui.infotext.png import read_infotext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,62 +23,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
                  "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
                  "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
 pytestmark = pytest.mark.browser
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.guarded_app", "--data-dir", str(data_dir), "--port", str(self.port)],
-            cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-
-    def ping(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/internal/ping", timeout=5) as response:
-            return json.loads(response.read())
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                self.ping()
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError(f"server not ready in {timeout} s:\n{self.log_path.read_text()}")
-
-    def stop(self) -> str:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        return self.log_path.read_text()
-
-
-@pytest.fixture
-def start_server(tmp_path):
-    servers: list[Server] = []
-
-    def start(data_dir: Path) -> Server:
-        server = Server(data_dir, tmp_path / f"server-{len(servers)}.log")
-        servers.append(server)
-        server.wait_ready()
-        return server
-
-    yield start
-    for server in servers:
-        log = server.stop()
-        assert MARKER not in log, f"the server tried to reach the network:\n{log}"
 
 
 @pytest.fixture(scope="module")

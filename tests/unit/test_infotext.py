@@ -66,3 +66,19 @@ def test_external_vae_keys_follow_the_model_keys():
     text = make_info(negative_prompt="", vae_hash="735e4c3a44", vae_name="kl-f8-anime2").text()
     assert text.endswith("Model hash: 6ce0161689, Model: anything-v4.5, VAE hash: 735e4c3a44, VAE: kl-f8-anime2, "
                          "Version: kestrel-0.1.0")
+
+
+def test_parse_round_trips_our_infotext_like_a1111():
+    from webui.infotext.parse import parse_infotext
+
+    text = make_info(prompt="line one\n(red hair:1.2), 1girl").text()
+    parsed = parse_infotext(text)
+    assert parsed["Prompt"] == "line one\n(red hair:1.2), 1girl"
+    assert parsed["Negative prompt"] == "lowres, bad anatomy"
+    assert (parsed["Steps"], parsed["Sampler"], parsed["CFG scale"], parsed["Seed"]) == ("20", "DPM++ 2M", "7",
+                                                                                         "1234567890")
+    assert (parsed["Size"], parsed["Size-1"], parsed["Size-2"]) == ("512x768", "512", "768")
+    assert parse_infotext('a cat\nSteps: 2, Lora hashes: "x: 0123456789ab", Tiling: True')["Lora hashes"] == \
+        "x: 0123456789ab"
+    assert parse_infotext("just a prompt, with commas") == {"Prompt": "just a prompt, with commas",
+                                                            "Negative prompt": ""}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 7860
+DEFAULT_API_ONLY_PORT = 7861  # A1111's port for --nowebui
 PRECISION_CHOICES = ("full", "half", "autocast")
 DEVICE_CHOICES = ("cpu", "cuda")
 
@@ -24,6 +25,9 @@ class CommandLineOptions:
 
     port: int = DEFAULT_PORT
     listen: bool = False
+    api: bool = False
+    nowebui: bool = False
+    api_auth: str | None = None
     server_name: str | None = None
     data_dir: Path | None = None
     ckpt_dir: Path | None = None
@@ -42,6 +46,10 @@ class CommandLineOptions:
     ckpt_cache_gb: float | None = None
 
     @property
+    def serves_api(self) -> bool:
+        return self.api or self.nowebui
+
+    @property
     def bind_address(self) -> str:
         """The address the server binds: only what was asked (loopback unless --listen or --server-name)."""
         if self.server_name:
@@ -55,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Kestrel: an A1111-style Stable Diffusion web UI (flags keep A1111's names).",
     )
     server = parser.add_argument_group("server")
-    server.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to serve on (default 7860)")
+    server.add_argument("--port", type=int, default=None, help="port to serve on (default 7860; 7861 with --nowebui)")
+    server.add_argument("--api", action="store_true", help="serve A1111's /sdapi/v1 API beside the UI")
+    server.add_argument("--nowebui", action="store_true", help="serve the API only, without the UI")
+    server.add_argument("--api-auth", default=None, metavar="USER:PASS[,USER:PASS]",
+                        help="HTTP Basic credentials required on /sdapi")
     server.add_argument("--listen", action="store_true", help="bind 0.0.0.0 so the LAN can reach the UI")
     server.add_argument("--server-name", default=None, help="bind this host name or address (overrides --listen)")
     server.add_argument("--autolaunch", action="store_true", help="open the UI in the default browser")
@@ -95,6 +107,21 @@ def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
         parser.error("choose one of --medvram and --lowvram")
     if namespace.ckpt_cache_gb is not None and namespace.ckpt_cache_gb < 0:
         parser.error(f"--ckpt-cache-gb {namespace.ckpt_cache_gb} must be 0 or more")
+    if namespace.port is None:
+        namespace.port = DEFAULT_API_ONLY_PORT if namespace.nowebui else DEFAULT_PORT
+    if namespace.api_auth is not None:
+        parse_credentials(namespace.api_auth, parser.error)
     if not 0 < namespace.port < 65536:
         parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
     return CommandLineOptions(**vars(namespace))
+
+
+def parse_credentials(text: str, fail) -> list[tuple[str, str]]:
+    """A1111's "user:pass,user2:pass2" (split on the first ':'); `fail` reports a malformed entry."""
+    pairs = []
+    for entry in (part.strip() for part in text.split(",") if part.strip()):
+        user, separator, password = entry.partition(":")
+        if not separator or not user or not password:
+            fail(f"credentials must look like user:password; got {entry.split(':')[0]!r} without a password")
+        pairs.append((user, password))
+    return pairs

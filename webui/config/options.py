@@ -95,6 +95,18 @@ class SettingsStore:
         with self._lock:
             return self._values.get(key, spec.default)
 
+    def knows(self, key: str) -> bool:
+        try:
+            self._registry.get(key)
+        except KeyError:
+            return False
+        return True
+
+    def values(self) -> dict[str, Any]:
+        """Every registered setting with its current value (A1111's GET /options)."""
+        with self._lock:
+            return {spec.key: self._values.get(spec.key, spec.default) for spec in self._registry}
+
     def set(self, key: str, value: Any) -> None:
         """Set one value and persist the whole file atomically."""
         self.update({key: value})

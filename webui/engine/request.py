@@ -41,6 +41,7 @@ class GenerationRequest:
     batch_size: int = 1
     batch_count: int = 1
     checkpoint: str | None = None  # title, name or hash; None = whatever is loaded
+    save_images: bool = True       # write to outputs/ (the UI always does; A1111's API only when asked)
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count"):

@@ -12,14 +12,15 @@ from pathlib import Path
 
 from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
 from webui.jobs.job import Job
-from webui.storage.outputs import ImageSaver, SaveOptions
+from webui.storage.outputs import ImageSaver, SaveOptions, encode_png
 
 
 @dataclass(frozen=True)
 class SavedImage:
-    path: Path
+    path: Path | None      # None when the request asked not to save (A1111's API default)
     seed: int
     infotext: str
+    png: bytes             # the encoded image, infotext included
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class JobOptions:
 
 
 class GenerationService:
+    """Runs one job: generate, encode each image with its infotext, save it when the request says so."""
+
     def __init__(self, engine: Txt2ImgEngine, saver: ImageSaver, options: Callable[[], JobOptions]) -> None:
         self._engine = engine
         self._saver = saver
@@ -51,8 +54,12 @@ class GenerationService:
         options = self._options()
         result = self._engine.generate(job.request, options.infotext, progress=job.report_progress,
                                        cancelled=lambda: job.cancel_requested)
-        saved = tuple(SavedImage(self._saver.save(item.image, item.seed, item.infotext, options.save),
-                                 item.seed, item.infotext)
+        saved = tuple(self._keep(item.image, item.seed, item.infotext, options.save, job.request.save_images)
                       for item in result.images)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
                                 result.notes)
+
+    def _keep(self, image, seed: int, infotext: str, options: SaveOptions, save: bool) -> SavedImage:
+        png = encode_png(image, infotext, options)
+        path = self._saver.save_encoded(png, seed, options) if save else None
+        return SavedImage(path, seed, infotext, png)

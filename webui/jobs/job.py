@@ -57,6 +57,7 @@ class JobSnapshot(Generic[ResultT]):
     finished_at: float | None
     result: ResultT | None
     error: str | None
+    cancel_requested: bool = False
 
     @property
     def eta_seconds(self) -> float | None:
@@ -94,7 +95,8 @@ class Job(Generic[ResultT]):
     def snapshot(self) -> JobSnapshot[ResultT]:
         with self._condition:
             return JobSnapshot(self.id, self.owner, self._state, self._progress, self._version,
-                               self._queue_position, self._started_at, self._finished_at, self._result, self._error)
+                               self._queue_position, self._started_at, self._finished_at, self._result, self._error,
+                               self._cancel_requested.is_set())
 
     def wait_for_update(self, seen_version: int, timeout: float) -> JobSnapshot[ResultT]:
         """Block until the job changes past `seen_version` (or the timeout passes); returns the latest snapshot."""

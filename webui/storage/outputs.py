@@ -35,6 +35,11 @@ class SaveOptions:
                              f"{', '.join(SUPPORTED_FORMATS)}")
 
 
+def encode_png(image: Image.Image, infotext: str, options: SaveOptions) -> bytes:
+    """The PNG bytes we save and send (the API returns exactly what would be on disk)."""
+    return png_bytes_with_infotext(image, infotext if options.embed_infotext else None)
+
+
 def next_sequence_number(folder: Path) -> int:
     """One past the largest leading number of any file in the folder (A1111's get_next_sequence_number)."""
     if not folder.is_dir():
@@ -51,8 +56,11 @@ class ImageSaver:
 
     def save(self, image: Image.Image, seed: int, infotext: str, options: SaveOptions,
              today: date | None = None) -> Path:
+        return self.save_encoded(encode_png(image, infotext, options), seed, options, today)
+
+    def save_encoded(self, payload: bytes, seed: int, options: SaveOptions, today: date | None = None) -> Path:
+        """Write an already encoded image (see `encode_png`) under the next A1111 file name."""
         folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
-        payload = png_bytes_with_infotext(image, infotext if options.embed_infotext else None)
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{next_sequence_number(folder):05d}-{seed}.{options.image_format}"

@@ -122,7 +122,7 @@ def _final_outputs(snapshot):
     notes = [*output.notes, *(["Interrupted: showing the images finished before the stop."]
                                 if output.interrupted else [])]
     note = " · ".join(notes) or None
-    gallery = [str(image.path) for image in output.images]
+    gallery = [str(image.path) for image in output.images if image.path is not None]
     first_infotext = output.images[0].infotext if output.images else ""
     info = infotext_html(first_infotext, seconds, note)
     return gallery, "", info, [(image.infotext, image.seed) for image in output.images]

@@ -1,0 +1,134 @@
+"""A1111's /sdapi/v1 through FastAPI's TestClient: every route we serve, field names, and bad inputs."""
+
+import base64
+import io
+import json
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from webui.api.server import create_http_app
+from webui.app_context import build_app
+from webui.config.flags import CommandLineOptions
+from webui.infotext.png import png_bytes_with_infotext
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, tiny_checkpoint):
+    data = tmp_path_factory.mktemp("api-data")
+    folder = data / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    shutil.copy(tiny_checkpoint, folder / "anime.safetensors")
+    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "anime.yaml")
+    app = build_app(CommandLineOptions(data_dir=data, api=True, device="cpu"), default_data_dir=data)
+    app.start()
+    with TestClient(create_http_app(app)) as test_client:
+        test_client.app_context = app
+        yield test_client
+    app.stop()
+
+
+def txt2img(client, **fields):
+    return client.post("/sdapi/v1/txt2img", json={"prompt": "a cat", "steps": 2, "width": 64, "height": 64,
+                                                  "seed": 11, **fields})
+
+
+def test_txt2img_answers_like_a1111(client):
+    response = txt2img(client, negative_prompt="dog", batch_size=2)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"images", "parameters", "info"}
+    info = json.loads(body["info"])
+    assert info["all_seeds"] == [11, 12] and info["sampler_name"] == "Euler" and info["steps"] == 2
+    assert info["sd_model_name"] == "anime" and len(info["sd_model_hash"]) == 10
+    assert info["infotexts"][0].startswith("a cat\nNegative prompt: dog\nSteps: 2, Sampler: Euler, ")
+    assert body["parameters"]["prompt"] == "a cat" and body["parameters"]["n_iter"] == 1
+    image = Image.open(io.BytesIO(base64.b64decode(body["images"][1])))
+    assert image.size == (64, 64) and image.text["parameters"] == info["infotexts"][1]
+    assert info["warnings"] == []
+
+
+def test_nothing_is_saved_unless_asked(client):
+    outputs = client.app_context.paths.outputs
+    before = sorted(outputs.rglob("*.png"))
+    txt2img(client)
+    assert sorted(outputs.rglob("*.png")) == before
+    txt2img(client, save_images=True)
+    assert len(sorted(outputs.rglob("*.png"))) == len(before) + 1
+
+
+def test_unsupported_fields_are_reported_not_pretended(client):
+    info = json.loads(txt2img(client, enable_hr=True, subseed_strength=0.5,
+                              override_settings={"CLIP_stop_at_last_layers": 2}, width=70).json()["info"])
+    assert any(warning.startswith("enable_hr is not supported yet") for warning in info["warnings"])
+    assert any("subseed_strength" in warning for warning in info["warnings"])
+    assert any("override_settings.CLIP_stop_at_last_layers" in warning for warning in info["warnings"])
+    assert "size 70x64 was rounded down to 64x64 (multiples of 8)" in info["warnings"]
+
+
+def test_legacy_combined_sampler_names_and_schedulers(client):
+    info = json.loads(txt2img(client, sampler_name="DPM++ 2M Karras").json()["info"])
+    assert info["sampler_name"] == "DPM++ 2M" and "Schedule type: Karras" in info["infotexts"][0]
+
+
+@pytest.mark.parametrize("fields, status, fragment", [
+    ({"steps": 0}, 422, "steps 0 is out of range; allowed: 1–150"),
+    ({"steps": 100000}, 422, "steps 100000 is out of range"),
+    ({"width": 4096}, 422, "width 4096 is out of range; allowed: 64–2048"),
+    ({"steps": "many"}, 422, "steps"),
+    ({"sampler_name": "Euler b"}, 404, "unknown sampler 'Euler b'; valid samplers: DPM++ 2M"),
+    ({"override_settings": {"sd_model_checkpoint": "nope"}}, 404, "checkpoint 'nope' not found"),
+    ({"prompt": "x" * 100_001}, 422, "prompt"),
+])
+def test_bad_inputs_get_4xx_naming_the_field(client, fields, status, fragment):
+    response = txt2img(client, **fields)
+    assert response.status_code == status
+    assert fragment in json.dumps(response.json(), ensure_ascii=False)
+
+
+def test_lists_and_models(client):
+    models = client.get("/sdapi/v1/sd-models").json()
+    assert models[0]["title"] == f"anime.safetensors [{models[0]['hash']}]" and models[0]["model_name"] == "anime"
+    assert len(models[0]["sha256"]) == 64 and models[0]["filename"].endswith("anime.safetensors")
+    samplers = client.get("/sdapi/v1/samplers").json()
+    assert samplers[0] == {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}}
+    assert client.get("/sdapi/v1/schedulers").json()[2]["label"] == "Karras"
+    for route in ("upscalers", "loras", "prompt-styles", "extensions", "script-info", "sd-vae"):
+        assert client.get(f"/sdapi/v1/{route}").json() == []
+    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
+    assert client.get("/sdapi/v1/embeddings").json() == {"loaded": {}, "skipped": {}}
+    assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
+    flags = client.get("/sdapi/v1/cmd-flags").json()
+    assert flags["api"] is True and flags["port"] == 7860
+    memory = client.get("/sdapi/v1/memory").json()
+    assert memory["ram"]["total"] > memory["ram"]["free"] > 0
+
+
+def test_options_get_and_set(client):
+    options = client.get("/sdapi/v1/options").json()
+    assert options["sd_model_checkpoint"].startswith("anime.safetensors [") and options["sd_vae"] == "Automatic"
+    assert client.post("/sdapi/v1/options", json={"enable_pnginfo": False, "not_a_setting": 1}).status_code == 200
+    assert client.get("/sdapi/v1/options").json()["enable_pnginfo"] is False
+    client.post("/sdapi/v1/options", json={"enable_pnginfo": True})
+    response = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "missing.safetensors"})
+    assert response.status_code == 404 and "not found" in response.json()["detail"]
+
+
+def test_png_info_reads_our_images_back(client):
+    text = json.loads(txt2img(client).json()["info"])["infotexts"][0]
+    encoded = base64.b64encode(png_bytes_with_infotext(Image.new("RGB", (8, 8)), text)).decode()
+    body = client.post("/sdapi/v1/png-info", json={"image": f"data:image/png;base64,{encoded}"}).json()
+    assert body["info"] == text and body["parameters"]["Seed"] == "11" and body["parameters"]["Size-1"] == "64"
+    assert client.post("/sdapi/v1/png-info", json={"image": "%%%not base64"}).status_code == 422
+    not_an_image = base64.b64encode(b"hello world").decode()
+    response = client.post("/sdapi/v1/png-info", json={"image": not_an_image})
+    assert response.status_code == 422 and "not an image" in response.json()["detail"]
+
+
+def test_progress_when_idle_and_interrupt(client):
+    progress = client.get("/sdapi/v1/progress").json()
+    assert progress["progress"] == 0.0 and progress["state"]["job_count"] == 0
+    assert client.post("/sdapi/v1/interrupt").json() == {}
+    assert client.post("/sdapi/v1/skip").status_code == 501

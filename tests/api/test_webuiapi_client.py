@@ -1,0 +1,61 @@
+"""The real PyPI client `webuiapi` against our server on 127.0.0.1 (--api, demo model)."""
+
+import shutil
+
+import pytest
+import webuiapi
+
+from webui.infotext.png import PARAMETERS_KEY
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, tiny_checkpoint):
+    from tests.support.netguard import MARKER
+    from tests.support.server import Server
+
+    data = tmp_path_factory.mktemp("client-data")
+    folder = data / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    shutil.copy(tiny_checkpoint, folder / "anything-tiny.safetensors")
+    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "anything-tiny.yaml")
+    from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
+
+    write_tiny_checkpoint(folder / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))
+    server = Server(data, data / "server.log", ("--api",))
+    server.wait_ready()
+    yield webuiapi.WebUIApi(host="127.0.0.1", port=server.port, sampler="Euler a", steps=2)
+    log = server.stop()
+    assert MARKER not in log
+
+
+def test_txt2img_images_carry_our_infotext(api):
+    result = api.txt2img(prompt="1girl, silver hair", negative_prompt="lowres", seed=77, width=64, height=64,
+                         steps=2, batch_size=2)
+    assert len(result.images) == 2 and result.images[0].size == (64, 64)
+    assert result.info["all_seeds"] == [77, 78]
+    assert result.images[1].info[PARAMETERS_KEY] == result.info["infotexts"][1]
+    assert "Seed: 78, Size: 64x64" in result.info["infotexts"][1]
+
+
+def test_models_options_and_switching(api):
+    titles = api.util_get_model_names()
+    assert [title.split(" [")[0] for title in titles] == ["anything-tiny.safetensors", "counterfeit-tiny.safetensors"]
+    assert api.util_get_current_model().startswith("anything-tiny.safetensors [")
+    api.util_set_model("counterfeit")
+    assert api.util_get_current_model().startswith("counterfeit-tiny.safetensors [")
+    assert api.get_options()["sd_model_checkpoint"].startswith("counterfeit-tiny.safetensors [")
+    api.set_options({"sd_model_checkpoint": titles[0]})
+    assert api.util_get_current_model() == titles[0]
+    api.refresh_checkpoints()
+    assert len(api.get_sd_models()) == 2
+
+
+def test_lists_progress_interrupt_and_png_info(api):
+    assert "Euler a" in api.util_get_sampler_names() and "DPM++ 2M" in api.util_get_sampler_names()
+    assert "Karras" in [scheduler["label"] for scheduler in api.get_schedulers()]
+    progress = api.get_progress()
+    assert progress["progress"] == 0.0 and progress["state"]["job_count"] == 0
+    api.interrupt()
+    image = api.txt2img(prompt="a cat", seed=3, width=64, height=64, steps=2).image
+    info = api.png_info(image)
+    assert info.info.startswith("a cat\nSteps: 2, Sampler: Euler a") and info.parameters["Seed"] == "3"

@@ -1,0 +1,111 @@
+"""A1111 `/sdapi/v1` request and response shapes, with A1111's field names and API defaults.
+
+Every field A1111 accepts is accepted here. A field whose feature we do not have yet is fine while it holds its
+default; any other value is reported back in `info.warnings` rather than silently pretended (see
+`unsupported_warnings`). Note the API defaults differ from the UI's (steps 50, sampler "Euler").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# field → its A1111 default: accepted at that value, reported when it differs (features still to come).
+NOT_YET_SUPPORTED: dict[str, Any] = {
+    "styles": None, "subseed": -1, "subseed_strength": 0.0, "seed_resize_from_h": -1, "seed_resize_from_w": -1,
+    "restore_faces": None, "tiling": None, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None,
+    "s_tmin": None, "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None, "enable_hr": False,
+    "firstphase_width": 0, "firstphase_height": 0, "hr_upscaler": None, "hr_second_pass_steps": 0,
+    "hr_resize_x": 0, "hr_resize_y": 0, "hr_checkpoint_name": None, "hr_sampler_name": None, "hr_scheduler": None,
+    "hr_prompt": "", "hr_negative_prompt": "", "script_name": None, "script_args": [], "alwayson_scripts": {},
+    "infotext": None, "firstpass_image": None, "comments": None,
+}
+# override_settings keys we honour; others are reported.
+SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "sd_vae"}
+
+
+class Txt2ImgRequest(BaseModel):
+    """A1111's StableDiffusionTxt2ImgProcessingAPI."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = Field("", max_length=100_000)
+    negative_prompt: str = Field("", max_length=100_000)
+    styles: list[str] | None = None
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    seed_resize_from_h: int = -1
+    seed_resize_from_w: int = -1
+    sampler_name: str | None = None
+    sampler_index: str = "Euler"
+    scheduler: str | None = None
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 50
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    restore_faces: bool | None = None
+    tiling: bool | None = None
+    do_not_save_samples: bool = False
+    do_not_save_grid: bool = False
+    eta: float | None = None
+    denoising_strength: float | None = 0.75
+    s_min_uncond: float | None = None
+    s_churn: float | None = None
+    s_tmax: float | None = None
+    s_tmin: float | None = None
+    s_noise: float | None = None
+    override_settings: dict[str, Any] | None = None
+    override_settings_restore_afterwards: bool = True
+    refiner_checkpoint: str | None = None
+    refiner_switch_at: float | None = None
+    disable_extra_networks: bool = False
+    firstpass_image: str | None = None
+    comments: dict[str, Any] | None = None
+    enable_hr: bool = False
+    firstphase_width: int = 0
+    firstphase_height: int = 0
+    hr_scale: float = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_checkpoint_name: str | None = None
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
+    force_task_id: str | None = None
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
+    send_images: bool = True
+    save_images: bool = False
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+    infotext: str | None = None
+
+    def unsupported_warnings(self) -> list[str]:
+        warnings = [f"{name} is not supported yet and was ignored (got {getattr(self, name)!r})"
+                    for name, default in NOT_YET_SUPPORTED.items() if getattr(self, name) != default]
+        for key, value in (self.override_settings or {}).items():
+            if key not in SUPPORTED_OVERRIDES:
+                warnings.append(f"override_settings.{key} is not supported yet and was ignored (got {value!r})")
+        return warnings
+
+
+class ImageResponse(BaseModel):
+    images: list[str] | None
+    parameters: dict[str, Any]
+    info: str
+
+
+class PngInfoRequest(BaseModel):
+    image: str = Field(..., description="base64 image, optionally as a data: URL")
+
+
+class PngInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]

@@ -1,0 +1,204 @@
+"""A1111's `/sdapi/v1` routes. Generation goes through the same job queue as the UI.
+
+Errors follow the issue's contract: 422 naming the field and what is allowed, 404 for an unknown checkpoint,
+sampler or VAE, never a 500 for bad input. Lists of things we do not have yet (upscalers, LoRAs, scripts, ...)
+answer with what we really have: nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from PIL import Image, UnidentifiedImageError
+
+from webui.api.generation import generation_request, info_json
+from webui.api.models import ImageResponse, PngInfoRequest, PngInfoResponse, Txt2ImgRequest
+from webui.app_context import App
+from webui.infotext.parse import parse_infotext
+from webui.jobs.job import JobState
+from webui.model_manager.manager import CheckpointNotFoundError
+
+EMPTY_LIST_ROUTES = ("upscalers", "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models",
+                     "prompt-styles", "loras", "script-info", "extensions")
+JOB_WAIT_SECONDS = 1.0
+
+
+def decode_image(data: str) -> Image.Image:
+    """base64 or a data: URL → image; a clear 422 otherwise."""
+    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+    except (binascii.Error, ValueError) as error:
+        raise HTTPException(422, f"image: not valid base64 ({error})") from error
+    except (UnidentifiedImageError, OSError) as error:
+        raise HTTPException(422, f"image: not an image PIL can read ({error})") from error
+    return image
+
+
+def _list_routes(router: APIRouter, app: App) -> None:
+    @router.get("/samplers")
+    def samplers() -> list[dict[str, Any]]:
+        return [{"name": spec.name, "aliases": list(spec.aliases), "options": {}}
+                for spec in app.engine.samplers.samplers]
+
+    @router.get("/schedulers")
+    def schedulers() -> list[dict[str, Any]]:
+        return [{"name": schedule.name, "label": schedule.label, "aliases": None, "default_rho": -1,
+                 "need_inner_model": False} for schedule in app.engine.samplers.schedule_types]
+
+    @router.get("/sd-models")
+    def sd_models() -> list[dict[str, Any]]:
+        return [{"title": record.title, "model_name": record.model_name, "hash": record.short_hash,
+                 "sha256": record.sha256, "filename": str(record.path), "config": None}
+                for record in app.models.checkpoints()]
+
+    @router.get("/sd-vae")
+    def sd_vae() -> list[dict[str, Any]]:
+        return [{"model_name": record.model_name, "filename": str(record.path)} for record in app.models.vaes()]
+
+    @router.get("/embeddings")
+    def embeddings() -> dict[str, Any]:
+        return {"loaded": {}, "skipped": {}}
+
+    @router.get("/scripts")
+    def scripts() -> dict[str, list[str]]:
+        return {"txt2img": [], "img2img": []}
+
+    for name in EMPTY_LIST_ROUTES:
+        router.add_api_route(f"/{name}", lambda: [], methods=["GET"], name=name)
+
+
+def _refresh_routes(router: APIRouter, app: App) -> None:
+    @router.post("/refresh-checkpoints")
+    def refresh_checkpoints() -> None:
+        app.models.refresh()
+
+    @router.post("/refresh-vae")
+    def refresh_vae() -> None:
+        app.models.refresh()
+
+    @router.post("/refresh-embeddings")
+    def refresh_embeddings() -> None:
+        return None
+
+    @router.post("/unload-checkpoint")
+    def unload_checkpoint() -> dict:
+        app.models.unload()
+        return {}
+
+    @router.post("/reload-checkpoint")
+    def reload_checkpoint() -> dict:
+        remembered = app.settings.get("sd_model_checkpoint")
+        if app.models.loaded is None and remembered:
+            app.switch_checkpoint(remembered)
+        return {}
+
+
+def _options_routes(router: APIRouter, app: App) -> None:
+    @router.get("/options")
+    def get_options() -> dict[str, Any]:
+        return app.settings.values() | {"sd_vae": app.models.vae_choice}
+
+    @router.post("/options")
+    def set_options(body: dict[str, Any]) -> None:
+        if "sd_model_checkpoint" in body:
+            try:
+                app.switch_checkpoint(str(body["sd_model_checkpoint"]))
+            except CheckpointNotFoundError as error:
+                raise HTTPException(404, str(error)) from error
+        if "sd_vae" in body:
+            try:
+                app.switch_vae(str(body["sd_vae"]))
+            except LookupError as error:
+                raise HTTPException(404, str(error)) from error
+        other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
+        app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
+
+    @router.get("/cmd-flags")
+    def cmd_flags() -> dict[str, Any]:
+        return {key: str(value) if hasattr(value, "__fspath__") else value
+                for key, value in vars(app.options).items()}
+
+    @router.get("/memory")
+    def memory() -> dict[str, Any]:
+        total = _meminfo("MemTotal")
+        free = _meminfo("MemAvailable")
+        return {"ram": {"free": free, "used": total - free, "total": total},
+                "cuda": {"error": "no CUDA device"} if app.models.plan.device != "cuda" else {}}
+
+
+def _meminfo(field: str) -> int:
+    with open("/proc/meminfo", encoding="ascii") as stream:
+        for line in stream:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _job_routes(router: APIRouter, app: App) -> None:
+    @router.post("/txt2img", response_model=ImageResponse)
+    def txt2img(body: Txt2ImgRequest) -> ImageResponse:
+        request, warnings = generation_request(app, body)
+        job = app.jobs.submit(request, owner="api")
+        snapshot = job.snapshot()
+        while not snapshot.state.finished:
+            snapshot = job.wait_for_update(snapshot.version, timeout=JOB_WAIT_SECONDS)
+        if snapshot.state is not JobState.DONE or snapshot.result is None:
+            raise HTTPException(500, f"generation {snapshot.state.value}: {snapshot.error or 'no result'}")
+        output = snapshot.result
+        images = [base64.b64encode(image.png).decode("ascii") for image in output.images] if body.send_images \
+            else []
+        return ImageResponse(images=images, parameters=body.model_dump(),
+                             info=info_json(app, body, request, output, warnings))
+
+    @router.get("/progress")
+    def progress(skip_current_image: bool = False) -> dict[str, Any]:
+        running = app.jobs.snapshot_running()
+        queued = app.jobs.queued_count()
+        if running is None:
+            state = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "",
+                     "job_count": queued, "job_timestamp": "0", "job_no": 0, "sampling_step": 0,
+                     "sampling_steps": 0}
+            return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
+        fraction = min(1.0, 0.01 + running.progress.fraction)
+        elapsed = time.monotonic() - (running.started_at or time.monotonic())
+        state = {"skipped": False, "interrupted": running.cancel_requested, "stopping_generation": False,
+                 "job": running.id, "job_count": 1 + queued, "job_timestamp": "0",
+                 "job_no": running.progress.batch_index, "sampling_step": running.progress.step,
+                 "sampling_steps": running.progress.total_steps}
+        return {"progress": fraction, "eta_relative": elapsed / fraction - elapsed, "state": state,
+                "current_image": None, "textinfo": None}
+
+    @router.post("/interrupt")
+    def interrupt() -> dict:
+        running = app.jobs.snapshot_running()
+        if running is not None:
+            app.jobs.cancel(running.id)
+        return {}
+
+    @router.post("/skip")
+    def skip() -> None:
+        raise HTTPException(501, "skip is not supported yet; use interrupt")
+
+    @router.post("/png-info", response_model=PngInfoResponse)
+    def png_info(body: PngInfoRequest) -> PngInfoResponse:
+        image = decode_image(body.image)
+        items = {key: value for key, value in getattr(image, "text", {}).items() if isinstance(value, str)}
+        info = items.pop("parameters", "")
+        return PngInfoResponse(info=info, items=items, parameters=parse_infotext(info) if info else {})
+
+
+def create_sdapi_router(app: App) -> APIRouter:
+    router = APIRouter(prefix="/sdapi/v1", tags=["sdapi"])
+    _list_routes(router, app)
+    _refresh_routes(router, app)
+    _options_routes(router, app)
+    _job_routes(router, app)
+    return router
+
