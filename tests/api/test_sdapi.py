@@ -3,12 +3,12 @@
 import base64
 import io
 import json
-import shutil
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.support import copy_checkpoint
 from webui.api.server import create_http_app
 from webui.app_context import build_app
 from webui.config.flags import CommandLineOptions
@@ -20,8 +20,7 @@ def client(tmp_path_factory, tiny_checkpoint):
     data = tmp_path_factory.mktemp("api-data")
     folder = data / "models" / "Stable-diffusion"
     folder.mkdir(parents=True)
-    shutil.copy(tiny_checkpoint, folder / "anime.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "anime.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "anime.safetensors")
     app = build_app(CommandLineOptions(data_dir=data, api=True, device="cpu"), default_data_dir=data)
     app.start()
     with TestClient(create_http_app(app)) as test_client:

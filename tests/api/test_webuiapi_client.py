@@ -1,10 +1,10 @@
 """The real PyPI client `webuiapi` against our server on 127.0.0.1 (--api, demo model)."""
 
-import shutil
 
 import pytest
 import webuiapi
 
+from tests.support import copy_checkpoint
 from webui.infotext.png import PARAMETERS_KEY
 
 
@@ -16,8 +16,7 @@ def api(tmp_path_factory, tiny_checkpoint):
     data = tmp_path_factory.mktemp("client-data")
     folder = data / "models" / "Stable-diffusion"
     folder.mkdir(parents=True)
-    shutil.copy(tiny_checkpoint, folder / "anything-tiny.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "anything-tiny.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "anything-tiny.safetensors")
     from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 
     write_tiny_checkpoint(folder / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))

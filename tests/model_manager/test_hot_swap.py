@@ -3,13 +3,13 @@ and a checkpoint that leaves the cache leaves nothing behind."""
 
 import gc
 import random
-import shutil
 import weakref
 
 import numpy as np
 import pytest
 import torch
 
+from tests.support import copy_checkpoint
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
 from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
@@ -24,8 +24,7 @@ REQUEST = GenerationRequest(prompt="a cat", sampler_name="Euler a", steps=2, wid
 def folder(tmp_path_factory, tiny_checkpoint):
     folder = tmp_path_factory.mktemp("swap") / "Stable-diffusion"
     folder.mkdir()
-    shutil.copy(tiny_checkpoint, folder / "a.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "a.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "a.safetensors")
     write_tiny_checkpoint(folder / "b.safetensors", TinySD1Spec(seed=11))
     write_tiny_checkpoint(folder / "wide.safetensors", TinySD1Spec(model_channels=64, seed=12))
     return folder

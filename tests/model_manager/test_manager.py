@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from tests.support import copy_checkpoint
 from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, ModelManager, ModelSources
@@ -15,8 +16,7 @@ from webui.model_manager.safetensors_header import CheckpointFormatError
 def manager(tmp_path, tiny_checkpoint, cpu_plan):
     folder = tmp_path / "Stable-diffusion"
     folder.mkdir()
-    shutil.copy(tiny_checkpoint, folder / "good.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "good.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "good.safetensors")
     write_tiny_checkpoint(folder / "other.safetensors", TinySD1Spec(seed=7))
     truncated = folder / "truncated.safetensors"
     truncated.write_bytes(tiny_checkpoint.read_bytes()[: tiny_checkpoint.stat().st_size // 2])

@@ -2,12 +2,12 @@
 
 import hashlib
 import random
-import shutil
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
+from tests.support import copy_checkpoint
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
 from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
@@ -34,8 +34,7 @@ def setup(tmp_path, tiny_checkpoint, cpu_plan):
     checkpoints, vae_folder = tmp_path / "Stable-diffusion", tmp_path / "VAE"
     checkpoints.mkdir()
     vae_folder.mkdir()
-    shutil.copy(tiny_checkpoint, checkpoints / "anime.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), checkpoints / "anime.yaml")
+    copy_checkpoint(tiny_checkpoint, checkpoints / "anime.safetensors")
     donor = write_tiny_checkpoint(tmp_path / "donor.safetensors", TinySD1Spec(seed=21))
     beside = write_vae_file(checkpoints / "anime.vae.safetensors", donor)
     other = write_tiny_checkpoint(tmp_path / "other-donor.safetensors", TinySD1Spec(seed=22))

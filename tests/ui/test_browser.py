@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import copy_checkpoint
 from webui.infotext.png import read_infotext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,8 +108,7 @@ def test_choosing_another_checkpoint_loads_it(start_server, page, tmp_path, tiny
 
     folder = tmp_path / "data" / "models" / "Stable-diffusion"
     folder.mkdir(parents=True)
-    shutil.copy(tiny_checkpoint, folder / "aaa-first.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "aaa-first.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "aaa-first.safetensors")
     write_tiny_checkpoint(folder / "zzz-second.safetensors", TinySD1Spec(seed=3))
     server = start_server(tmp_path / "data")
     assert server.ping()["checkpoint"].startswith("aaa-first.safetensors [")
@@ -135,8 +135,7 @@ def test_checkpoint_merger_tab_writes_a_merged_model(start_server, page, tmp_pat
 
     folder = tmp_path / "data" / "models" / "Stable-diffusion"
     folder.mkdir(parents=True)
-    shutil.copy(tiny_checkpoint, folder / "aaa.safetensors")
-    shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / "aaa.yaml")
+    copy_checkpoint(tiny_checkpoint, folder / "aaa.safetensors")
     write_tiny_checkpoint(folder / "bbb.safetensors", TinySD1Spec(seed=4))
     server = start_server(tmp_path / "data")
     page.goto(server.url + "/", wait_until="load")
