@@ -99,3 +99,16 @@ def test_cancel_stops_at_the_next_step_and_reports_progress(engine):
                              OPTIONS, progress=progress, cancelled=lambda: len(steps_seen) >= 3)
     assert result.interrupted and result.images == ()
     assert steps_seen[:3] == [(0, 1, 10), (0, 2, 10), (0, 3, 10)] and len(steps_seen) <= 4
+
+
+def test_skip_abandons_only_the_current_batch(engine):
+    presses = iter([False, True])  # Skip pressed during the second step of the first batch
+
+    def skip() -> bool:
+        return next(presses, False)
+
+    result = engine.generate(GenerationRequest(prompt="x", steps=3, width=64, height=64, seed=50, batch_count=3),
+                             OPTIONS, skip=skip)
+    assert not result.interrupted
+    assert [image.seed for image in result.images] == [51, 52]
+    assert result.notes == ("batch 1 of 3 skipped",)

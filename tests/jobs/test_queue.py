@@ -122,3 +122,15 @@ def test_stop_cancels_waiting_jobs(queue):
     assert job.snapshot().state is JobState.CANCELLED
     with pytest.raises(RuntimeError, match="shutting down"):
         queue.submit(request("late"), "gina")
+
+
+def test_skip_reaches_the_running_job_of_its_owner_only(queue):
+    queue.start()
+    running = queue.submit(request("hold", steps=50), "hana")
+    while running.snapshot().state is not JobState.RUNNING:
+        time.sleep(0.01)
+    assert not queue.skip_running(owner="someone else")
+    assert queue.skip_running(owner="hana")
+    assert running.take_skip() and not running.take_skip()  # one press, taken once
+    queue.runner.release.set()
+    assert wait_finished(running).state is JobState.DONE

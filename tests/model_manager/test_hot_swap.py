@@ -3,6 +3,7 @@ and a checkpoint that leaves the cache leaves nothing behind."""
 
 import gc
 import random
+import warnings
 import weakref
 
 import numpy as np
@@ -40,9 +41,11 @@ def make_manager(folder, plan, entries: int) -> ModelManager:
 def live_tensor_bytes() -> int:
     gc.collect()
     total = 0
-    for obj in gc.get_objects():
-        if isinstance(obj, torch.Tensor) and not obj.is_meta:
-            total += obj.untyped_storage().nbytes()
+    with warnings.catch_warnings():  # isinstance() on some torch module objects warns about deprecated aliases
+        warnings.simplefilter("ignore", FutureWarning)
+        for obj in gc.get_objects():
+            if isinstance(obj, torch.Tensor) and not obj.is_meta:
+                total += obj.untyped_storage().nbytes()
     return total
 
 

@@ -72,7 +72,7 @@ def test_generate_in_the_browser_saves_an_a1111_png(start_server, page, tmp_path
     for elem_id in ("setting_sd_model_checkpoint", "txt2img_neg_prompt", "txt2img_sampling", "txt2img_scheduler",
                     "txt2img_steps", "txt2img_cfg_scale", "txt2img_width", "txt2img_height", "txt2img_seed",
                     "txt2img_random_seed", "txt2img_reuse_seed", "txt2img_batch_count", "txt2img_batch_size",
-                    "txt2img_gallery", "html_info_txt2img", "txt2img_interrupt", "demo_model_notice"):
+                    "txt2img_gallery", "html_info_txt2img", "txt2img_interrupt", "txt2img_skip", "demo_model_notice"):
         assert page.locator(f"#{elem_id}").count() == 1, elem_id
     assert "random weights" in page.inner_text("#demo_model_notice")
     page.wait_for_function("document.querySelector('#memory_plan').innerText.includes('Memory plan: cpu: unet fp32')")

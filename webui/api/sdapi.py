@@ -184,7 +184,7 @@ def _job_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/skip")
     def skip() -> None:
-        raise HTTPException(501, "skip is not supported yet; use interrupt")
+        app.jobs.skip_running()
 
     @router.post("/png-info", response_model=PngInfoResponse)
     def png_info(body: PngInfoRequest) -> PngInfoResponse:

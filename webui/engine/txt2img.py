@@ -25,6 +25,7 @@ from webui.model_manager.manager import LoadedModel, ModelManager
 
 ProgressCallback = Callable[[int, int, int], None]  # (batch index, step, total steps)
 CancelCheck = Callable[[], bool]
+SkipCheck = Callable[[], bool]  # True once per Skip press: abandon the current batch, go on with the next
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,26 @@ class GenerationOutOfMemory(RuntimeError):
 
 @dataclass
 class _BatchRun:
-    """What one batch needs; `stopped` turns true when the job was cancelled mid-batch."""
+    """What one batch needs; `stopped` turns true when the job was cancelled mid-batch, `skipped` when this
+    batch alone was abandoned (A1111's Skip)."""
 
     request: GenerationRequest
     seeds: list[int]
     batch_index: int
     progress: ProgressCallback | None
     cancelled: CancelCheck | None
+    skip: SkipCheck | None = None
     stopped: bool = False
+    skipped: bool = False
 
     def on_step_end(self, pipe, step: int, timestep, callback_kwargs: dict) -> dict:
         if self.progress is not None:
             self.progress(self.batch_index, step + 1, self.request.steps)
         if self.cancelled is not None and self.cancelled():
             self.stopped = True
+        elif self.skip is not None and self.skip():
+            self.skipped = True
+        if self.stopped or self.skipped:
             pipe._interrupt = True  # diffusers' documented way to stop the denoising loop
         return callback_kwargs
 
@@ -102,7 +109,8 @@ class Txt2ImgEngine:
         return self._samplers
 
     def generate(self, request: GenerationRequest, options: InfotextOptions,
-                 progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None) -> GenerationResult:
+                 progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
+                 skip: SkipCheck | None = None) -> GenerationResult:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
         first_seed = resolve_seed(request.seed, self._rng)
         images: list[GeneratedImage] = []
@@ -112,7 +120,7 @@ class Txt2ImgEngine:
             loaded.pipeline.scheduler = build_scheduler(loaded.scheduler_config, sampler)
             for batch_index in range(request.batch_count):
                 run = _BatchRun(request, batch_seeds(first_seed, batch_index, request.batch_size), batch_index,
-                                progress, cancelled)
+                                progress, cancelled, skip)
                 if cancelled is not None and cancelled():
                     interrupted = True
                     break
@@ -120,6 +128,9 @@ class Txt2ImgEngine:
                 if run.stopped:
                     interrupted = True
                     break
+                if run.skipped:
+                    notes.append(f"batch {batch_index + 1} of {request.batch_count} skipped")
+                    continue
                 images.extend(GeneratedImage(image, seed, self._infotext(request, sampler, seed, loaded, options))
                               for image, seed in zip(batch, run.seeds, strict=True))
         return GenerationResult(tuple(images), interrupted, loaded.record.title, loaded.is_demo, tuple(notes))

@@ -53,7 +53,7 @@ class GenerationService:
     def run(self, job: Job) -> GenerationOutput:
         options = self._options()
         result = self._engine.generate(job.request, options.infotext, progress=job.report_progress,
-                                       cancelled=lambda: job.cancel_requested)
+                                       cancelled=lambda: job.cancel_requested, skip=job.take_skip)
         saved = tuple(self._keep(item.image, item.seed, item.infotext, options.save, job.request.save_images)
                       for item in result.images)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,

@@ -84,6 +84,7 @@ class Job(Generic[ResultT]):
         self._result: ResultT | None = None
         self._error: str | None = None
         self._cancel_requested = threading.Event()
+        self._skip_requested = threading.Event()
 
     def _changed(self, **fields: object) -> None:
         with self._condition:
@@ -107,6 +108,17 @@ class Job(Generic[ResultT]):
     @property
     def cancel_requested(self) -> bool:
         return self._cancel_requested.is_set()
+
+    def request_skip(self) -> None:
+        """A1111's Skip: abandon the batch being sampled and go on with the next one."""
+        self._skip_requested.set()
+
+    def take_skip(self) -> bool:
+        """True once per request_skip (the engine asks at every step)."""
+        if self._skip_requested.is_set():
+            self._skip_requested.clear()
+            return True
+        return False
 
     def request_cancel(self) -> None:
         self._cancel_requested.set()

@@ -107,6 +107,15 @@ class JobQueue(Generic[ResultT]):
                 job.request_cancel()
             return True
 
+    def skip_running(self, owner: str | None = None) -> bool:
+        """Skip the running job's current batch (only if it belongs to `owner`, when one is given)."""
+        with self._lock:
+            job = self._running
+        if job is None or (owner is not None and job.owner != owner):
+            return False
+        job.request_skip()
+        return True
+
     def cancel_owned_by(self, owner: str) -> int:
         """Cancel every unfinished job of one owner (what an Interrupt button means); returns how many."""
         with self._lock:

@@ -41,7 +41,7 @@ class SamplingControls:
                 self.batch_count, self.batch_size]
 
 
-def _build_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Button]:
+def _build_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Button, gr.Button]:
     with gr.Row(elem_id=f"{tab}_toprow"):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
             prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
@@ -50,8 +50,10 @@ def _build_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Butt
                                   placeholder="Negative prompt")
         with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
-            interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
-    return prompt, negative, generate, interrupt
+            with gr.Row():
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip")
+    return prompt, negative, generate, interrupt, skip
 
 
 def _build_settings(app: App, tab: str) -> SamplingControls:
@@ -130,7 +132,7 @@ def _final_outputs(snapshot):
 
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
     tab = "txt2img"
-    prompt, negative, generate, interrupt = _build_prompts(tab)
+    prompt, negative, generate, interrupt, skip = _build_prompts(tab)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             controls = _build_settings(app, tab)
@@ -151,7 +153,11 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
     def interrupt_own_jobs(request: gr.Request) -> None:
         app.jobs.cancel_owned_by(request.session_hash or "anonymous")
 
+    def skip_own_batch(request: gr.Request) -> None:
+        app.jobs.skip_running(owner=request.session_hash or "anonymous")
+
     interrupt.click(interrupt_own_jobs, inputs=None, outputs=None, show_progress="hidden")
+    skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")
     controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
     controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
                      inputs=[generation_info, controls.seed], outputs=[controls.seed], show_progress="hidden")
