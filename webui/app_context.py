@@ -71,6 +71,8 @@ def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
             add_model_hash=bool(settings.get("add_model_hash_to_info")),
             add_model_name=bool(settings.get("add_model_name_to_info")),
             version=VERSION_TEXT if settings.get("add_version_to_infotext") else None,
+            preview_every=max(0, int(settings.get("show_progress_every_n_steps")))
+            if settings.get("live_previews_enable") else 0,
         ),
         save=SaveOptions(
             folder=outdir if outdir.is_absolute() else paths.root / outdir,

@@ -131,3 +131,26 @@ def test_progress_when_idle_and_interrupt(client):
     assert progress["progress"] == 0.0 and progress["state"]["job_count"] == 0
     assert client.post("/sdapi/v1/interrupt").json() == {}
     assert client.post("/sdapi/v1/skip").status_code == 200  # nothing running: nothing to skip
+
+
+def test_progress_reports_a_running_api_job_with_its_live_preview(client):
+    import threading
+    import time
+
+    from webui.engine.request import GenerationRequest
+
+    job = client.app_context.jobs.submit(GenerationRequest(prompt="slow", steps=150, width=64, height=64), "test")
+    seen = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not job.snapshot().state.finished:
+        progress = client.get("/sdapi/v1/progress").json()
+        if progress["current_image"] and progress["state"]["sampling_step"] > 0:
+            seen = progress
+            break
+        time.sleep(0.05)
+    threading.Thread(target=lambda: client.post("/sdapi/v1/interrupt"), daemon=True).start()
+    assert seen is not None, "no progress with a preview was seen while the job ran"
+    assert 0.01 < seen["progress"] <= 1.0 and seen["state"]["sampling_steps"] == 150
+    image = Image.open(io.BytesIO(base64.b64decode(seen["current_image"])))
+    assert image.size == (64, 64)
+    assert client.get("/sdapi/v1/progress", params={"skip_current_image": True}).json()["current_image"] is None

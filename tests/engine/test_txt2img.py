@@ -112,3 +112,15 @@ def test_skip_abandons_only_the_current_batch(engine):
     assert not result.interrupted
     assert [image.seed for image in result.images] == [51, 52]
     assert result.notes == ("batch 1 of 3 skipped",)
+
+
+def test_live_previews_every_n_steps_are_cheap_approximations(engine):
+    from dataclasses import replace
+
+    previews = []
+    result = engine.generate(GenerationRequest(prompt="x", steps=6, width=64, height=96, seed=4),
+                             replace(OPTIONS, preview_every=2), preview=previews.append)
+    assert len(previews) == 3 and all(image.size == (64, 96) and image.mode == "RGB" for image in previews)
+    assert np.asarray(previews[-1]).std() > 0 and len(result.images) == 1
+    assert engine.generate(GenerationRequest(prompt="x", steps=2, width=64, height=64, seed=4), OPTIONS,
+                           preview=previews.append).images and len(previews) == 3  # preview_every 0: none

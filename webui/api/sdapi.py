@@ -172,8 +172,11 @@ def _job_routes(router: APIRouter, app: App) -> None:
                  "job": running.id, "job_count": 1 + queued, "job_timestamp": "0",
                  "job_no": running.progress.batch_index, "sampling_step": running.progress.step,
                  "sampling_steps": running.progress.total_steps}
+        current_image = None
+        if running.preview is not None and not skip_current_image:
+            current_image = base64.b64encode(running.preview).decode("ascii")
         return {"progress": fraction, "eta_relative": elapsed / fraction - elapsed, "state": state,
-                "current_image": None, "textinfo": None}
+                "current_image": current_image, "textinfo": None}
 
     @router.post("/interrupt")
     def interrupt() -> dict:

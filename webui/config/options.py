@@ -65,6 +65,9 @@ def default_options() -> OptionRegistry:
         OptionSpec("add_model_hash_to_info", True, "Add model hash to infotext", "infotext"),
         OptionSpec("add_model_name_to_info", True, "Add model name to infotext", "infotext"),
         OptionSpec("add_version_to_infotext", True, "Add program version to infotext", "infotext"),
+        OptionSpec("live_previews_enable", True, "Show live previews of the created image", "ui"),
+        OptionSpec("show_progress_every_n_steps", 10,
+                   "Live preview display period (in sampling steps; -1 = only at the end)", "ui"),
     ])
 
 

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from webui.engine.decode import decode_latents
+from webui.engine.preview import cheap_preview
 from webui.engine.request import MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.infotext.format import Txt2ImgInfo
@@ -26,6 +27,7 @@ from webui.model_manager.manager import LoadedModel, ModelManager
 ProgressCallback = Callable[[int, int, int], None]  # (batch index, step, total steps)
 CancelCheck = Callable[[], bool]
 SkipCheck = Callable[[], bool]  # True once per Skip press: abandon the current batch, go on with the next
+PreviewCallback = Callable[[Image.Image], None]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class InfotextOptions:
     add_model_hash: bool = True
     add_model_name: bool = True
     version: str | None = None
+    preview_every: int = 0  # A1111's show_progress_every_n_steps when live previews are on; 0 = none
 
 
 @dataclass(frozen=True)
@@ -83,12 +86,17 @@ class _BatchRun:
     progress: ProgressCallback | None
     cancelled: CancelCheck | None
     skip: SkipCheck | None = None
+    preview: PreviewCallback | None = None
+    preview_every: int = 0
     stopped: bool = False
     skipped: bool = False
 
     def on_step_end(self, pipe, step: int, timestep, callback_kwargs: dict) -> dict:
         if self.progress is not None:
             self.progress(self.batch_index, step + 1, self.request.steps)
+        if self.preview is not None and self.preview_every > 0 and (step + 1) % self.preview_every == 0:
+            size = (self.request.width, self.request.height)
+            self.preview(cheap_preview(callback_kwargs["latents"], size))
         if self.cancelled is not None and self.cancelled():
             self.stopped = True
         elif self.skip is not None and self.skip():
@@ -110,7 +118,7 @@ class Txt2ImgEngine:
 
     def generate(self, request: GenerationRequest, options: InfotextOptions,
                  progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
-                 skip: SkipCheck | None = None) -> GenerationResult:
+                 skip: SkipCheck | None = None, preview: PreviewCallback | None = None) -> GenerationResult:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
         first_seed = resolve_seed(request.seed, self._rng)
         images: list[GeneratedImage] = []
@@ -120,7 +128,7 @@ class Txt2ImgEngine:
             loaded.pipeline.scheduler = build_scheduler(loaded.scheduler_config, sampler)
             for batch_index in range(request.batch_count):
                 run = _BatchRun(request, batch_seeds(first_seed, batch_index, request.batch_size), batch_index,
-                                progress, cancelled, skip)
+                                progress, cancelled, skip, preview, options.preview_every)
                 if cancelled is not None and cancelled():
                     interrupted = True
                     break

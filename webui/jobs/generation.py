@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
+from webui.infotext.png import png_bytes_with_infotext
 from webui.jobs.job import Job
 from webui.storage.outputs import ImageSaver, SaveOptions, encode_png
 
@@ -53,7 +54,8 @@ class GenerationService:
     def run(self, job: Job) -> GenerationOutput:
         options = self._options()
         result = self._engine.generate(job.request, options.infotext, progress=job.report_progress,
-                                       cancelled=lambda: job.cancel_requested, skip=job.take_skip)
+                                       cancelled=lambda: job.cancel_requested, skip=job.take_skip,
+                                       preview=lambda image: job.set_preview(png_bytes_with_infotext(image, None)))
         saved = tuple(self._keep(item.image, item.seed, item.infotext, options.save, job.request.save_images)
                       for item in result.images)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,

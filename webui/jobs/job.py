@@ -58,6 +58,7 @@ class JobSnapshot(Generic[ResultT]):
     result: ResultT | None
     error: str | None
     cancel_requested: bool = False
+    preview: bytes | None = None    # PNG of the latest live preview while running
 
     @property
     def eta_seconds(self) -> float | None:
@@ -85,6 +86,7 @@ class Job(Generic[ResultT]):
         self._error: str | None = None
         self._cancel_requested = threading.Event()
         self._skip_requested = threading.Event()
+        self._preview: bytes | None = None
 
     def _changed(self, **fields: object) -> None:
         with self._condition:
@@ -97,7 +99,7 @@ class Job(Generic[ResultT]):
         with self._condition:
             return JobSnapshot(self.id, self.owner, self._state, self._progress, self._version,
                                self._queue_position, self._started_at, self._finished_at, self._result, self._error,
-                               self._cancel_requested.is_set())
+                               self._cancel_requested.is_set(), self._preview)
 
     def wait_for_update(self, seen_version: int, timeout: float) -> JobSnapshot[ResultT]:
         """Block until the job changes past `seen_version` (or the timeout passes); returns the latest snapshot."""
@@ -134,6 +136,9 @@ class Job(Generic[ResultT]):
 
     def report_progress(self, batch_index: int, step: int, total_steps: int) -> None:
         self._changed(progress=JobProgress(batch_index, step, total_steps, self.request.batch_count))
+
+    def set_preview(self, png: bytes) -> None:
+        self._changed(preview=png)
 
     def finish(self, state: JobState, result: ResultT | None = None, error: str | None = None) -> None:
         self._changed(state=state, result=result, error=error, queue_position=None, finished_at=time.monotonic())

@@ -6,10 +6,12 @@ never calls the pipeline. Interrupt cancels this browser session's own jobs only
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 
 import gradio as gr
+from PIL import Image
 
 from webui.app_context import App
 from webui.engine.request import RANDOM_SEED, GenerationRequest
@@ -103,10 +105,14 @@ def make_generate_handler(app: App):
             job = app.jobs.submit(job_request, owner=request.session_hash or "anonymous")
         except (ValueError, QueueFullError) as error:
             raise gr.Error(str(error)) from error
-        snapshot, last_sent = job.snapshot(), 0.0
+        snapshot, last_sent, shown_preview = job.snapshot(), 0.0, None
         while not snapshot.state.finished:
             if time.monotonic() - last_sent >= PROGRESS_INTERVAL:
-                yield gr.skip(), progress_html(snapshot), gr.skip(), gr.skip()
+                preview = gr.skip()
+                if snapshot.preview is not None and snapshot.preview is not shown_preview:
+                    shown_preview = snapshot.preview
+                    preview = [Image.open(io.BytesIO(snapshot.preview))]  # the live preview, in the gallery
+                yield preview, progress_html(snapshot), gr.skip(), gr.skip()
                 last_sent = time.monotonic()
             snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
         yield _final_outputs(snapshot)
