@@ -140,10 +140,10 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
     app = App(options, paths, settings, models, engine, JobQueue(service.run), tools)
-    app.models.refresh()
+    initial = _initial_checkpoint(app)  # scans the folders (VAEs too) and writes the demo when there is nothing
     try:
-        app.models.set_vae(str(settings.get("sd_vae")))
+        app.models.set_vae(str(settings.get("sd_vae")))  # before the first load, so it applies to it
     except LookupError as error:
         log.warning("%s; using Automatic", error)
-    app.switch_checkpoint(_initial_checkpoint(app))
+    app.switch_checkpoint(initial)
     return app
