@@ -110,7 +110,6 @@ def download(argv: list[str]) -> int:
         DownloadError,
         DownloadRequest,
         download_checkpoint,
-        known_checkpoint,
     )
 
     known_list = ", ".join(f"{known.key} ({known.label})" for known in KNOWN_CHECKPOINTS)
@@ -120,10 +119,8 @@ def download(argv: list[str]) -> int:
     parser.add_argument("--name", default=None, help="file name to save as (default: from the URL)")
     parser.add_argument("--data-dir", type=Path, default=REPOSITORY_ROOT, help="root of models/ (default: here)")
     args = parser.parse_args(argv)
-    known = known_checkpoint(args.source)
-    folder = args.data_dir / "models" / "Stable-diffusion"
-    request = (DownloadRequest(known.url, folder, sha256=known.sha256) if known
-               else DownloadRequest(args.source, folder, args.name, args.sha256))
+    request = DownloadRequest.for_source(args.source, args.data_dir / "models" / "Stable-diffusion", args.name,
+                                         args.sha256)
     reported = [-1]
 
     def progress(done: int, total: int | None) -> None:

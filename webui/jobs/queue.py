@@ -21,10 +21,6 @@ log = logging.getLogger(__name__)
 ResultT = TypeVar("ResultT")
 
 
-class JobCancelled(Exception):
-    """Raised by a runner that stopped because its job was cancelled before producing anything."""
-
-
 class SchedulingPolicy(Protocol):
     def pick_next(self, queued: Sequence[Job]) -> Job: ...
 
@@ -150,8 +146,6 @@ class JobQueue(Generic[ResultT]):
         while (job := self._next_job()) is not None:
             try:
                 result = self._runner(job)
-            except JobCancelled:
-                job.finish(JobState.CANCELLED)
             except Exception as error:  # one bad job must not kill the worker; the error goes to its owner
                 log.exception("job %s failed", job.id)
                 job.finish(JobState.FAILED, error=str(error) or type(error).__name__)

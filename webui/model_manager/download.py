@@ -63,6 +63,15 @@ class DownloadRequest:
     file_name: str | None = None
     sha256: str | None = None
 
+    @classmethod
+    def for_source(cls, source: str, folder: Path, file_name: str | None = None,
+                   sha256: str | None = None) -> DownloadRequest:
+        """A built-in checkpoint by key or label (its URL and sha256), or any URL as given."""
+        known = known_checkpoint(source)
+        if known is not None:
+            return cls(known.url, folder, file_name, known.sha256)
+        return cls(source.strip(), folder, file_name, sha256 or None)
+
     def destination(self) -> Path:
         parsed = urllib.parse.urlparse(self.url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from webui.model_manager.convert import ConversionReport, convert_checkpoint
-from webui.model_manager.download import DownloadProgress, DownloadRequest, download_checkpoint, known_checkpoint
+from webui.model_manager.download import DownloadProgress, DownloadRequest, download_checkpoint
 from webui.model_manager.manager import ModelManager
 from webui.model_manager.merge import MERGE_METHODS, MergeProgress, MergeRequest, merge_checkpoints
 
@@ -44,10 +44,7 @@ class CheckpointTools:
     def download(self, url_or_known: str, sha256: str | None = None,
                  progress: DownloadProgress | None = None) -> Path:
         """Fetch a checkpoint into models/Stable-diffusion on the user's request (a URL or a built-in key)."""
-        known = known_checkpoint(url_or_known)
-        request = (DownloadRequest(known.url, self._folder, sha256=known.sha256) if known
-                   else DownloadRequest(url_or_known.strip(), self._folder, sha256=sha256 or None))
-        path = download_checkpoint(request, progress)
+        path = download_checkpoint(DownloadRequest.for_source(url_or_known, self._folder, sha256=sha256), progress)
         self._models.refresh()
         return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 from webui.model_manager.catalog import CheckpointRecord
 from webui.model_manager.probe import Architecture
@@ -26,7 +27,7 @@ class PreparedCheckpoint:
     weights: Weights
     is_demo: bool
 
-    @property
+    @cached_property  # summed once: the cache's eviction loop asks for it on every switch
     def nbytes(self) -> int:
         return sum(tensor.numel() * tensor.element_size() for state in self.weights.values()
                    for tensor in state.values())
@@ -70,10 +71,6 @@ class WeightCache:
             self._entries[entry.key] = entry
             self._entries.move_to_end(entry.key)
             self._evict(keep=entry.key)
-
-    def discard(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

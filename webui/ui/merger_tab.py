@@ -22,10 +22,8 @@ TOOL_ERRORS = (CheckpointNotFoundError, CheckpointFormatError, ValueError, OSErr
 
 
 def _vae_files(app: App) -> list[str]:
-    folder = app.paths.vae
-    found = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*")
-                   if path.suffix in (".safetensors", ".pt", ".ckpt") and path.is_file()) if folder.is_dir() else []
-    return [NO_VAE, *found]
+    """The VAEs the model manager found (models/VAE and *.vae.* beside checkpoints)."""
+    return [NO_VAE, *(record.name for record in app.models.vaes())]
 
 
 def _checkpoint_titles(app: App) -> list[str]:
@@ -62,7 +60,7 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
 
     def do_merge(a, b, c, kind, amount, name, vae_name, progress=gr.Progress()):
         try:
-            vae_path = app.paths.vae / vae_name if vae_name and vae_name != NO_VAE else None
+            vae_path = next((record.path for record in app.models.vaes() if record.name == vae_name), None)
             created = app.tools.merge(a, b, c, kind, float(amount), name, vae_path,
                                       lambda done, total: progress(done / total, desc="merging"))
         except TOOL_ERRORS as error:
