@@ -16,8 +16,8 @@ from webui import PRODUCT_NAME, __version__
 from webui.config.flags import CommandLineOptions
 from webui.config.options import SettingsStore, default_options
 from webui.config.paths import DataPaths
+from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
-from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
 from webui.jobs.generation import GenerationOutput, GenerationService, JobOptions
 from webui.jobs.queue import JobQueue
 from webui.model_manager.demo import write_demo_checkpoint
@@ -39,7 +39,7 @@ class App:
     paths: DataPaths
     settings: SettingsStore
     models: ModelManager
-    engine: Txt2ImgEngine
+    engine: GenerationEngine
     jobs: JobQueue[GenerationOutput]
     tools: CheckpointTools
 
@@ -65,7 +65,14 @@ class App:
 
 def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
     """This moment's settings as plain values for one job (the jobs layer never sees SettingsStore)."""
-    outdir = Path(settings.get("outdir_txt2img_samples"))
+    def save_options(key: str) -> SaveOptions:
+        outdir = Path(settings.get(key))
+        return SaveOptions(
+            folder=outdir if outdir.is_absolute() else paths.root / outdir,
+            save_to_dirs=bool(settings.get("save_to_dirs")),
+            embed_infotext=bool(settings.get("enable_pnginfo")),
+        )
+
     return JobOptions(
         infotext=InfotextOptions(
             add_model_hash=bool(settings.get("add_model_hash_to_info")),
@@ -74,11 +81,9 @@ def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
             preview_every=max(0, int(settings.get("show_progress_every_n_steps")))
             if settings.get("live_previews_enable") else 0,
         ),
-        save=SaveOptions(
-            folder=outdir if outdir.is_absolute() else paths.root / outdir,
-            save_to_dirs=bool(settings.get("save_to_dirs")),
-            embed_infotext=bool(settings.get("enable_pnginfo")),
-        ),
+        save=save_options("outdir_txt2img_samples"),
+        save_img2img=save_options("outdir_img2img_samples"),
+        clip_skip=int(settings.get("CLIP_stop_at_last_layers")),
     )
 
 
@@ -136,7 +141,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     cache = WeightCache(max_bytes=checkpoint_cache_bytes(options.ckpt_cache_gb, physical_memory_bytes()),
                         max_entries=max(1, int(settings.get("sd_checkpoints_limit"))))
     models = ModelManager(_model_sources(options, paths), plan, hash_cache, cache)
-    engine = Txt2ImgEngine(models, default_sampler_table())
+    engine = GenerationEngine(models, default_sampler_table())
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
     app = App(options, paths, settings, models, engine, JobQueue(service.run), tools)

@@ -59,12 +59,86 @@ def test_nothing_is_saved_unless_asked(client):
 
 
 def test_unsupported_fields_are_reported_not_pretended(client):
-    info = json.loads(txt2img(client, enable_hr=True, subseed_strength=0.5,
-                              override_settings={"CLIP_stop_at_last_layers": 2}, width=70).json()["info"])
-    assert any(warning.startswith("enable_hr is not supported yet") for warning in info["warnings"])
-    assert any("subseed_strength" in warning for warning in info["warnings"])
-    assert any("override_settings.CLIP_stop_at_last_layers" in warning for warning in info["warnings"])
+    info = json.loads(txt2img(client, subseed_strength=0.5, override_settings={"sd_hypernetwork": "x"},
+                              firstphase_width=64, width=70).json()["info"])
+    assert any(warning.startswith("subseed_strength is not supported yet") for warning in info["warnings"])
+    assert any("firstphase_width" in warning for warning in info["warnings"])
+    assert any("override_settings.sd_hypernetwork" in warning for warning in info["warnings"])
     assert "size 70x64 was rounded down to 64x64 (multiples of 8)" in info["warnings"]
+
+
+def test_hires_fix_and_clip_skip_through_the_api(client):
+    response = txt2img(client, enable_hr=True, hr_scale=2, hr_upscaler="Latent (bicubic)", denoising_strength=0.6,
+                       hr_second_pass_steps=2, override_settings={"CLIP_stop_at_last_layers": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    info = json.loads(body["info"])
+    assert info["warnings"] == [] and info["clip_skip"] == 2 and info["denoising_strength"] == 0.6
+    assert Image.open(io.BytesIO(base64.b64decode(body["images"][0]))).size == (128, 128)
+    text = info["infotexts"][0]
+    assert "Denoising strength: 0.6, Clip skip: 2, Hires upscale: 2, Hires steps: 2, " in text
+    assert "Hires upscaler: Latent (bicubic)" in text
+    bad = txt2img(client, enable_hr=True, hr_upscaler="SuperResolution 9000")
+    assert bad.status_code == 422 and "hr_upscaler 'SuperResolution 9000' is not one of" in bad.text
+
+
+def encoded(image, fmt="PNG", data_url=False):
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    text = base64.b64encode(buffer.getvalue()).decode()
+    return f"data:image/{fmt.lower()};base64,{text}" if data_url else text
+
+
+def test_img2img_and_inpaint_through_the_api(client):
+    init = Image.new("RGB", (64, 64), (20, 120, 220))
+    response = client.post("/sdapi/v1/img2img", json={
+        "init_images": [encoded(init, data_url=True)], "prompt": "a cat", "steps": 4, "width": 64, "height": 64,
+        "denoising_strength": 0.5, "seed": 3})
+    assert response.status_code == 200, response.text
+    info = json.loads(response.json()["info"])
+    assert "Denoising strength: 0.5" in info["infotexts"][0] and info["warnings"] == []
+    assert "init_images" not in response.json()["parameters"]
+
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    response = client.post("/sdapi/v1/img2img", json={
+        "init_images": [encoded(init)], "mask": encoded(mask), "prompt": "a cat", "steps": 4, "width": 64,
+        "height": 64, "denoising_strength": 0.9, "mask_blur": 0, "seed": 3})
+    assert response.status_code == 200, response.text
+    result = Image.open(io.BytesIO(base64.b64decode(response.json()["images"][0]))).convert("RGB")
+    outside = Image.new("L", (64, 64), 255)
+    outside.paste(0, (16, 16, 48, 48))
+    import numpy as np
+
+    keep = np.asarray(outside) == 255
+    assert np.array_equal(np.asarray(result)[keep], np.asarray(init)[keep])
+    text = json.loads(response.json()["info"])["infotexts"][0]
+    assert "Mask blur: 0, Inpaint area: Only masked, Masked area padding: 0, Masked content: fill" in text
+
+
+@pytest.mark.parametrize(("fields", "status", "message"), [
+    ({}, 404, "init_images"),
+    ({"init_images": ["%%%not base64"]}, 422, "not valid base64"),
+    ({"init_images": [base64.b64encode(b"plain text, not a picture").decode()]}, 422, "not an image"),
+    ({"init_images": ["INIT"], "denoising_strength": 1.5}, 422, "denoising_strength 1.5 is out of range"),
+    ({"init_images": ["INIT"], "resize_mode": 7}, 422, "resize_mode 7 is out of range"),
+    ({"init_images": ["INIT"], "mask": "INIT", "inpainting_fill": 9}, 422, "inpainting_fill 9 is not one of"),
+])
+def test_img2img_bad_inputs_are_clear(client, fields, status, message):
+    init = encoded(Image.new("RGB", (64, 64)))
+    body = {"prompt": "x", "steps": 2, "width": 64, "height": 64,
+            **{key: ([init] if value == ["INIT"] else init if value == "INIT" else value)
+               for key, value in fields.items()}}
+    response = client.post("/sdapi/v1/img2img", json=body)
+    assert response.status_code == status and message in response.text, response.text
+
+
+def test_clip_skip_option_is_validated(client):
+    response = client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 20})
+    assert response.status_code == 422 and "use 1 to 12" in response.text
+    assert client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2}).status_code == 200
+    assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
+    client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})
 
 
 def test_legacy_combined_sampler_names_and_schedulers(client):
@@ -94,8 +168,11 @@ def test_lists_and_models(client):
     samplers = client.get("/sdapi/v1/samplers").json()
     assert samplers[0] == {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}}
     assert client.get("/sdapi/v1/schedulers").json()[2]["label"] == "Karras"
-    for route in ("upscalers", "loras", "prompt-styles", "extensions", "script-info", "sd-vae"):
+    for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):
         assert client.get(f"/sdapi/v1/{route}").json() == []
+    assert [item["name"] for item in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]
+    modes = [item["name"] for item in client.get("/sdapi/v1/latent-upscale-modes").json()]
+    assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes and len(modes) == 6
     assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
     assert client.get("/sdapi/v1/embeddings").json() == {"loaded": {}, "skipped": {}}
     assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
@@ -148,7 +225,9 @@ def test_progress_reports_a_running_api_job_with_its_live_preview(client):
             seen = progress
             break
         time.sleep(0.05)
-    threading.Thread(target=lambda: client.post("/sdapi/v1/interrupt"), daemon=True).start()
+    stopper = threading.Thread(target=lambda: client.post("/sdapi/v1/interrupt"), daemon=True)
+    stopper.start()
+    stopper.join(timeout=30)  # before the client (and its event-loop portal) is closed
     assert seen is not None, "no progress with a preview was seen while the job ran"
     assert 0.01 < seen["progress"] <= 1.0 and seen["state"]["sampling_steps"] == 150
     image = Image.open(io.BytesIO(base64.b64decode(seen["current_image"])))

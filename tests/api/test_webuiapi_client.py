@@ -58,3 +58,20 @@ def test_lists_progress_interrupt_and_png_info(api):
     image = api.txt2img(prompt="a cat", seed=3, width=64, height=64, steps=2).image
     info = api.png_info(image)
     assert info.info.startswith("a cat\nSteps: 2, Sampler: Euler a") and info.parameters["Seed"] == "3"
+
+
+def test_img2img_with_and_without_a_mask(api):
+    from PIL import Image
+
+    init = Image.new("RGB", (64, 64), (200, 60, 60))
+    plain = api.img2img(images=[init], prompt="1girl", seed=5, width=64, height=64, steps=4,
+                        denoising_strength=0.5)
+    assert plain.images[0].size == (64, 64)
+    assert "Denoising strength: 0.5" in plain.images[0].info[PARAMETERS_KEY]
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 64))
+    masked = api.img2img(images=[init], mask_image=mask, prompt="1girl", seed=5, width=64, height=64, steps=4,
+                         denoising_strength=0.8, mask_blur=0, inpainting_fill=1, inpaint_full_res=False)
+    result = masked.images[0].convert("RGB")
+    assert result.getpixel((60, 30)) == (200, 60, 60)  # right half unmasked: untouched
+    assert "Mask blur: 0" in masked.info["infotexts"][0]

@@ -9,9 +9,9 @@ import torch
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from webui.engine.decode import NAN_FALLBACK_NOTE
+from webui.engine.generate import GenerationEngine, GenerationOutOfMemory, InfotextOptions
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
-from webui.engine.txt2img import GenerationOutOfMemory, InfotextOptions, Txt2ImgEngine
 from webui.model_manager.manager import ModelManager, ModelSources
 
 REQUEST = GenerationRequest(prompt="a cat", sampler_name="Euler a", steps=2, width=64, height=64, seed=3)
@@ -44,7 +44,7 @@ def make_engine(tiny_checkpoint, plan):
     manager = ModelManager(ModelSources((tiny_checkpoint.parent,)), plan, hash_cache=None)
     manager.refresh()
     manager.load(tiny_checkpoint.name)
-    return manager, Txt2ImgEngine(manager, default_sampler_table(), rng=random.Random(0))
+    return manager, GenerationEngine(manager, default_sampler_table(), rng=random.Random(0))
 
 
 def test_unet_out_of_memory_is_retried_once_with_vae_tiling(tiny_checkpoint, cpu_plan):

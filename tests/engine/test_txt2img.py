@@ -9,16 +9,16 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
+from webui.engine.generate import GenerationEngine, InfotextOptions, build_scheduler
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
-from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine, build_scheduler
 
 OPTIONS = InfotextOptions(version="kestrel-test")
 
 
 @pytest.fixture(scope="module")
 def engine(loaded_manager):
-    return Txt2ImgEngine(loaded_manager, default_sampler_table(), rng=random.Random(5))
+    return GenerationEngine(loaded_manager, default_sampler_table(), rng=random.Random(5))
 
 
 def pixels(image) -> np.ndarray:

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from tests.support import copy_checkpoint
+from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
-from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
 from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 from webui.model_manager.manager import ModelManager, ModelSources
 from webui.model_manager.weight_cache import WeightCache
@@ -50,7 +50,7 @@ def live_tensor_bytes() -> int:
 
 
 def image_from(manager: ModelManager) -> np.ndarray:
-    engine = Txt2ImgEngine(manager, default_sampler_table(), rng=random.Random(0))
+    engine = GenerationEngine(manager, default_sampler_table(), rng=random.Random(0))
     return np.asarray(engine.generate(REQUEST, InfotextOptions()).images[0].image)
 
 

@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import save_file
 
 from tests.support import copy_checkpoint
+from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import default_sampler_table
-from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
 from webui.model_manager.catalog import CheckpointRecord
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
@@ -83,7 +83,7 @@ def test_automatic_uses_the_vae_beside_the_checkpoint_and_none_restores_the_bake
 def test_infotext_names_the_external_vae(setup):
     manager, _, _, _, _ = setup
     manager.load("anime.safetensors")
-    engine = Txt2ImgEngine(manager, default_sampler_table(), rng=random.Random(0))
+    engine = GenerationEngine(manager, default_sampler_table(), rng=random.Random(0))
     result = engine.generate(GenerationRequest(prompt="x", steps=1, width=64, height=64, seed=5), InfotextOptions())
     vae = manager.loaded.vae
     assert f"Model: anime, VAE hash: {vae.short_hash}, VAE: anime, " in result.images[0].infotext + ", "

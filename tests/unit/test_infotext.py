@@ -4,16 +4,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from webui.infotext.format import Txt2ImgInfo, create_infotext, parameters_line, quote
+from webui.infotext.format import GenerationInfo, create_infotext, parameters_line, quote
 from webui.infotext.png import png_bytes_with_infotext, read_infotext, read_png_text_chunks
 
 
-def make_info(**overrides) -> Txt2ImgInfo:
+def make_info(**overrides) -> GenerationInfo:
     values = dict(prompt="masterpiece, 1girl, (red hair:1.2)", negative_prompt="lowres, bad anatomy", steps=20,
                   sampler="DPM++ 2M", schedule_type="Karras", cfg_scale=7.0, seed=1234567890, width=512, height=768,
                   model_hash="6ce0161689", model_name="anything-v4.5", version="kestrel-0.1.0")
     values.update(overrides)
-    return Txt2ImgInfo(**values)
+    return GenerationInfo(**values)
 
 
 def test_txt2img_infotext_golden():

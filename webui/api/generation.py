@@ -1,15 +1,25 @@
-"""Translate an A1111 API txt2img request into our `GenerationRequest`, and our output into A1111's `info`."""
+"""Translate an A1111 API txt2img/img2img request into our `GenerationRequest`, and our output into A1111's
+`info`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import HTTPException
+from PIL import Image
 
-from webui.api.models import Txt2ImgRequest
+from webui.api.models import GenerationFields, Img2ImgRequest, Txt2ImgRequest
 from webui.app_context import VERSION_TEXT, App
-from webui.engine.request import SIZE_STEP, GenerationRequest
+from webui.engine.request import (
+    INPAINT_FILL_MODES,
+    SIZE_STEP,
+    GenerationRequest,
+    HiresFix,
+    Img2ImgInput,
+    InpaintMask,
+)
 from webui.engine.samplers import SamplerTable
 from webui.jobs.generation import GenerationOutput
 from webui.model_manager.manager import CheckpointNotFoundError
@@ -26,16 +36,16 @@ def split_sampler(name: str, scheduler: str | None, table: SamplerTable) -> tupl
         raise
 
 
-def generation_request(app: App, body: Txt2ImgRequest) -> tuple[GenerationRequest, list[str]]:
+ImageDecoder = Callable[[str], Image.Image]
+
+
+def generation_request(app: App, body: GenerationFields,
+                       decode: ImageDecoder | None = None) -> tuple[GenerationRequest, list[str]]:
     """The request to queue, plus warnings for fields we accepted but could not honour. 404/422 on bad input."""
     warnings = body.unsupported_warnings()
-    try:
-        sampler, scheduler = split_sampler(body.sampler_name or body.sampler_index, body.scheduler,
-                                           app.engine.samplers)
-        app.engine.samplers.resolve(sampler, scheduler)
-    except ValueError as error:
-        raise HTTPException(404, str(error)) from error
-    checkpoint = (body.override_settings or {}).get("sd_model_checkpoint")
+    sampler, scheduler = _sampler(app, body.sampler_name or body.sampler_index, body.scheduler)
+    overrides = body.override_settings or {}
+    checkpoint = overrides.get("sd_model_checkpoint")
     if checkpoint is not None:
         try:
             checkpoint = app.models.find(str(checkpoint)).title
@@ -45,17 +55,67 @@ def generation_request(app: App, body: Txt2ImgRequest) -> tuple[GenerationReques
     if (width, height) != (body.width, body.height):
         warnings.append(f"size {body.width}x{body.height} was rounded down to {width}x{height} (multiples of 8)")
     try:
+        clip_skip = overrides.get("CLIP_stop_at_last_layers")
         request = GenerationRequest(
             prompt=body.prompt, negative_prompt=body.negative_prompt, sampler_name=sampler, scheduler=scheduler,
             steps=body.steps, cfg_scale=body.cfg_scale, width=width, height=height, seed=body.seed,
             batch_size=body.batch_size, batch_count=body.n_iter, checkpoint=checkpoint,
-            save_images=body.save_images and not body.do_not_save_samples)
-    except ValueError as error:
+            save_images=body.save_images and not body.do_not_save_samples,
+            clip_skip=int(clip_skip) if clip_skip is not None else None,
+            hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
+            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None)
+    except (ValueError, TypeError) as error:
         raise HTTPException(422, str(error)) from error
     return request, warnings
 
 
-def info_json(app: App, body: Txt2ImgRequest, request: GenerationRequest, output: GenerationOutput,
+def _sampler(app: App, name: str, scheduler: str | None) -> tuple[str, str]:
+    try:
+        sampler, scheduler = split_sampler(name, scheduler, app.engine.samplers)
+        app.engine.samplers.resolve(sampler, scheduler)
+    except ValueError as error:
+        raise HTTPException(404, str(error)) from error
+    return sampler, scheduler
+
+
+def _hires(app: App, body: Txt2ImgRequest, sampler: str, scheduler: str) -> HiresFix | None:
+    if not body.enable_hr:
+        return None
+    hires_sampler = None
+    hires_scheduler = None
+    if body.hr_sampler_name not in (None, "", "Use same sampler"):
+        hires_sampler, hires_scheduler = _sampler(app, str(body.hr_sampler_name), None)
+    if body.hr_scheduler not in (None, "", "Use same scheduler"):
+        hires_scheduler = body.hr_scheduler
+    return HiresFix(
+        upscaler=body.hr_upscaler or "Latent", scale=body.hr_scale, resize_width=body.hr_resize_x,
+        resize_height=body.hr_resize_y, steps=body.hr_second_pass_steps,
+        denoising_strength=body.denoising_strength if body.denoising_strength is not None else 0.7,
+        sampler_name=hires_sampler, scheduler=hires_scheduler,
+        prompt=body.hr_prompt, negative_prompt=body.hr_negative_prompt)
+
+
+def _img2img(body: Img2ImgRequest, decode: ImageDecoder | None) -> Img2ImgInput:
+    """A1111 answers 404 when init_images is missing; the mask fields use A1111's API defaults."""
+    if not body.init_images:
+        raise HTTPException(404, "init_images: at least one init image is required")
+    if decode is None:
+        raise ValueError("no image decoder")
+    if not 0 <= body.inpainting_fill < len(INPAINT_FILL_MODES):
+        raise ValueError(f"inpainting_fill {body.inpainting_fill} is not one of 0–{len(INPAINT_FILL_MODES) - 1} "
+                         f"({', '.join(INPAINT_FILL_MODES)})")
+    mask = None
+    if body.mask:
+        blur = body.mask_blur if body.mask_blur is not None else max(body.mask_blur_x, body.mask_blur_y)
+        mask = InpaintMask(mask=decode(body.mask), blur=blur, invert=bool(body.inpainting_mask_invert),
+                           fill=INPAINT_FILL_MODES[body.inpainting_fill], only_masked=body.inpaint_full_res,
+                           padding=body.inpaint_full_res_padding)
+    denoising = body.denoising_strength if body.denoising_strength is not None else 0.75
+    return Img2ImgInput(image=decode(body.init_images[0]), resize_mode=body.resize_mode,
+                        denoising_strength=denoising, mask=mask)
+
+
+def info_json(app: App, body: GenerationFields, request: GenerationRequest, output: GenerationOutput,
               warnings: list[str]) -> str:
     """A1111's `Processed.js()`: the JSON string clients parse from the `info` field."""
     loaded = app.models.loaded
@@ -72,11 +132,21 @@ def info_json(app: App, body: Txt2ImgRequest, request: GenerationRequest, output
         "sd_model_hash": loaded.record.short_hash if loaded else None,
         "sd_vae_name": loaded.vae.model_name if loaded and loaded.vae else None,
         "sd_vae_hash": loaded.vae.short_hash if loaded and loaded.vae else None,
-        "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": body.denoising_strength,
+        "seed_resize_from_w": -1, "seed_resize_from_h": -1,
+        "denoising_strength": _denoising(request),
         "extra_generation_params": {}, "index_of_first_image": 0,
         "infotexts": [image.infotext for image in output.images], "styles": body.styles or [],
-        "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"), "clip_skip": 1,
-        "is_using_inpainting_conditioning": False, "version": VERSION_TEXT,
+        "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
+        "clip_skip": request.clip_skip or int(app.settings.get("CLIP_stop_at_last_layers")),
+        "is_using_inpainting_conditioning": bool(request.img2img and request.img2img.mask and loaded
+                                                 and loaded.pipeline.unet.config.in_channels == 9),
+        "version": VERSION_TEXT,
         "warnings": warnings + list(output.notes),
     }
     return json.dumps(info, ensure_ascii=False)
+
+
+def _denoising(request: GenerationRequest) -> float | None:
+    if request.img2img is not None:
+        return request.img2img.denoising_strength
+    return request.hires.denoising_strength if request.hires is not None else None

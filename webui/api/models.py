@@ -15,18 +15,21 @@ from pydantic import BaseModel, ConfigDict, Field
 NOT_YET_SUPPORTED: dict[str, Any] = {
     "styles": None, "subseed": -1, "subseed_strength": 0.0, "seed_resize_from_h": -1, "seed_resize_from_w": -1,
     "restore_faces": None, "tiling": None, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None,
-    "s_tmin": None, "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None, "enable_hr": False,
-    "firstphase_width": 0, "firstphase_height": 0, "hr_upscaler": None, "hr_second_pass_steps": 0,
-    "hr_resize_x": 0, "hr_resize_y": 0, "hr_checkpoint_name": None, "hr_sampler_name": None, "hr_scheduler": None,
-    "hr_prompt": "", "hr_negative_prompt": "", "script_name": None, "script_args": [], "alwayson_scripts": {},
-    "infotext": None, "firstpass_image": None, "comments": None,
+    "s_tmin": None, "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None,
+    "script_name": None, "script_args": [], "alwayson_scripts": {}, "infotext": None, "comments": None,
+}
+TXT2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
+    "firstphase_width": 0, "firstphase_height": 0, "hr_checkpoint_name": None, "firstpass_image": None,
+}
+IMG2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
+    "image_cfg_scale": None, "initial_noise_multiplier": None, "latent_mask": None, "include_init_images": False,
 }
 # override_settings keys we honour; others are reported.
-SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "sd_vae"}
+SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"}
 
 
-class Txt2ImgRequest(BaseModel):
-    """A1111's StableDiffusionTxt2ImgProcessingAPI."""
+class GenerationFields(BaseModel):
+    """The fields A1111's txt2img and img2img API requests share (StableDiffusionProcessing)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -63,8 +66,31 @@ class Txt2ImgRequest(BaseModel):
     refiner_checkpoint: str | None = None
     refiner_switch_at: float | None = None
     disable_extra_networks: bool = False
-    firstpass_image: str | None = None
     comments: dict[str, Any] | None = None
+    force_task_id: str | None = None
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
+    send_images: bool = True
+    save_images: bool = False
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
+    infotext: str | None = None
+
+    def _not_yet_supported(self) -> dict[str, Any]:
+        return NOT_YET_SUPPORTED
+
+    def unsupported_warnings(self) -> list[str]:
+        warnings = [f"{name} is not supported yet and was ignored (got {getattr(self, name)!r})"
+                    for name, default in self._not_yet_supported().items() if getattr(self, name) != default]
+        for key, value in (self.override_settings or {}).items():
+            if key not in SUPPORTED_OVERRIDES:
+                warnings.append(f"override_settings.{key} is not supported yet and was ignored (got {value!r})")
+        return warnings
+
+
+class Txt2ImgRequest(GenerationFields):
+    """A1111's StableDiffusionTxt2ImgProcessingAPI."""
+
+    firstpass_image: str | None = None
     enable_hr: bool = False
     firstphase_width: int = 0
     firstphase_height: int = 0
@@ -78,21 +104,33 @@ class Txt2ImgRequest(BaseModel):
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
-    force_task_id: str | None = None
-    script_name: str | None = None
-    script_args: list[Any] = Field(default_factory=list)
-    send_images: bool = True
-    save_images: bool = False
-    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
-    infotext: str | None = None
 
-    def unsupported_warnings(self) -> list[str]:
-        warnings = [f"{name} is not supported yet and was ignored (got {getattr(self, name)!r})"
-                    for name, default in NOT_YET_SUPPORTED.items() if getattr(self, name) != default]
-        for key, value in (self.override_settings or {}).items():
-            if key not in SUPPORTED_OVERRIDES:
-                warnings.append(f"override_settings.{key} is not supported yet and was ignored (got {value!r})")
-        return warnings
+    def _not_yet_supported(self) -> dict[str, Any]:
+        return {**NOT_YET_SUPPORTED, **TXT2IMG_NOT_YET_SUPPORTED}
+
+
+class Img2ImgRequest(GenerationFields):
+    """A1111's StableDiffusionImg2ImgProcessingAPI (note its API defaults: inpaint "fill", "Only masked", padding
+    0 — the UI's defaults differ)."""
+
+    init_images: list[str] | None = None
+    resize_mode: int = 0
+    image_cfg_scale: float | None = None
+    mask: str | None = None
+    mask_blur_x: int = 4
+    mask_blur_y: int = 4
+    mask_blur: int | None = None
+    mask_round: bool = True
+    inpainting_fill: int = 0
+    inpaint_full_res: bool = True
+    inpaint_full_res_padding: int = 0
+    inpainting_mask_invert: int = 0
+    initial_noise_multiplier: float | None = None
+    latent_mask: str | None = None
+    include_init_images: bool = False
+
+    def _not_yet_supported(self) -> dict[str, Any]:
+        return {**NOT_YET_SUPPORTED, **IMG2IMG_NOT_YET_SUPPORTED}
 
 
 class ImageResponse(BaseModel):

@@ -17,13 +17,21 @@ from fastapi import APIRouter, HTTPException
 from PIL import Image, UnidentifiedImageError
 
 from webui.api.generation import generation_request, info_json
-from webui.api.models import ImageResponse, PngInfoRequest, PngInfoResponse, Txt2ImgRequest
+from webui.api.models import (
+    GenerationFields,
+    ImageResponse,
+    Img2ImgRequest,
+    PngInfoRequest,
+    PngInfoResponse,
+    Txt2ImgRequest,
+)
 from webui.app_context import App
+from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
 from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
-EMPTY_LIST_ROUTES = ("upscalers", "latent-upscale-modes", "hypernetworks", "face-restorers", "realesrgan-models",
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models",
                      "prompt-styles", "loras", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
 
@@ -65,6 +73,16 @@ def _list_routes(router: APIRouter, app: App) -> None:
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
         return {"loaded": {}, "skipped": {}}
+
+    @router.get("/upscalers")
+    def upscalers() -> list[dict[str, Any]]:
+        """A1111's built-in non-model upscalers; model upscalers come with the Extras work."""
+        return [{"name": name, "model_name": None, "model_path": None, "model_url": None,
+                 "scale": 4 if name != "None" else 1} for name in IMAGE_UPSCALERS]
+
+    @router.get("/latent-upscale-modes")
+    def latent_upscale_modes() -> list[dict[str, str]]:
+        return [{"name": name} for name in LATENT_UPSCALE_MODES]
 
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:
@@ -118,6 +136,10 @@ def _options_routes(router: APIRouter, app: App) -> None:
             except LookupError as error:
                 raise HTTPException(404, str(error)) from error
         other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
+        if "CLIP_stop_at_last_layers" in other:
+            clip_skip = other["CLIP_stop_at_last_layers"]
+            if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or not 1 <= clip_skip <= 12:
+                raise HTTPException(422, f"CLIP_stop_at_last_layers {clip_skip!r} is not allowed: use 1 to 12")
         app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
 
     @router.get("/cmd-flags")
@@ -142,9 +164,7 @@ def _meminfo(field: str) -> int:
 
 
 def _job_routes(router: APIRouter, app: App) -> None:
-    @router.post("/txt2img", response_model=ImageResponse)
-    def txt2img(body: Txt2ImgRequest) -> ImageResponse:
-        request, warnings = generation_request(app, body)
+    def run(body: GenerationFields, request: GenerationRequest, warnings: list[str]) -> ImageResponse:
         job = app.jobs.submit(request, owner="api")
         snapshot = job.snapshot()
         while not snapshot.state.finished:
@@ -154,8 +174,17 @@ def _job_routes(router: APIRouter, app: App) -> None:
         output = snapshot.result
         images = [base64.b64encode(image.png).decode("ascii") for image in output.images] if body.send_images \
             else []
-        return ImageResponse(images=images, parameters=body.model_dump(),
+        parameters = body.model_dump(exclude={"init_images", "mask"})
+        return ImageResponse(images=images, parameters=parameters,
                              info=info_json(app, body, request, output, warnings))
+
+    @router.post("/txt2img", response_model=ImageResponse)
+    def txt2img(body: Txt2ImgRequest) -> ImageResponse:
+        return run(body, *generation_request(app, body))
+
+    @router.post("/img2img", response_model=ImageResponse)
+    def img2img(body: Img2ImgRequest) -> ImageResponse:
+        return run(body, *generation_request(app, body, decode_image))
 
     @router.get("/progress")
     def progress(skip_current_image: bool = False) -> dict[str, Any]:

@@ -57,8 +57,11 @@ def default_options() -> OptionRegistry:
         OptionSpec("sd_vae", "Automatic", "SD VAE", "sd"),
         # A1111's key; its default there is 1. Ours keeps a few more, bounded by --ckpt-cache-gb.
         OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd"),
+        OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip (stop at the last layers of CLIP)", "sd"),
         OptionSpec("save_to_dirs", True, "Save images to a subdirectory", "saving-to-dirs"),
         OptionSpec("outdir_txt2img_samples", "outputs/txt2img-images", "Output directory for txt2img images",
+                   "saving-paths"),
+        OptionSpec("outdir_img2img_samples", "outputs/img2img-images", "Output directory for img2img images",
                    "saving-paths"),
         OptionSpec("enable_pnginfo", True, "Save text information about generation parameters as chunks to png files",
                    "infotext"),

@@ -8,6 +8,7 @@ API can show the message as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 RANDOM_SEED = -1
 MAX_SEED = 4294967295  # seeds are 32-bit; A1111 draws random ones from [0, 4294967294)
@@ -19,12 +20,98 @@ STEPS_RANGE = (1, 150)
 CFG_RANGE = (1.0, 30.0)
 BATCH_SIZE_RANGE = (1, 8)
 BATCH_COUNT_RANGE = (1, 100)
+CLIP_SKIP_RANGE = (1, 12)
+DENOISING_RANGE = (0.0, 1.0)
+HIRES_SCALE_RANGE = (1.0, 4.0)
+HIRES_STEPS_RANGE = (0, 150)
+MASK_BLUR_RANGE = (0, 64)
+PADDING_RANGE = (0, 256)
+
+LATENT_UPSCALE_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                        "Latent (nearest)", "Latent (nearest-exact)")
+IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")
+RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
+INPAINT_FILL_MODES = ("fill", "original", "latent noise", "latent nothing")
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
     low, high = bounds
     if not low <= value <= high:
         raise ValueError(f"{name} {value} is out of range; allowed: {low}–{high}")
+
+
+def _check_choice(name: str, value: object, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} {value!r} is not one of: {', '.join(map(str, allowed))}")
+
+
+@dataclass(frozen=True)
+class HiresFix:
+    """A1111's "Hires. fix": a second img2img pass at a larger size. Sizes of 0 mean "use the scale"."""
+
+    upscaler: str = "Latent"
+    scale: float = 2.0
+    resize_width: int = 0
+    resize_height: int = 0
+    steps: int = 0                  # 0 = the first pass's steps
+    denoising_strength: float = 0.7
+    sampler_name: str | None = None  # None = "Use same sampler"
+    scheduler: str | None = None     # None = "Use same scheduler"
+    prompt: str = ""                 # "" = the first pass's prompt
+    negative_prompt: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("hr_upscaler", self.upscaler, LATENT_UPSCALE_MODES + IMAGE_UPSCALERS)
+        _check_range("hr_scale", self.scale, HIRES_SCALE_RANGE)
+        _check_range("hr_second_pass_steps", self.steps, HIRES_STEPS_RANGE)
+        _check_range("denoising_strength", self.denoising_strength, DENOISING_RANGE)
+        _check_range("hr_resize_x", self.resize_width, (0, SIZE_RANGE[1]))
+        _check_range("hr_resize_y", self.resize_height, (0, SIZE_RANGE[1]))
+
+    @property
+    def is_latent(self) -> bool:
+        return self.upscaler in LATENT_UPSCALE_MODES
+
+    def target_size(self, width: int, height: int) -> tuple[int, int]:
+        """A1111's target: width×scale, or the resize size (one side 0 keeps the aspect ratio); multiples of 8."""
+        if not self.resize_width and not self.resize_height:
+            target = (int(width * self.scale), int(height * self.scale))
+        elif not self.resize_height:
+            target = (self.resize_width, self.resize_width * height // width)
+        elif not self.resize_width:
+            target = (self.resize_height * width // height, self.resize_height)
+        else:
+            target = (self.resize_width, self.resize_height)
+        return tuple(max(SIZE_STEP, side - side % SIZE_STEP) for side in target)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class InpaintMask:
+    """Where to repaint (white = repaint, before `invert`) and A1111's inpaint controls."""
+
+    mask: Any                       # a PIL image (any mode); white marks the area to repaint
+    blur: int = 4
+    invert: bool = False            # A1111 "Inpaint not masked"
+    fill: str = "original"          # masked content
+    only_masked: bool = False       # inpaint area "Only masked" (else "Whole picture")
+    padding: int = 32
+
+    def __post_init__(self) -> None:
+        _check_range("mask_blur", self.blur, MASK_BLUR_RANGE)
+        _check_choice("inpainting_fill", self.fill, INPAINT_FILL_MODES)
+        _check_range("inpaint_full_res_padding", self.padding, PADDING_RANGE)
+
+
+@dataclass(frozen=True)
+class Img2ImgInput:
+    image: Any                      # a PIL image: the init image
+    resize_mode: int = 0            # index into RESIZE_MODES
+    denoising_strength: float = 0.75
+    mask: InpaintMask | None = None
+
+    def __post_init__(self) -> None:
+        _check_range("resize_mode", self.resize_mode, (0, len(RESIZE_MODES) - 1))
+        _check_range("denoising_strength", self.denoising_strength, DENOISING_RANGE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +129,9 @@ class GenerationRequest:
     batch_count: int = 1
     checkpoint: str | None = None  # title, name or hash; None = whatever is loaded
     save_images: bool = True       # write to outputs/ (the UI always does; A1111's API only when asked)
+    clip_skip: int | None = None   # None = the CLIP_stop_at_last_layers setting
+    hires: HiresFix | None = None  # txt2img only
+    img2img: Img2ImgInput | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count"):
@@ -59,6 +149,17 @@ class GenerationRequest:
         _check_range("batch_count", self.batch_count, BATCH_COUNT_RANGE)
         if self.seed != RANDOM_SEED:
             _check_range("seed", self.seed, (0, MAX_SEED))
+        if self.clip_skip is not None:
+            _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
+        if self.hires is not None and self.img2img is not None:
+            raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")
+
+    @property
+    def mode(self) -> str:
+        """"txt2img", "img2img" or "inpaint": which pipeline, output folder and infotext keys apply."""
+        if self.img2img is None:
+            return "txt2img"
+        return "inpaint" if self.img2img.mask is not None else "img2img"
 
     @property
     def image_count(self) -> int:

@@ -50,8 +50,9 @@ def create_infotext(prompt: str, negative_prompt: str, parameters: Mapping[str, 
 
 
 @dataclass(frozen=True)
-class Txt2ImgInfo:
-    """The values a txt2img infotext records, in A1111's key order."""
+class GenerationInfo:
+    """The values an infotext records, in A1111's key order: its base keys, then the job's extra keys (hires fix,
+    inpaint settings, LoRA and embedding hashes) in the order the job added them, then Version."""
 
     prompt: str
     negative_prompt: str
@@ -67,6 +68,9 @@ class Txt2ImgInfo:
     version: str | None
     vae_hash: str | None = None   # only when an external VAE file is in force, as in A1111
     vae_name: str | None = None
+    denoising_strength: float | None = None   # img2img, inpaint and the hires pass
+    clip_skip: int = 1                         # written only when > 1, as A1111 does
+    extras: tuple[tuple[str, object | None], ...] = ()
 
     def parameters(self) -> dict[str, object | None]:
         return {
@@ -80,6 +84,9 @@ class Txt2ImgInfo:
             "Model": self.model_name,
             "VAE hash": self.vae_hash,
             "VAE": self.vae_name,
+            "Denoising strength": self.denoising_strength,
+            "Clip skip": self.clip_skip if self.clip_skip > 1 else None,
+            **dict(self.extras),
             "Version": self.version,
         }
 

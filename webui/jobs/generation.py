@@ -7,10 +7,10 @@ provider that returns plain values, so this layer never sees the Settings object
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from webui.engine.txt2img import InfotextOptions, Txt2ImgEngine
+from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.infotext.png import png_bytes_with_infotext
 from webui.jobs.job import Job
 from webui.storage.outputs import ImageSaver, SaveOptions, encode_png
@@ -40,23 +40,32 @@ class GenerationOutput:
 @dataclass(frozen=True)
 class JobOptions:
     infotext: InfotextOptions
-    save: SaveOptions
+    save: SaveOptions                       # txt2img
+    save_img2img: SaveOptions | None = None  # img2img and inpaint (None: same as txt2img)
+    clip_skip: int = 1                      # CLIP_stop_at_last_layers, for requests that do not set their own
+
+    def save_for(self, mode: str) -> SaveOptions:
+        return self.save if mode == "txt2img" or self.save_img2img is None else self.save_img2img
 
 
 class GenerationService:
     """Runs one job: generate, encode each image with its infotext, save it when the request says so."""
 
-    def __init__(self, engine: Txt2ImgEngine, saver: ImageSaver, options: Callable[[], JobOptions]) -> None:
+    def __init__(self, engine: GenerationEngine, saver: ImageSaver, options: Callable[[], JobOptions]) -> None:
         self._engine = engine
         self._saver = saver
         self._options = options
 
     def run(self, job: Job) -> GenerationOutput:
         options = self._options()
-        result = self._engine.generate(job.request, options.infotext, progress=job.report_progress,
+        request = job.request
+        if request.clip_skip is None:
+            request = replace(request, clip_skip=options.clip_skip)
+        save = options.save_for(request.mode)
+        result = self._engine.generate(request, options.infotext, progress=job.report_progress,
                                        cancelled=lambda: job.cancel_requested, skip=job.take_skip,
                                        preview=lambda image: job.set_preview(png_bytes_with_infotext(image, None)))
-        saved = tuple(self._keep(item.image, item.seed, item.infotext, options.save, job.request.save_images)
+        saved = tuple(self._keep(item.image, item.seed, item.infotext, save, request.save_images)
                       for item in result.images)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
                                 result.notes)

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from webui.app_context import App, read_job_options
+from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
@@ -21,6 +22,8 @@ def build_ui(app: App) -> gr.Blocks:
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 build_txt2img_tab(app, top_row.checkpoint)
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
+                build_img2img_tab(app, top_row.checkpoint)
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 build_merger_tab(app, top_row.checkpoint)
         memory_plan = gr.Markdown(elem_id="memory_plan")
@@ -31,5 +34,7 @@ def build_ui(app: App) -> gr.Blocks:
 def mount_options(app: App) -> dict:
     """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
     (the gallery shows the saved PNGs themselves, so a download keeps its infotext)."""
-    image_folders = {str(app.paths.outputs), str(read_job_options(app.settings, app.paths).save.folder)}
+    options = read_job_options(app.settings, app.paths)
+    image_folders = {str(app.paths.outputs), *(str(save.folder) for save in (options.save, options.save_img2img)
+                                                if save is not None)}
     return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}

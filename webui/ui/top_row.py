@@ -58,6 +58,18 @@ def _build_vae_dropdown(app: App) -> gr.Dropdown:
     return vae
 
 
+def _build_clip_skip(app: App) -> gr.Slider:
+    """A1111's "Clip skip" setting (CLIP_stop_at_last_layers) as a quicksetting; anime checkpoints expect 2."""
+    slider = gr.Slider(1, 12, value=int(app.settings.get("CLIP_stop_at_last_layers")), step=1, label="Clip skip",
+                       elem_id="setting_CLIP_stop_at_last_layers", interactive=True, scale=2)
+
+    def remember(value: float) -> None:
+        app.settings.set("CLIP_stop_at_last_layers", int(value))
+
+    slider.release(remember, inputs=[slider], outputs=None, show_progress="hidden")
+    return slider
+
+
 def build_top_row(app: App) -> TopRow:
     titles = [record.title for record in app.models.checkpoints()]
     with gr.Row(elem_id="quicksettings"):
@@ -66,6 +78,7 @@ def build_top_row(app: App) -> TopRow:
         refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0,
                             min_width=40)
         vae = _build_vae_dropdown(app)
+        _build_clip_skip(app)
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
     def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here

@@ -1,175 +1,107 @@
-"""The txt2img tab: A1111's layout, element ids and defaults; handlers only talk to the job queue.
-
-The Generate handler builds a `GenerationRequest`, submits it, and streams the job's progress until it ends; it
-never calls the pipeline. Interrupt cancels this browser session's own jobs only.
-"""
+"""The txt2img tab: A1111's layout, element ids and defaults, plus its Hires. fix accordion."""
 
 from __future__ import annotations
 
-import io
-import time
 from dataclasses import dataclass
 
 import gradio as gr
-from PIL import Image
 
 from webui.app_context import App
-from webui.engine.request import RANDOM_SEED, GenerationRequest
-from webui.jobs.job import JobState
-from webui.jobs.queue import QueueFullError
-from webui.ui.html import infotext_html, progress_html
+from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresFix
+from webui.ui.generation_panel import (
+    base_request,
+    build_output_panel,
+    build_prompt_row,
+    build_sampling_controls,
+    stream_job,
+    wire_generation,
+)
 
-PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
-DEFAULT_SAMPLER = "DPM++ 2M"
+USE_SAME_SAMPLER = "Use same sampler"
+USE_SAME_SCHEDULER = "Use same scheduler"
 
 
 @dataclass
-class SamplingControls:
+class HiresControls:
+    enable: gr.Checkbox
+    upscaler: gr.Dropdown
+    steps: gr.Slider
+    denoising: gr.Slider
+    scale: gr.Slider
+    resize_x: gr.Slider
+    resize_y: gr.Slider
     sampler: gr.Dropdown
     scheduler: gr.Dropdown
-    steps: gr.Slider
-    cfg_scale: gr.Slider
-    width: gr.Slider
-    height: gr.Slider
-    seed: gr.Number
-    batch_count: gr.Slider
-    batch_size: gr.Slider
-    random_seed: gr.Button
-    reuse_seed: gr.Button
+    prompt: gr.Textbox
+    negative: gr.Textbox
 
     def inputs(self) -> list:
-        """In the order `_request_from_inputs` reads them, after the two prompts."""
-        return [self.sampler, self.scheduler, self.steps, self.cfg_scale, self.width, self.height, self.seed,
-                self.batch_count, self.batch_size]
+        return [self.enable, self.upscaler, self.steps, self.denoising, self.scale, self.resize_x, self.resize_y,
+                self.sampler, self.scheduler, self.prompt, self.negative]
 
 
-def _build_prompts(tab: str) -> tuple[gr.Textbox, gr.Textbox, gr.Button, gr.Button, gr.Button]:
-    with gr.Row(elem_id=f"{tab}_toprow"):
-        with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
-            prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
-                                placeholder="Prompt\n(Press Ctrl+Enter to generate)")
-            negative = gr.Textbox(label="Negative prompt", show_label=False, lines=3, elem_id=f"{tab}_neg_prompt",
-                                  placeholder="Negative prompt")
-        with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
-            with gr.Row():
-                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip")
-    return prompt, negative, generate, interrupt, skip
-
-
-def _build_settings(app: App, tab: str) -> SamplingControls:
+def _build_hires(app: App) -> HiresControls:
     table = app.engine.samplers
-    with gr.Row(elem_id=f"{tab}_sampler_row"):
-        sampler = gr.Dropdown([spec.name for spec in table.samplers], value=DEFAULT_SAMPLER,
-                              label="Sampling method", elem_id=f"{tab}_sampling")
-        scheduler = gr.Dropdown([schedule.label for schedule in table.schedule_types], value="Automatic",
-                                label="Schedule type", elem_id=f"{tab}_scheduler")
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
-    with gr.Row(elem_id=f"{tab}_dimensions_row"):
-        with gr.Column(elem_id=f"{tab}_column_size", scale=4):
-            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
-            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
-        with gr.Column(elem_id=f"{tab}_column_batch"):
-            batch_count = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count")
-            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size")
-    cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
-    with gr.Row(elem_id=f"{tab}_seed_row"):
-        seed = gr.Number(label="Seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_seed", min_width=100)
-        random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
-        reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
-    return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
-                            random_seed, reuse_seed)
+    with gr.Accordion("Hires. fix", open=False, elem_id="txt2img_hr"):
+        enable = gr.Checkbox(False, label="Enable", elem_id="txt2img_enable_hr")
+        with gr.Row(elem_id="txt2img_hires_fix_row1"):
+            upscaler = gr.Dropdown([*LATENT_UPSCALE_MODES, *IMAGE_UPSCALERS[1:]], value="Latent", label="Upscaler",
+                                   elem_id="txt2img_hr_upscaler")
+            steps = gr.Slider(0, 150, value=0, step=1, label="Hires steps", elem_id="txt2img_hires_steps")
+            denoising = gr.Slider(0.0, 1.0, value=0.7, step=0.01, label="Denoising strength",
+                                  elem_id="txt2img_denoising_strength")
+        with gr.Row(elem_id="txt2img_hires_fix_row2"):
+            scale = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by", elem_id="txt2img_hr_scale")
+            resize_x = gr.Slider(0, 2048, value=0, step=8, label="Resize width to", elem_id="txt2img_hr_resize_x")
+            resize_y = gr.Slider(0, 2048, value=0, step=8, label="Resize height to", elem_id="txt2img_hr_resize_y")
+        with gr.Row(elem_id="txt2img_hires_fix_row3"):
+            sampler = gr.Dropdown([USE_SAME_SAMPLER, *(spec.name for spec in table.samplers)],
+                                  value=USE_SAME_SAMPLER, label="Hires sampling method", elem_id="hr_sampler")
+            scheduler = gr.Dropdown([USE_SAME_SCHEDULER, *(schedule.label for schedule in table.schedule_types)],
+                                    value=USE_SAME_SCHEDULER, label="Hires schedule type", elem_id="hr_scheduler")
+        with gr.Row(elem_id="txt2img_hires_fix_row4"):
+            prompt = gr.Textbox(label="Hires prompt", lines=2, elem_id="hires_prompt",
+                                placeholder="Prompt for hires fix pass.\nLeave empty to use the same prompt.")
+            negative = gr.Textbox(label="Hires negative prompt", lines=2, elem_id="hires_neg_prompt",
+                                  placeholder="Negative prompt for hires fix pass.\nLeave empty to use the same.")
+    return HiresControls(enable, upscaler, steps, denoising, scale, resize_x, resize_y, sampler, scheduler, prompt,
+                         negative)
 
 
-def _request_from_inputs(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
-                         batch_size, checkpoint) -> GenerationRequest:
+def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resize_y, sampler, scheduler, prompt,
+                      negative) -> HiresFix | None:
+    if not enable:
+        return None
     try:
-        return GenerationRequest(
-            prompt=prompt or "", negative_prompt=negative or "", sampler_name=sampler, scheduler=scheduler,
-            steps=int(steps), cfg_scale=float(cfg), width=int(width), height=int(height),
-            seed=int(seed if seed is not None else RANDOM_SEED), batch_count=int(batch_count),
-            batch_size=int(batch_size), checkpoint=checkpoint,
-        )
+        return HiresFix(upscaler=upscaler, steps=int(steps), denoising_strength=float(denoising), scale=float(scale),
+                        resize_width=int(resize_x), resize_height=int(resize_y),
+                        sampler_name=None if sampler == USE_SAME_SAMPLER else sampler,
+                        scheduler=None if scheduler == USE_SAME_SCHEDULER else scheduler,
+                        prompt=prompt or "", negative_prompt=negative or "")
     except (TypeError, ValueError) as error:
         raise gr.Error(str(error)) from error
 
 
 def make_generate_handler(app: App):
     def generate(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
-                 checkpoint, request: gr.Request):
-        job_request = _request_from_inputs(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
-                                           batch_count, batch_size, checkpoint)
-        try:
-            app.engine.samplers.resolve(job_request.sampler_name, job_request.scheduler)
-            job = app.jobs.submit(job_request, owner=request.session_hash or "anonymous")
-        except (ValueError, QueueFullError) as error:
-            raise gr.Error(str(error)) from error
-        snapshot, last_sent, shown_preview = job.snapshot(), 0.0, None
-        while not snapshot.state.finished:
-            if time.monotonic() - last_sent >= PROGRESS_INTERVAL:
-                preview = gr.skip()
-                if snapshot.preview is not None and snapshot.preview is not shown_preview:
-                    shown_preview = snapshot.preview
-                    preview = [Image.open(io.BytesIO(snapshot.preview))]  # the live preview, in the gallery
-                yield preview, progress_html(snapshot), gr.skip(), gr.skip()
-                last_sent = time.monotonic()
-            snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
-        yield _final_outputs(snapshot)
+                 hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x, hr_resize_y, hr_sampler,
+                 hr_scheduler, hr_prompt, hr_negative, checkpoint, request: gr.Request):
+        hires = hires_from_inputs(hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
+                                  hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
+        job_request = base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+                                   batch_count, batch_size, checkpoint, hires=hires)
+        yield from stream_job(app, job_request, request)
 
     return generate
 
 
-def _final_outputs(snapshot):
-    if snapshot.state is JobState.FAILED:
-        raise gr.Error(f"Generation failed: {snapshot.error}")
-    output = snapshot.result
-    if output is None:
-        return gr.skip(), "", "<p>Interrupted before any image was finished.</p>", []
-    seconds = (snapshot.finished_at or 0) - (snapshot.started_at or 0)
-    notes = [*output.notes, *(["Interrupted: showing the images finished before the stop."]
-                                if output.interrupted else [])]
-    note = " · ".join(notes) or None
-    gallery = [str(image.path) for image in output.images if image.path is not None]
-    first_infotext = output.images[0].infotext if output.images else ""
-    info = infotext_html(first_infotext, seconds, note)
-    return gallery, "", info, [(image.infotext, image.seed) for image in output.images]
-
-
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
     tab = "txt2img"
-    prompt, negative, generate, interrupt, skip = _build_prompts(tab)
+    row = build_prompt_row(tab)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
-            controls = _build_settings(app, tab)
+            controls = build_sampling_controls(app, tab)
+            hires = _build_hires(app)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
-            progress = gr.HTML(elem_id=f"{tab}_progress")
-            gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2,
-                                 format="png", interactive=False, height="auto")
-            info = gr.HTML(elem_id=f"html_info_{tab}")
-    generation_info = gr.State([])  # [(infotext, seed)] of the last job, for reuse-seed and gallery selection
-
-    handler = make_generate_handler(app)
-    event_inputs = [prompt, negative, *controls.inputs(), checkpoint]
-    event_outputs = [gallery, progress, info, generation_info]
-    generate.click(handler, inputs=event_inputs, outputs=event_outputs, concurrency_limit=None,
-                   show_progress="minimal")
-    prompt.submit(handler, inputs=event_inputs, outputs=event_outputs, concurrency_limit=None,
-                  show_progress="minimal")
-    def interrupt_own_jobs(request: gr.Request) -> None:
-        app.jobs.cancel_owned_by(request.session_hash or "anonymous")
-
-    def skip_own_batch(request: gr.Request) -> None:
-        app.jobs.skip_running(owner=request.session_hash or "anonymous")
-
-    interrupt.click(interrupt_own_jobs, inputs=None, outputs=None, show_progress="hidden")
-    skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")
-    controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
-    controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
-                     inputs=[generation_info, controls.seed], outputs=[controls.seed], show_progress="hidden")
-
-    def show_selected(entries, event: gr.SelectData):
-        index = event.index if isinstance(event.index, int) else 0
-        return infotext_html(entries[index][0]) if 0 <= index < len(entries) else gr.skip()
-
-    gallery.select(show_selected, inputs=[generation_info], outputs=[info], show_progress="hidden")
+            panel = build_output_panel(tab)
+    wire_generation(app, row, controls, panel, make_generate_handler(app), [*hires.inputs(), checkpoint])

@@ -1,0 +1,222 @@
+"""The generation engine: a `GenerationRequest` in, images with A1111 infotext out (txt2img, hires fix, img2img,
+inpaint).
+
+The engine composes diffusers' own pipelines; it never reimplements the sampling loop. Samplers are swapped with
+`Scheduler.from_config`, conditioning is A1111's (`conditioning.py`), every pass reports through
+`callback_on_step_end` (`sampling.py`). Seeds follow A1111: image i of a job uses seed + i, each from its own
+generator, so any image of a batch can be reproduced alone.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import diffusers
+import torch
+from PIL import Image
+
+from webui.engine.conditioning import JobConditioning, PromptEncoder, build_conditioning
+from webui.engine.decode import decode_latents
+from webui.engine.img2img import Img2ImgRun
+from webui.engine.job_infotext import InfotextOptions, JobInfotext
+from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_images, upscale_latents
+from webui.engine.request import MAX_SEED, RANDOM_SEED, GenerationRequest
+from webui.engine.samplers import ResolvedSampler, SamplerTable
+from webui.engine.sampling import (
+    CancelCheck,
+    JobSignals,
+    PassObserver,
+    PreviewCallback,
+    ProgressCallback,
+    SkipCheck,
+)
+from webui.model_manager.manager import LoadedModel, ModelManager
+
+__all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions"]
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    image: Image.Image
+    seed: int
+    infotext: str
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    images: tuple[GeneratedImage, ...]
+    interrupted: bool
+    checkpoint_title: str
+    is_demo_model: bool
+    notes: tuple[str, ...] = ()  # things the user should know (NaN fallback, out-of-memory retry, unknown LoRA)
+
+
+def resolve_seed(seed: int, rng: random.Random) -> int:
+    """-1 draws a seed the way A1111 does; any other value is used as it is."""
+    return rng.randrange(MAX_SEED) if seed == RANDOM_SEED else seed
+
+
+def build_scheduler(base_config: Mapping[str, Any], sampler: ResolvedSampler):
+    scheduler_class = getattr(diffusers, sampler.scheduler_class)
+    return scheduler_class.from_config(dict(base_config), **dict(sampler.config_overrides))
+
+
+def batch_seeds(first_seed: int, batch_index: int, batch_size: int) -> list[int]:
+    start = first_seed + batch_index * batch_size
+    return [(start + offset) % (MAX_SEED + 1) for offset in range(batch_size)]
+
+
+class GenerationOutOfMemory(RuntimeError):
+    """Still out of memory after the retry with a leaner memory plan."""
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What every batch of one job shares: samplers, conditionings and step counts, resolved once."""
+
+    request: GenerationRequest
+    sampler: ResolvedSampler
+    hires_sampler: ResolvedSampler | None
+    conditioning: JobConditioning
+    hires_conditioning: JobConditioning | None
+    first_pass_steps: int
+    hires_steps: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.first_pass_steps + self.hires_steps
+
+
+class GenerationEngine:
+    def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None) -> None:
+        self._models = models
+        self._samplers = samplers
+        self._rng = rng or random.Random()
+
+    @property
+    def samplers(self) -> SamplerTable:
+        return self._samplers
+
+    def generate(self, request: GenerationRequest, options: InfotextOptions,
+                 progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
+                 skip: SkipCheck | None = None, preview: PreviewCallback | None = None) -> GenerationResult:
+        sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
+        hires_sampler = self._hires_sampler(request)
+        request = replace(request, seed=resolve_seed(request.seed, self._rng))
+        signals = JobSignals(progress, cancelled, skip, preview, options.preview_every)
+        images: list[GeneratedImage] = []
+        notes: list[str] = []
+        with self._models.use(request.checkpoint) as loaded:
+            plan = self._plan(loaded, request, sampler, hires_sampler)
+            infotext = JobInfotext(request, plan, loaded, options)
+            for batch_index in range(request.batch_count):
+                if signals.should_stop() and signals.stopped:
+                    break
+                signals.skipped = False
+                seeds = batch_seeds(request.seed, batch_index, request.batch_size)
+                loaded, batch = self._run_with_memory_retry(loaded, plan, signals, batch_index, seeds, notes)
+                if signals.stopped:
+                    break
+                if signals.skipped:
+                    notes.append(f"batch {batch_index + 1} of {request.batch_count} skipped")
+                    continue
+                images.extend(GeneratedImage(image, seed, infotext.for_seed(seed))
+                              for image, seed in zip(batch, seeds, strict=True))
+        return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes))
+
+    def _hires_sampler(self, request: GenerationRequest) -> ResolvedSampler | None:
+        hires = request.hires
+        if hires is None or (hires.sampler_name is None and hires.scheduler is None):
+            return None
+        return self._samplers.resolve(hires.sampler_name or request.sampler_name,
+                                      hires.scheduler or request.scheduler)
+
+    def _plan(self, loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler,
+              hires_sampler: ResolvedSampler | None) -> JobPlan:
+        pipeline = loaded.pipeline
+        device = torch.device(loaded.plan.device) if loaded.plan.offload != "none" else None
+        encoder = PromptEncoder(pipeline.tokenizer, pipeline.text_encoder, request.clip_skip or 1, device=device)
+        first_steps = request.steps
+        if request.img2img is not None:
+            first_steps = max(1, int(request.steps * request.img2img.denoising_strength))
+        hires = request.hires
+        hires_steps = 0
+        hires_conditioning = None
+        with torch.inference_mode():
+            conditioning = build_conditioning(encoder, request.prompt, request.negative_prompt, request.steps)
+            if hires is not None:
+                second = hires.steps or request.steps
+                hires_steps = max(1, int(second * hires.denoising_strength))
+                hires_conditioning = build_conditioning(encoder, hires.prompt or request.prompt,
+                                                        hires.negative_prompt or request.negative_prompt,
+                                                        request.steps, hires_steps=second)
+        return JobPlan(request, sampler, hires_sampler, conditioning, hires_conditioning, first_steps, hires_steps)
+
+    def _run_with_memory_retry(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
+                               seeds: list[int], notes: list[str]) -> tuple[LoadedModel, list[Image.Image]]:
+        """Out of memory → retry this batch once with the next leaner plan; the server never dies of it."""
+        try:
+            return loaded, self._run_batch(loaded, plan, signals, batch_index, seeds, notes)
+        except torch.OutOfMemoryError as error:
+            leaner = self._models.use_leaner_plan()
+            if leaner is None:
+                raise GenerationOutOfMemory(
+                    f"out of memory with {loaded.plan.describe()} and no leaner plan is left; "
+                    "use a smaller size or batch") from error
+            notes.append(f"out of memory; retried with {leaner.plan.reasons[-1].removeprefix('out of memory: ')}")
+        try:
+            return leaner, self._run_batch(leaner, plan, signals, batch_index, seeds, notes)
+        except torch.OutOfMemoryError as error:
+            raise GenerationOutOfMemory(
+                f"out of memory again with {leaner.plan.describe()}; use a smaller size or batch") from error
+
+    def _run_batch(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
+                   seeds: list[int], notes: list[str]) -> list[Image.Image]:
+        request = plan.request
+        pipeline = loaded.pipeline
+        pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.sampler)
+        generators = _generators(loaded, seeds)
+        observer = PassObserver(signals, batch_index, plan.conditioning, len(seeds), plan.first_pass_steps, 0,
+                                plan.total_steps, (request.width, request.height))
+        settings = SamplingSettings(request.steps, request.cfg_scale, request.width, request.height)
+        with torch.inference_mode():
+            if request.img2img is not None:
+                return Img2ImgRun(pipeline, request, generators).run(observer, settings, notes)
+            latents = txt2img_pass(pipeline, observer, settings, generators)
+            if signals.stopped or signals.skipped:
+                return []  # the engine drops this batch; no point decoding it
+            if plan.hires_conditioning is not None:
+                latents = self._hires_pass(loaded, plan, signals, batch_index, seeds, latents, notes)
+            return _decode(pipeline, latents, notes)
+
+    def _hires_pass(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
+                    seeds: list[int], latents: torch.Tensor, notes: list[str]) -> torch.Tensor:
+        request, hires = plan.request, plan.request.hires
+        assert hires is not None and plan.hires_conditioning is not None
+        width, height = hires.target_size(request.width, request.height)
+        pipeline = loaded.pipeline
+        if plan.hires_sampler is not None:
+            pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.hires_sampler)
+        if hires.is_latent:
+            init: list[Image.Image] | torch.Tensor = upscale_latents(latents, hires.upscaler, width, height)
+        else:
+            init = upscale_images(_decode(pipeline, latents, notes), hires.upscaler, width, height)
+        observer = PassObserver(signals, batch_index, plan.hires_conditioning, len(seeds), plan.hires_steps,
+                                plan.first_pass_steps, plan.total_steps, (width, height))
+        settings = SamplingSettings(hires.steps or request.steps, request.cfg_scale, width, height)
+        return img2img_pass(pipeline, observer, settings, _generators(loaded, seeds), init, hires.denoising_strength)
+
+
+def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:
+    device = "cpu" if loaded.plan.offload != "none" else loaded.plan.device
+    return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+
+def _decode(pipeline, latents: torch.Tensor, notes: list[str]) -> list[Image.Image]:
+    images, note = decode_latents(pipeline, latents)
+    if note and note not in notes:
+        notes.append(note)
+    return images

@@ -1,0 +1,188 @@
+"""What the txt2img and img2img tabs share: A1111's prompt row, sampling controls, output panel, and the handler
+that submits a `GenerationRequest` to the job queue and streams its progress.
+
+Handlers never call the pipeline. Interrupt and Skip act on this browser session's own jobs only.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gradio as gr
+from PIL import Image
+
+from webui.app_context import App
+from webui.engine.request import RANDOM_SEED, GenerationRequest
+from webui.jobs.job import JobState
+from webui.jobs.queue import QueueFullError
+from webui.ui.html import infotext_html, progress_html
+
+PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
+DEFAULT_SAMPLER = "DPM++ 2M"
+
+
+@dataclass
+class PromptRow:
+    prompt: gr.Textbox
+    negative: gr.Textbox
+    generate: gr.Button
+    interrupt: gr.Button
+    skip: gr.Button
+
+
+@dataclass
+class SamplingControls:
+    sampler: gr.Dropdown
+    scheduler: gr.Dropdown
+    steps: gr.Slider
+    cfg_scale: gr.Slider
+    width: gr.Slider
+    height: gr.Slider
+    seed: gr.Number
+    batch_count: gr.Slider
+    batch_size: gr.Slider
+    random_seed: gr.Button
+    reuse_seed: gr.Button
+
+    def inputs(self) -> list:
+        """In the order `base_request` reads them, after the two prompts."""
+        return [self.sampler, self.scheduler, self.steps, self.cfg_scale, self.width, self.height, self.seed,
+                self.batch_count, self.batch_size]
+
+
+@dataclass
+class OutputPanel:
+    progress: gr.HTML
+    gallery: gr.Gallery
+    info: gr.HTML
+    generation_info: gr.State  # [(infotext, seed)] of the last job, for reuse-seed and gallery selection
+
+    def outputs(self) -> list:
+        return [self.gallery, self.progress, self.info, self.generation_info]
+
+
+def build_prompt_row(tab: str) -> PromptRow:
+    with gr.Row(elem_id=f"{tab}_toprow"):
+        with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
+            prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
+                                placeholder="Prompt\n(Press Ctrl+Enter to generate)")
+            negative = gr.Textbox(label="Negative prompt", show_label=False, lines=3, elem_id=f"{tab}_neg_prompt",
+                                  placeholder="Negative prompt")
+        with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            with gr.Row():
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip")
+    return PromptRow(prompt, negative, generate, interrupt, skip)
+
+
+def build_sampling_controls(app: App, tab: str) -> SamplingControls:
+    table = app.engine.samplers
+    with gr.Row(elem_id=f"{tab}_sampler_row"):
+        sampler = gr.Dropdown([spec.name for spec in table.samplers], value=DEFAULT_SAMPLER,
+                              label="Sampling method", elem_id=f"{tab}_sampling")
+        scheduler = gr.Dropdown([schedule.label for schedule in table.schedule_types], value="Automatic",
+                                label="Schedule type", elem_id=f"{tab}_scheduler")
+        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
+    with gr.Row(elem_id=f"{tab}_dimensions_row"):
+        with gr.Column(elem_id=f"{tab}_column_size", scale=4):
+            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
+            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
+        with gr.Column(elem_id=f"{tab}_column_batch"):
+            batch_count = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count")
+            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size")
+    cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
+    with gr.Row(elem_id=f"{tab}_seed_row"):
+        seed = gr.Number(label="Seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_seed", min_width=100)
+        random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
+        reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
+    return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
+                            random_seed, reuse_seed)
+
+
+def build_output_panel(tab: str) -> OutputPanel:
+    progress = gr.HTML(elem_id=f"{tab}_progress")
+    gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2, format="png",
+                         interactive=False, height="auto")
+    info = gr.HTML(elem_id=f"html_info_{tab}")
+    return OutputPanel(progress, gallery, info, gr.State([]))
+
+
+def base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
+                 checkpoint, **extra) -> GenerationRequest:
+    """The request from the shared controls plus tab-specific fields; a bad value becomes a visible error."""
+    try:
+        return GenerationRequest(
+            prompt=prompt or "", negative_prompt=negative or "", sampler_name=sampler, scheduler=scheduler,
+            steps=int(steps), cfg_scale=float(cfg), width=int(width), height=int(height),
+            seed=int(seed if seed is not None else RANDOM_SEED), batch_count=int(batch_count),
+            batch_size=int(batch_size), checkpoint=checkpoint, **extra,
+        )
+    except (TypeError, ValueError) as error:
+        raise gr.Error(str(error)) from error
+
+
+def stream_job(app: App, job_request: GenerationRequest, request: gr.Request):
+    """Submit, then yield (gallery, progress, info, generation_info) updates until the job ends."""
+    try:
+        app.engine.samplers.resolve(job_request.sampler_name, job_request.scheduler)
+        job = app.jobs.submit(job_request, owner=request.session_hash or "anonymous")
+    except (ValueError, QueueFullError) as error:
+        raise gr.Error(str(error)) from error
+    snapshot, last_sent, shown_preview = job.snapshot(), 0.0, None
+    while not snapshot.state.finished:
+        if time.monotonic() - last_sent >= PROGRESS_INTERVAL:
+            preview = gr.skip()
+            if snapshot.preview is not None and snapshot.preview is not shown_preview:
+                shown_preview = snapshot.preview
+                preview = [Image.open(io.BytesIO(snapshot.preview))]  # the live preview, in the gallery
+            yield preview, progress_html(snapshot), gr.skip(), gr.skip()
+            last_sent = time.monotonic()
+        snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
+    yield final_outputs(snapshot)
+
+
+def final_outputs(snapshot):
+    if snapshot.state is JobState.FAILED:
+        raise gr.Error(f"Generation failed: {snapshot.error}")
+    output = snapshot.result
+    if output is None:
+        return gr.skip(), "", "<p>Interrupted before any image was finished.</p>", []
+    seconds = (snapshot.finished_at or 0) - (snapshot.started_at or 0)
+    notes = [*output.notes, *(["Interrupted: showing the images finished before the stop."]
+                                if output.interrupted else [])]
+    note = " · ".join(notes) or None
+    gallery = [str(image.path) for image in output.images if image.path is not None]
+    first_infotext = output.images[0].infotext if output.images else ""
+    info = infotext_html(first_infotext, seconds, note)
+    return gallery, "", info, [(image.infotext, image.seed) for image in output.images]
+
+
+def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
+                    handler: Callable, extra_inputs: list) -> None:
+    """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection."""
+    inputs = [row.prompt, row.negative, *controls.inputs(), *extra_inputs]
+    for trigger in (row.generate.click, row.prompt.submit):
+        trigger(handler, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal")
+
+    def interrupt_own_jobs(request: gr.Request) -> None:
+        app.jobs.cancel_owned_by(request.session_hash or "anonymous")
+
+    def skip_own_batch(request: gr.Request) -> None:
+        app.jobs.skip_running(owner=request.session_hash or "anonymous")
+
+    row.interrupt.click(interrupt_own_jobs, inputs=None, outputs=None, show_progress="hidden")
+    row.skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")
+    controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
+    controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
+                              inputs=[panel.generation_info, controls.seed], outputs=[controls.seed],
+                              show_progress="hidden")
+
+    def show_selected(entries, event: gr.SelectData):
+        index = event.index if isinstance(event.index, int) else 0
+        return infotext_html(entries[index][0]) if 0 <= index < len(entries) else gr.skip()
+
+    panel.gallery.select(show_selected, inputs=[panel.generation_info], outputs=[panel.info], show_progress="hidden")

@@ -1,0 +1,157 @@
+"""The img2img tab: A1111's sub-tabs img2img, Inpaint (mask drawn with a brush) and Inpaint upload (image + mask),
+its resize modes, denoising strength and inpaint controls, with A1111's element ids and UI defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from webui.app_context import App
+from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
+from webui.ui.generation_panel import (
+    base_request,
+    build_output_panel,
+    build_prompt_row,
+    build_sampling_controls,
+    stream_job,
+    wire_generation,
+)
+
+MODES = ("img2img", "inpaint", "inpaint upload")
+MASK_MODES = ("Inpaint masked", "Inpaint not masked")
+INPAINT_AREAS = ("Whole picture", "Only masked")
+
+
+@dataclass
+class ImageInputs:
+    mode: gr.State
+    init_image: gr.Image
+    sketch: gr.ImageEditor
+    upload_image: gr.Image
+    upload_mask: gr.Image
+
+    def inputs(self) -> list:
+        return [self.mode, self.init_image, self.sketch, self.upload_image, self.upload_mask]
+
+
+@dataclass
+class Img2ImgControls:
+    resize_mode: gr.Radio
+    denoising: gr.Slider
+    mask_blur: gr.Slider
+    mask_mode: gr.Radio
+    fill: gr.Radio
+    area: gr.Radio
+    padding: gr.Slider
+
+    def inputs(self) -> list:
+        return [self.resize_mode, self.denoising, self.mask_blur, self.mask_mode, self.fill, self.area,
+                self.padding]
+
+
+def _build_image_inputs() -> ImageInputs:
+    mode = gr.State(MODES[0])
+    with gr.Tabs(elem_id="mode_img2img"):
+        with gr.Tab("img2img", elem_id="img2img_img2img_tab") as img2img_tab:
+            init_image = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA", elem_id="img2img_image",
+                                  sources=["upload", "clipboard"], height=480)
+        with gr.Tab("Inpaint", elem_id="img2img_inpaint_tab") as inpaint_tab:
+            sketch = gr.ImageEditor(label="Image for inpainting with mask", type="pil", image_mode="RGBA",
+                                    elem_id="img2maskimg", height=480, layers=False, transforms=(),
+                                    brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size=24),
+                                    eraser=gr.Eraser(default_size=24))
+        with gr.Tab("Inpaint upload", elem_id="img2img_inpaint_upload_tab") as upload_tab:
+            upload_image = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA",
+                                    elem_id="img_inpaint_base", height=320)
+            upload_mask = gr.Image(label="Mask", type="pil", image_mode="RGBA", elem_id="img_inpaint_mask",
+                                   height=320)
+    for tab, name in ((img2img_tab, MODES[0]), (inpaint_tab, MODES[1]), (upload_tab, MODES[2])):
+        tab.select(lambda chosen=name: chosen, outputs=[mode], show_progress="hidden")
+    return ImageInputs(mode, init_image, sketch, upload_image, upload_mask)
+
+
+def _build_controls() -> Img2ImgControls:
+    resize_mode = gr.Radio(list(RESIZE_MODES), value=RESIZE_MODES[0], type="index", label="Resize mode",
+                           elem_id="resize_mode")
+    with gr.Group(elem_id="inpaint_controls"):
+        with gr.Row():
+            mask_blur = gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id="img2img_mask_blur")
+            mask_mode = gr.Radio(list(MASK_MODES), value=MASK_MODES[0], label="Mask mode",
+                                 elem_id="img2img_mask_mode")
+        fill = gr.Radio(list(INPAINT_FILL_MODES), value="original", label="Masked content",
+                        elem_id="img2img_inpainting_fill")
+        with gr.Row():
+            area = gr.Radio(list(INPAINT_AREAS), value=INPAINT_AREAS[0], label="Inpaint area",
+                            elem_id="img2img_inpaint_full_res")
+            padding = gr.Slider(0, 256, value=32, step=4, label="Only masked padding, pixels",
+                                elem_id="img2img_inpaint_full_res_padding")
+    denoising = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength",
+                          elem_id="img2img_denoising_strength")
+    return Img2ImgControls(resize_mode, denoising, mask_blur, mask_mode, fill, area, padding)
+
+
+def mask_from_editor(value) -> Image.Image | None:
+    """The brush strokes of Gradio's image editor (its layers' alpha) as an "L" mask; None when nothing is drawn."""
+    layers = (value or {}).get("layers") or []
+    if not layers:
+        return None
+    alpha = np.zeros(np.asarray(layers[0]).shape[:2], dtype=np.uint8)
+    for layer in layers:
+        alpha = np.maximum(alpha, np.asarray(layer.convert("RGBA"))[:, :, 3])
+    return Image.fromarray(alpha, mode="L") if alpha.any() else None
+
+
+def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising, mask_blur,
+                        mask_mode, fill, area, padding) -> Img2ImgInput:
+    if mode == "inpaint":
+        image = (sketch or {}).get("background")
+        mask = mask_from_editor(sketch)
+        if image is not None and mask is None:
+            raise gr.Error("Inpaint: draw a mask over the part of the image to repaint")
+    elif mode == "inpaint upload":
+        image, mask = upload_image, upload_mask
+        if image is not None and mask is None:
+            raise gr.Error("Inpaint upload: upload a mask (white = repaint)")
+    else:
+        image, mask = init_image, None
+    if image is None:
+        raise gr.Error(f"{mode}: upload an image first")
+    try:
+        inpaint = None
+        if mask is not None:
+            inpaint = InpaintMask(mask=mask, blur=int(mask_blur), invert=mask_mode == MASK_MODES[1], fill=fill,
+                                  only_masked=area == INPAINT_AREAS[1], padding=int(padding))
+        return Img2ImgInput(image=image, resize_mode=int(resize_mode), denoising_strength=float(denoising),
+                            mask=inpaint)
+    except (TypeError, ValueError) as error:
+        raise gr.Error(str(error)) from error
+
+
+def make_generate_handler(app: App):
+    def generate(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
+                 mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising, mask_blur, mask_mode,
+                 fill, area, padding, checkpoint, request: gr.Request):
+        img2img = img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
+                                      mask_blur, mask_mode, fill, area, padding)
+        job_request = base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+                                   batch_count, batch_size, checkpoint, img2img=img2img)
+        yield from stream_job(app, job_request, request)
+
+    return generate
+
+
+def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
+    tab = "img2img"
+    row = build_prompt_row(tab)
+    with gr.Row(elem_id=f"{tab}_extra_tabs"):
+        with gr.Column(scale=1, elem_id=f"{tab}_settings"):
+            images = _build_image_inputs()
+            controls = _build_controls()
+            sampling = build_sampling_controls(app, tab)
+        with gr.Column(scale=1, elem_id=f"{tab}_results"):
+            panel = build_output_panel(tab)
+    wire_generation(app, row, sampling, panel, make_generate_handler(app),
+                    [*images.inputs(), *controls.inputs(), checkpoint])
