@@ -7,7 +7,6 @@ aborts (and records) any request that is not to 127.0.0.1.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -15,50 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.support import copy_checkpoint
+from tests.ui.conftest import set_number
 from webui.infotext.png import read_infotext
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-default-apps", "--disable-extensions", "--metrics-recording-only",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"]
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    external: list[str] = []
-
-    def only_loopback(route):
-        if route.request.url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_loopback)
-    page = context.new_page()
-    yield page
-    context.close()
-    assert external == [], f"the page tried to load external resources: {external}"
-
-
-def set_number(page, elem_id: str, value: int) -> None:
-    field = page.locator(f"#{elem_id} input[type=number]")
-    field.fill(str(value))
-    field.press("Enter")
 
 
 def test_generate_in_the_browser_saves_an_a1111_png(start_server, page, tmp_path):

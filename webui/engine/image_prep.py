@@ -99,26 +99,22 @@ def expand_to_aspect(region: Region, width: int, height: int, image_w: int, imag
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """Masked pixels replaced by the surrounding colours: blur ever less, each time keeping what is known."""
+    """Masked pixels replaced by the surrounding colours: normalised blurs of the known pixels from wide to narrow,
+    each narrower one used where enough known pixels are near."""
     rgb = image.convert("RGB")
     known = mask.point(lambda value: 0 if value > 127 else 255)  # 255 where the picture is kept
-    filled = Image.new("RGB", rgb.size)
-    filled.paste(rgb, mask=known)
+    known_only = Image.new("RGB", rgb.size)
+    known_only.paste(rgb, mask=known)
+    estimate: np.ndarray | None = None
     for radius in (256, 64, 16, 4, 1):
-        blurred = filled.filter(ImageFilter.GaussianBlur(radius))
-        weight = known.filter(ImageFilter.GaussianBlur(radius))
-        smeared = _normalised(blurred, weight)
-        smeared.paste(rgb, mask=known)
-        filled = smeared
+        colours = np.asarray(known_only.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)
+        coverage = np.asarray(known.filter(ImageFilter.GaussianBlur(radius)), dtype=np.float32)[:, :, None] / 255.0
+        smeared = colours / np.maximum(coverage, 1e-3)
+        estimate = smeared if estimate is None else np.where(coverage > 0.1, smeared, estimate)
+    assert estimate is not None
+    filled = Image.fromarray(np.clip(estimate, 0, 255).astype(np.uint8), mode="RGB")
+    filled.paste(rgb, mask=known)
     return filled
-
-
-def _normalised(blurred: Image.Image, weight: Image.Image) -> Image.Image:
-    """Blurred colours divided by the blurred coverage, so colour bleeds in without darkening towards black."""
-    colours = np.asarray(blurred, dtype=np.float32)
-    coverage = np.asarray(weight, dtype=np.float32)[:, :, None] / 255.0
-    result = np.where(coverage > 1e-3, colours / np.maximum(coverage, 1e-3), colours)
-    return Image.fromarray(np.clip(result, 0, 255).astype(np.uint8), mode="RGB")
 
 
 def paste_back(original: Image.Image, generated: Image.Image, mask: Image.Image,

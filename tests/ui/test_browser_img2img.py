@@ -1,0 +1,85 @@
+"""The img2img tab and the Hires. fix accordion in a real browser (Chromium via Playwright, app.py on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.ui.conftest import set_number
+from webui.infotext.png import read_infotext
+
+pytestmark = pytest.mark.browser
+
+
+def saved_images(data_dir, folder):
+    return sorted((data_dir / "outputs" / folder / date.today().isoformat()).glob("*.png"))
+
+
+def fill_prompt_and_size(page, tab, prompt):
+    page.fill(f"#{tab}_prompt textarea", prompt)
+    set_number(page, f"{tab}_steps", 4)
+    set_number(page, f"{tab}_width", 64)
+    set_number(page, f"{tab}_height", 64)
+    page.fill(f"#{tab}_seed input", "77")
+
+
+def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    init = tmp_path / "init.png"
+    picture = Image.new("RGB", (80, 80), (30, 90, 200))
+    ImageDraw.Draw(picture).ellipse((20, 20, 60, 60), fill=(240, 200, 40))
+    picture.save(init)
+    mask = tmp_path / "mask.png"
+    mask_image = Image.new("L", (80, 80), 0)
+    mask_image.paste(255, (0, 0, 40, 80))
+    mask_image.save(mask)
+
+    page.goto(server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="img2img", exact=True).first.click()
+    for elem_id in ("img2img_image", "resize_mode", "img2img_denoising_strength", "img2img_mask_blur",
+                    "img2img_inpainting_fill", "img2img_inpaint_full_res", "img2img_gallery", "img2img_generate"):
+        assert page.locator(f"#{elem_id}").count() == 1, elem_id
+    page.set_input_files("#img2img_image input[type=file]", str(init))
+    page.wait_for_selector("#img2img_image img")
+    fill_prompt_and_size(page, "img2img", "1girl, (blue sky:1.2)")
+    page.click("#img2img_generate")
+    page.wait_for_selector("#img2img_gallery img", timeout=60_000)
+    page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Seed: 77')")
+    (first,) = saved_images(data_dir, "img2img-images")
+    text = read_infotext(first)
+    assert text.startswith("1girl, (blue sky:1.2)\nSteps: 4, Sampler: DPM++ 2M, Schedule type: Karras, ")
+    assert "Size: 64x64" in text and "Denoising strength: 0.75" in text and "Mask blur" not in text
+
+    page.get_by_role("tab", name="Inpaint upload").click()
+    page.set_input_files("#img_inpaint_base input[type=file]", str(init))
+    page.set_input_files("#img_inpaint_mask input[type=file]", str(mask))
+    page.wait_for_selector("#img_inpaint_mask img")
+    page.click("#img2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Mask blur: 4')",
+                           timeout=60_000)
+    second = [path for path in saved_images(data_dir, "img2img-images") if path != first]
+    assert len(second) == 1 and "Mask blur: 4" in read_infotext(second[0])
+    with Image.open(second[0]) as result:
+        assert result.size == (64, 64)
+        assert result.convert("RGB").getpixel((60, 5)) == picture.resize((64, 64), Image.Resampling.LANCZOS) \
+            .getpixel((60, 5))  # the unmasked right half is the (resized) init image
+
+
+def test_hires_fix_in_the_browser(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    fill_prompt_and_size(page, "txt2img", "scenery")
+    page.click("#txt2img_hr")  # open the accordion
+    page.check("#txt2img_enable_hr input")
+    set_number(page, "txt2img_hires_steps", 2)
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Hires upscale: 2')",
+                           timeout=60_000)
+    (saved,) = saved_images(data_dir, "txt2img-images")
+    with Image.open(saved) as image:
+        assert image.size == (128, 128)
+    assert "Size: 64x64" in read_infotext(saved) and "Hires upscaler: Latent" in read_infotext(saved)
