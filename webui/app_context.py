@@ -25,6 +25,7 @@ from webui.model_manager.device import detect_device
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, ModelManager, ModelSources
 from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
+from webui.model_manager.networks import EmbeddingLibrary, ExtraNetworks, LoraLibrary
 from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.weight_cache import WeightCache
 from webui.storage.outputs import ImageSaver, SaveOptions
@@ -141,7 +142,9 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     cache = WeightCache(max_bytes=checkpoint_cache_bytes(options.ckpt_cache_gb, physical_memory_bytes()),
                         max_entries=max(1, int(settings.get("sd_checkpoints_limit"))))
     models = ModelManager(_model_sources(options, paths), plan, hash_cache, cache)
-    engine = GenerationEngine(models, default_sampler_table())
+    networks = ExtraNetworks(LoraLibrary(paths.lora), EmbeddingLibrary(paths.embeddings, hash_cache))
+    networks.refresh()
+    engine = GenerationEngine(models, default_sampler_table(), networks=networks)
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
     app = App(options, paths, settings, models, engine, JobQueue(service.run), tools)

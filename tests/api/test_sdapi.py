@@ -233,3 +233,25 @@ def test_progress_reports_a_running_api_job_with_its_live_preview(client):
     image = Image.open(io.BytesIO(base64.b64decode(seen["current_image"])))
     assert image.size == (64, 64)
     assert client.get("/sdapi/v1/progress", params={"skip_current_image": True}).json()["current_image"] is None
+
+
+def test_loras_and_embeddings_routes_and_use(client):
+    from tests.support.networks import write_a1111_embedding, write_kohya_lora
+
+    app = client.app_context
+    pipeline = app.models.loaded.pipeline
+    write_kohya_lora(pipeline, app.paths.lora / "paintstyle.safetensors", metadata={"ss_output_name": "paint"})
+    width = pipeline.text_encoder.config.hidden_size
+    write_a1111_embedding(app.paths.embeddings / "goodhands.pt", width)
+    assert client.post("/sdapi/v1/refresh-loras").status_code == 200
+    assert client.post("/sdapi/v1/refresh-embeddings").status_code == 200
+    (lora,) = client.get("/sdapi/v1/loras").json()
+    assert lora["name"] == "paintstyle" and lora["alias"] == "paint" and lora["metadata"]["ss_output_name"] == "paint"
+    embeddings = client.get("/sdapi/v1/embeddings").json()
+    assert embeddings["loaded"]["goodhands"]["vectors"] == 2 and embeddings["skipped"] == {}
+    info = json.loads(txt2img(client, prompt="a cat <lora:paint:0.5>", negative_prompt="goodhands").json()["info"])
+    assert "Lora hashes: \"paint: " in info["infotexts"][0] and "TI hashes: \"goodhands: " in info["infotexts"][0]
+    missing = json.loads(txt2img(client, prompt="a cat <lora:absent>").json()["info"])
+    assert "Networks not found: absent" in missing["warnings"]
+    bad = txt2img(client, prompt="a cat <lora:paint:lots>")
+    assert bad.status_code == 422 and "'lots' is not a number" in bad.text

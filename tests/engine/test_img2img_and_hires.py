@@ -132,3 +132,28 @@ def test_prompt_editing_and_emphasis_change_the_image(engine):
     weighted = pixels(engine.generate(base(prompt="a (cat:1.6)"), OPTIONS).images[0].image)
     assert not np.array_equal(plain, edited)
     assert not np.array_equal(plain, weighted)
+
+
+@pytest.fixture(scope="module")
+def inpainting_engine(tmp_path_factory, cpu_plan):
+    from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
+    from webui.model_manager.manager import ModelManager, ModelSources
+
+    folder = tmp_path_factory.mktemp("inpainting-model")
+    write_tiny_checkpoint(folder / "anything-inpainting.safetensors", TinySD1Spec(in_channels=9, seed=9))
+    manager = ModelManager(ModelSources((folder,)), cpu_plan, None)
+    manager.refresh()
+    manager.load("anything-inpainting.safetensors")
+    assert manager.loaded.pipeline.unet.config.in_channels == 9
+    return GenerationEngine(manager, default_sampler_table(), rng=random.Random(1))
+
+
+@pytest.mark.parametrize("fill", ["fill", "original", "latent noise", "latent nothing"])
+def test_nine_channel_inpainting_model_is_used_as_such(inpainting_engine, init_image, fill):
+    mask = InpaintMask(square_mask(), blur=0, fill=fill)
+    result = inpainting_engine.generate(base(img2img=Img2ImgInput(init_image, denoising_strength=1.0, mask=mask)),
+                                        OPTIONS)
+    out, original = pixels(result.images[0].image), pixels(init_image)
+    outside = np.asarray(square_mask()) == 0
+    assert np.array_equal(out[outside], original[outside])
+    assert np.abs(out[~outside] - original[~outside]).mean() > 1

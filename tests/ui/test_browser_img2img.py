@@ -83,3 +83,30 @@ def test_hires_fix_in_the_browser(start_server, page, tmp_path):
     with Image.open(saved) as image:
         assert image.size == (128, 128)
     assert "Size: 64x64" in read_infotext(saved) and "Hires upscaler: Latent" in read_infotext(saved)
+
+
+def test_extra_network_cards_insert_their_tags(start_server, page, tmp_path):
+    from tests.support.networks import write_a1111_embedding
+    from webui.model_manager.demo import TinySD1Spec
+
+    data_dir = tmp_path / "data"
+    (data_dir / "embeddings").mkdir(parents=True)
+    write_a1111_embedding(data_dir / "embeddings" / "easynegative.safetensors", TinySD1Spec().text_hidden)
+    (data_dir / "models" / "Lora").mkdir(parents=True)
+    import safetensors.torch
+    import torch
+
+    safetensors.torch.save_file({"lora_unet_x.alpha": torch.tensor(1.0)},
+                                str(data_dir / "models" / "Lora" / "flatcolor.safetensors"))
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.fill("#txt2img_prompt textarea", "1girl,")
+    page.click("#txt2img_extra_networks")
+    page.get_by_role("tab", name="Lora").first.click()
+    page.locator("#txt2img_lora_cards").get_by_text("flatcolor").click()
+    page.wait_for_function(
+        "document.querySelector('#txt2img_prompt textarea').value === '1girl, <lora:flatcolor:1>'")
+    page.get_by_role("tab", name="Textual Inversion").first.click()
+    page.locator("#txt2img_textual_inversion_cards").get_by_text("easynegative").click()
+    page.wait_for_function(
+        "document.querySelector('#txt2img_prompt textarea').value === '1girl, <lora:flatcolor:1>, easynegative'")

@@ -32,7 +32,7 @@ from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
 EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models",
-                     "prompt-styles", "loras", "script-info", "extensions")
+                     "prompt-styles", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
 
 
@@ -72,7 +72,23 @@ def _list_routes(router: APIRouter, app: App) -> None:
 
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
-        return {"loaded": {}, "skipped": {}}
+        """A1111's shape: loaded = usable with the current model, skipped = the others (name → details)."""
+        networks = app.engine.networks
+        loaded = app.models.loaded
+        if networks is None or loaded is None:
+            return {"loaded": {}, "skipped": {}}
+        usable = networks.embeddings.vectors_for_width(loaded.pipeline.text_encoder.config.hidden_size)
+        return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
+                                  "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
+                           for name, vectors in usable.items()},
+                "skipped": {name: {"reason": reason} for name, reason in networks.embeddings.skipped().items()}}
+
+    @router.get("/loras")
+    def loras() -> list[dict[str, Any]]:
+        networks = app.engine.networks
+        records = networks.loras.records if networks else []
+        return [{"name": record.name, "alias": record.alias or record.name, "path": str(record.path),
+                 "metadata": dict(record.metadata)} for record in records]
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:
@@ -103,7 +119,13 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/refresh-embeddings")
     def refresh_embeddings() -> None:
-        return None
+        if app.engine.networks is not None:
+            app.engine.networks.embeddings.refresh()
+
+    @router.post("/refresh-loras")
+    def refresh_loras() -> None:
+        if app.engine.networks is not None:
+            app.engine.networks.loras.refresh()
 
     @router.post("/unload-checkpoint")
     def unload_checkpoint() -> dict:

@@ -22,6 +22,8 @@ from webui.engine.conditioning import JobConditioning, PromptEncoder, build_cond
 from webui.engine.decode import decode_latents
 from webui.engine.img2img import Img2ImgRun
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
+from webui.engine.lora import LoraToApply, applied_loras
+from webui.engine.network_tags import NetworkTag, extract_network_tags
 from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_images, upscale_latents
 from webui.engine.request import MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
@@ -34,6 +36,7 @@ from webui.engine.sampling import (
     SkipCheck,
 )
 from webui.model_manager.manager import LoadedModel, ModelManager
+from webui.model_manager.networks import ExtraNetworks
 
 __all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions"]
 
@@ -74,6 +77,17 @@ class GenerationOutOfMemory(RuntimeError):
 
 
 @dataclass(frozen=True)
+class PromptNetworks:
+    """A request's prompts with their `<lora:…>` tags taken out, the LoRAs found, and what could not be used."""
+
+    prompt: str
+    hires_prompt: str
+    loras: tuple[LoraToApply, ...]
+    lora_hashes: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class JobPlan:
     """What every batch of one job shares: samplers, conditionings and step counts, resolved once."""
 
@@ -91,10 +105,16 @@ class JobPlan:
 
 
 class GenerationEngine:
-    def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None) -> None:
+    def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None,
+                 networks: ExtraNetworks | None = None) -> None:
         self._models = models
         self._samplers = samplers
         self._rng = rng or random.Random()
+        self._networks = networks
+
+    @property
+    def networks(self) -> ExtraNetworks | None:
+        return self._networks
 
     @property
     def samplers(self) -> SamplerTable:
@@ -106,12 +126,13 @@ class GenerationEngine:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
         hires_sampler = self._hires_sampler(request)
         request = replace(request, seed=resolve_seed(request.seed, self._rng))
+        networks = self._prompt_networks(request)
         signals = JobSignals(progress, cancelled, skip, preview, options.preview_every)
         images: list[GeneratedImage] = []
-        notes: list[str] = []
-        with self._models.use(request.checkpoint) as loaded:
-            plan = self._plan(loaded, request, sampler, hires_sampler)
-            infotext = JobInfotext(request, plan, loaded, options)
+        notes: list[str] = list(networks.notes)
+        with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras):
+            plan = self._plan(loaded, request, networks, sampler, hires_sampler)
+            infotext = JobInfotext(request, plan, loaded, options, self._hash_keys(networks, plan))
             for batch_index in range(request.batch_count):
                 if signals.should_stop() and signals.stopped:
                     break
@@ -127,6 +148,53 @@ class GenerationEngine:
                               for image, seed in zip(batch, seeds, strict=True))
         return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes))
 
+    def _prompt_networks(self, request: GenerationRequest) -> PromptNetworks:
+        """A1111 reads extra-network tags from the prompt (and the hires prompt); an unknown LoRA is a warning and
+        the image is still made, as there."""
+        prompt, tags = extract_network_tags(request.prompt)
+        hires_prompt = ""
+        if request.hires is not None and request.hires.prompt:
+            hires_prompt, hires_tags = extract_network_tags(request.hires.prompt)
+            tags += tuple(tag for tag in hires_tags if tag not in tags)
+        loras: list[LoraToApply] = []
+        hashes: list[tuple[str, str]] = []
+        missing: list[str] = []
+        notes: list[str] = []
+        for tag in tags:
+            if not tag.is_lora:
+                notes.append(f"<{tag.kind}:{tag.name}> ignored: {tag.kind} networks are not supported")
+                continue
+            found = self._find_lora(tag)
+            if found is None:
+                missing.append(tag.name)
+                continue
+            loras.append(found[0])
+            hashes.append((tag.name, found[1]))
+        if missing:
+            notes.append(f"Networks not found: {', '.join(missing)}")
+        return PromptNetworks(prompt, hires_prompt, tuple(loras), tuple(hashes), tuple(notes))
+
+    def _find_lora(self, tag: NetworkTag) -> tuple[LoraToApply, str] | None:
+        record = self._networks.loras.find(tag.name) if self._networks else None
+        if record is None or self._networks is None:
+            return None
+        state_dict = self._networks.loras.read(record)
+        return LoraToApply(tag.name, state_dict, tag.te_weight, tag.unet_weight), \
+            self._networks.loras.short_hash(record)
+
+    def _hash_keys(self, networks: PromptNetworks, plan: JobPlan) -> tuple[tuple[str, object | None], ...]:
+        keys: list[tuple[str, object | None]] = []
+        if networks.lora_hashes:
+            keys.append(("Lora hashes", ", ".join(f"{name}: {short}" for name, short in networks.lora_hashes)))
+        used = list(plan.conditioning.embeddings_used)
+        if plan.hires_conditioning is not None:
+            used += [name for name in plan.hires_conditioning.embeddings_used if name not in used]
+        if used and self._networks is not None:
+            records = {record.name: record for record in self._networks.embeddings.records}
+            keys.append(("TI hashes", ", ".join(f"{name}: {self._networks.embeddings.short_hash(records[name])}"
+                                                 for name in used if name in records)))
+        return tuple(keys)
+
     def _hires_sampler(self, request: GenerationRequest) -> ResolvedSampler | None:
         hires = request.hires
         if hires is None or (hires.sampler_name is None and hires.scheduler is None):
@@ -134,11 +202,15 @@ class GenerationEngine:
         return self._samplers.resolve(hires.sampler_name or request.sampler_name,
                                       hires.scheduler or request.scheduler)
 
-    def _plan(self, loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler,
-              hires_sampler: ResolvedSampler | None) -> JobPlan:
+    def _plan(self, loaded: LoadedModel, request: GenerationRequest, networks: PromptNetworks,
+              sampler: ResolvedSampler, hires_sampler: ResolvedSampler | None) -> JobPlan:
         pipeline = loaded.pipeline
         device = torch.device(loaded.plan.device) if loaded.plan.offload != "none" else None
-        encoder = PromptEncoder(pipeline.tokenizer, pipeline.text_encoder, request.clip_skip or 1, device=device)
+        embeddings = None
+        if self._networks is not None:
+            embeddings = self._networks.embeddings.vectors_for_width(pipeline.text_encoder.config.hidden_size)
+        encoder = PromptEncoder(pipeline.tokenizer, pipeline.text_encoder, request.clip_skip or 1,
+                                embeddings=embeddings, device=device)
         first_steps = request.steps
         if request.img2img is not None:
             first_steps = max(1, int(request.steps * request.img2img.denoising_strength))
@@ -146,11 +218,11 @@ class GenerationEngine:
         hires_steps = 0
         hires_conditioning = None
         with torch.inference_mode():
-            conditioning = build_conditioning(encoder, request.prompt, request.negative_prompt, request.steps)
+            conditioning = build_conditioning(encoder, networks.prompt, request.negative_prompt, request.steps)
             if hires is not None:
                 second = hires.steps or request.steps
                 hires_steps = max(1, int(second * hires.denoising_strength))
-                hires_conditioning = build_conditioning(encoder, hires.prompt or request.prompt,
+                hires_conditioning = build_conditioning(encoder, networks.hires_prompt or networks.prompt,
                                                         hires.negative_prompt or request.negative_prompt,
                                                         request.steps, hires_steps=second)
         return JobPlan(request, sampler, hires_sampler, conditioning, hires_conditioning, first_steps, hires_steps)

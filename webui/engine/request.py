@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from webui.engine.network_tags import extract_network_tags
+
 RANDOM_SEED = -1
 MAX_SEED = 4294967295  # seeds are 32-bit; A1111 draws random ones from [0, 4294967294)
 
@@ -151,6 +153,7 @@ class GenerationRequest:
             _check_range("seed", self.seed, (0, MAX_SEED))
         if self.clip_skip is not None:
             _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
+        extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
         if self.hires is not None and self.img2img is not None:
             raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")
 

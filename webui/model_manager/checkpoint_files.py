@@ -59,6 +59,12 @@ def _check_pickle_structure(path: Path) -> bool:
 
 
 def _load_pickle_weights_only(path: Path) -> StateDict:
+    return _unwrap_state_dict(path, load_pickle_object(path))
+
+
+def load_pickle_object(path: Path) -> object:
+    """A `.pt`/`.ckpt` pickle loaded weights-only (tensors, numbers, strings and containers — never code), after
+    the structure checks. For files that are not flat state dicts (A1111 embeddings nest their vectors)."""
     try:
         use_mmap = _check_pickle_structure(path)  # the legacy (pre-1.6) format cannot be memory-mapped
     except (zipfile.BadZipFile, OSError) as error:
@@ -72,7 +78,7 @@ def _load_pickle_weights_only(path: Path) -> StateDict:
         ) from error
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         raise CheckpointFormatError(f"{path.name}: corrupt or truncated checkpoint: {error}") from error
-    return _unwrap_state_dict(path, loaded)
+    return loaded
 
 
 def _unwrap_state_dict(path: Path, loaded: object) -> StateDict:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from webui.app_context import App
 from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
+from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
     base_request,
     build_output_panel,
@@ -146,6 +147,7 @@ def make_generate_handler(app: App):
 def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
     tab = "img2img"
     row = build_prompt_row(tab)
+    build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             images = _build_image_inputs()

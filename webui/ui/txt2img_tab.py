@@ -8,6 +8,7 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresFix
+from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
     base_request,
     build_output_panel,
@@ -98,6 +99,7 @@ def make_generate_handler(app: App):
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
     tab = "txt2img"
     row = build_prompt_row(tab)
+    build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             controls = build_sampling_controls(app, tab)

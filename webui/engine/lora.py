@@ -1,0 +1,77 @@
+"""LoRAs for one job, through diffusers' own adapter seam (PEFT): loaded, weighted per component, then removed.
+
+`load_lora_weights` converts kohya files (`lora_unet_…`, `lora_te_…`) itself and wraps the affected layers; the
+base weights are never modified (nothing is fused), and `unload_lora_weights` puts the original layers back, so
+after the job the model is bit-identical to before — the fast checkpoint swap relies on the original parameters.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# Key prefixes that mark LoRAs for other model families (SDXL's two text encoders, SD3/Flux transformers).
+FOREIGN_PREFIXES = {"lora_te1_": "SDXL", "lora_te2_": "SDXL", "lora_transformer_": "SD3/Flux",
+                    "transformer.": "SD3/Flux", "lora_unet_double_blocks": "Flux"}
+
+
+class LoraArchitectureError(ValueError):
+    """The LoRA was made for another model family or does not fit this model's layers."""
+
+
+@dataclass(frozen=True)
+class LoraToApply:
+    name: str                                 # as written in the prompt (for messages)
+    state_dict: Mapping[str, torch.Tensor]
+    te_weight: float
+    unet_weight: float
+
+
+def check_family(lora: LoraToApply) -> None:
+    for prefix, family in FOREIGN_PREFIXES.items():
+        if any(key.startswith(prefix) for key in lora.state_dict):
+            raise LoraArchitectureError(
+                f"LoRA {lora.name} is for {family} (its keys start with {prefix!r}); this is an SD 1.x model")
+
+
+def _load(pipeline, lora: LoraToApply, adapter: str) -> None:
+    check_family(lora)
+    try:
+        with warnings.catch_warnings():  # several adapters at once is what we want; PEFT warns about it
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+            pipeline.load_lora_weights(dict(lora.state_dict), adapter_name=adapter)
+    except (ValueError, RuntimeError, KeyError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LoraArchitectureError(f"LoRA {lora.name} does not fit this SD 1.x model: {first_line}") from error
+    present = {name for names in pipeline.get_list_adapters().values() for name in names}
+    if adapter not in present:
+        raise LoraArchitectureError(f"LoRA {lora.name}: none of its weights match a layer of this SD 1.x model")
+
+
+@contextmanager
+def applied_loras(pipeline, loras: Sequence[LoraToApply]) -> Iterator[None]:
+    """Apply `loras` for the duration of the block (call it outside `torch.inference_mode`)."""
+    if not loras:
+        yield
+        return
+    adapters: list[str] = []
+    try:
+        for index, lora in enumerate(loras):
+            adapter = f"kestrel_lora_{index}"
+            adapters.append(adapter)
+            _load(pipeline, lora, adapter)
+        parts = pipeline.get_list_adapters()
+        weights = [{component: (lora.te_weight if component.startswith("text_encoder") else lora.unet_weight)
+                    for component, names in parts.items() if adapter in names}
+                   for adapter, lora in zip(adapters, loras, strict=True)]
+        pipeline.set_adapters(adapters, adapter_weights=weights)
+        yield
+    finally:
+        pipeline.unload_lora_weights()

@@ -1,0 +1,222 @@
+"""Catalogues of A1111's "extra networks": LoRA files in `models/Lora/` and textual-inversion embeddings in
+`embeddings/`.
+
+Both are found by name in prompts (`<lora:name:w>`, an embedding's file name), so each catalogue maps names to
+files, reads them safely (safetensors, or pickles weights-only) and gives A1111's short hashes for the infotext:
+LoRA = the safetensors `sshs_model_hash` metadata or the kohya "addnet" hash (sha256 of the tensor bytes only),
+embedding = sha256 of the file; both 12 hex characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import struct
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from webui.model_manager.checkpoint_files import CheckpointReaders, load_pickle_object
+from webui.model_manager.hashing import HashCache, sha256_of_file
+from webui.model_manager.safetensors_header import CheckpointFormatError
+
+log = logging.getLogger(__name__)
+NETWORK_HASH_LENGTH = 12
+LORA_EXTENSIONS = (".safetensors", ".pt", ".ckpt", ".bin")
+EMBEDDING_EXTENSIONS = (".safetensors", ".pt", ".bin")
+
+
+def _scan(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.suffix.lower() in extensions
+                  and not path.name.endswith(".preview.png"))
+
+
+def _file_identity(path: Path) -> tuple[str, int, float]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime
+
+
+def safetensors_metadata(path: Path) -> dict[str, str]:
+    if path.suffix.lower() != ".safetensors":
+        return {}
+    try:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(min(length, 100 * 1024 * 1024)))
+    except (OSError, ValueError, struct.error) as error:
+        raise CheckpointFormatError(f"{path.name}: unreadable safetensors header: {error}") from error
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    return {str(key): str(value) for key, value in (metadata or {}).items()}
+
+
+def addnet_hash(path: Path) -> str:
+    """kohya's hash: sha256 of everything after the 8-byte length and the JSON header (metadata edits keep it)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        handle.seek(8 + length)
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class LoraRecord:
+    name: str                     # file name without extension: what `<lora:name>` uses
+    path: Path
+    alias: str | None = None      # kohya's `ss_output_name`
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class LoraLibrary:
+    def __init__(self, folder: Path, readers: CheckpointReaders | None = None) -> None:
+        self._folder = folder
+        self._readers = readers or CheckpointReaders()
+        self._records: list[LoraRecord] = []
+        self._hashes: dict[tuple[str, int, float], str] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> list[LoraRecord]:
+        records = []
+        for path in _scan(self._folder, LORA_EXTENSIONS):
+            try:
+                metadata = safetensors_metadata(path)
+            except CheckpointFormatError as error:
+                log.warning("skipping LoRA %s: %s", path.name, error)
+                continue
+            records.append(LoraRecord(path.stem, path, metadata.get("ss_output_name") or None, metadata))
+        with self._lock:
+            self._records = records
+        return list(records)
+
+    @property
+    def records(self) -> list[LoraRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def find(self, name: str) -> LoraRecord | None:
+        """By file name first (A1111's default `lora_preferred_name`), then by alias."""
+        records = self.records
+        return next((record for record in records if record.name == name), None) or next(
+            (record for record in records if record.alias == name), None)
+
+    def read(self, record: LoraRecord) -> dict[str, torch.Tensor]:
+        return self._readers.read_state_dict(record.path)
+
+    def short_hash(self, record: LoraRecord) -> str:
+        if record.metadata.get("sshs_model_hash"):
+            return record.metadata["sshs_model_hash"][:NETWORK_HASH_LENGTH]
+        identity = _file_identity(record.path)
+        with self._lock:
+            cached = self._hashes.get(identity)
+        if cached is None:
+            full = addnet_hash(record.path) if record.path.suffix.lower() == ".safetensors" \
+                else sha256_of_file(record.path)
+            cached = full[:NETWORK_HASH_LENGTH]
+            with self._lock:
+                self._hashes[identity] = cached
+        return cached
+
+
+@dataclass(frozen=True)
+class EmbeddingRecord:
+    name: str   # the trigger word: the file name without extension
+    path: Path
+
+
+def embedding_vectors(path: Path, loaded: object) -> torch.Tensor:
+    """The vectors of an embedding file in any of the formats people download: A1111 `.pt` (`string_to_param`),
+    A1111 `.safetensors` (`emb_params`), diffusers (`{token: vector}`) or a lone tensor."""
+    if isinstance(loaded, Mapping) and isinstance(loaded.get("string_to_param"), Mapping):
+        loaded = next(iter(loaded["string_to_param"].values()), None)
+    elif isinstance(loaded, Mapping) and "emb_params" in loaded:
+        loaded = loaded["emb_params"]
+    elif isinstance(loaded, Mapping):
+        tensors = [value for value in loaded.values() if isinstance(value, torch.Tensor)]
+        loaded = tensors[0] if len(tensors) == 1 else None
+    if not isinstance(loaded, torch.Tensor) or loaded.ndim not in (1, 2) or loaded.numel() == 0:
+        raise CheckpointFormatError(f"{path.name}: not a textual-inversion embedding (no vector table found)")
+    vectors = loaded.detach().to(torch.float32)
+    return vectors.unsqueeze(0) if vectors.ndim == 1 else vectors
+
+
+class EmbeddingLibrary:
+    def __init__(self, folder: Path, hash_cache: HashCache | None = None) -> None:
+        self._folder = folder
+        self._hash_cache = hash_cache
+        self._records: list[EmbeddingRecord] = []
+        self._loaded: dict[tuple[str, int, float], torch.Tensor] = {}
+        self._skipped: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> list[EmbeddingRecord]:
+        records = [EmbeddingRecord(path.stem, path) for path in _scan(self._folder, EMBEDDING_EXTENSIONS)]
+        with self._lock:
+            self._records = records
+        return list(records)
+
+    @property
+    def records(self) -> list[EmbeddingRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def skipped(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._skipped)
+
+    def vectors_for_width(self, width: int) -> dict[str, torch.Tensor]:
+        """name → [vectors, width] for every embedding that fits this text encoder; the others are `skipped()`
+        with the reason (A1111 skips embeddings made for another model family the same way)."""
+        usable: dict[str, torch.Tensor] = {}
+        skipped: dict[str, str] = {}
+        for record in self.records:
+            try:
+                vectors = self._load(record)
+            except (CheckpointFormatError, OSError) as error:
+                skipped[record.name] = str(error)
+                continue
+            if vectors.shape[-1] != width:
+                skipped[record.name] = f"vectors are {vectors.shape[-1]} wide; this model needs {width}"
+                continue
+            usable[record.name] = vectors
+        with self._lock:
+            self._skipped = skipped
+        return usable
+
+    def _load(self, record: EmbeddingRecord) -> torch.Tensor:
+        identity = _file_identity(record.path)
+        with self._lock:
+            cached = self._loaded.get(identity)
+        if cached is not None:
+            return cached
+        if record.path.suffix.lower() == ".safetensors":
+            loaded: object = CheckpointReaders().read_state_dict(record.path)
+        else:
+            loaded = load_pickle_object(record.path)
+        vectors = embedding_vectors(record.path, loaded)
+        with self._lock:
+            self._loaded[identity] = vectors
+        return vectors
+
+    def short_hash(self, record: EmbeddingRecord) -> str:
+        if self._hash_cache is not None:
+            return self._hash_cache.sha256(record.path, record.name, kind="textual_inversion")[:NETWORK_HASH_LENGTH]
+        return sha256_of_file(record.path)[:NETWORK_HASH_LENGTH]
+
+
+@dataclass(frozen=True)
+class ExtraNetworks:
+    """The catalogues the engine looks prompt names up in."""
+
+    loras: LoraLibrary
+    embeddings: EmbeddingLibrary
+
+    def refresh(self) -> None:
+        self.loras.refresh()
+        self.embeddings.refresh()
