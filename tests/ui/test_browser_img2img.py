@@ -110,3 +110,33 @@ def test_extra_network_cards_insert_their_tags(start_server, page, tmp_path):
     page.locator("#txt2img_textual_inversion_cards").get_by_text("easynegative").click()
     page.wait_for_function(
         "document.querySelector('#txt2img_prompt textarea').value === '1girl, <lora:flatcolor:1>, easynegative'")
+
+
+def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    init = tmp_path / "init.png"
+    Image.new("RGB", (64, 64), (30, 90, 200)).save(init)
+    page.goto(server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="img2img", exact=True).first.click()
+    page.get_by_role("tab", name="Inpaint", exact=True).click()
+    page.set_input_files("#img2maskimg input[type=file]", str(init))
+    # The editor reads the file in the page and shows no sign when its canvas holds it; give it time to.
+    page.wait_for_timeout(3000)
+    page.locator("#img2maskimg button[aria-label=Brush]").click()
+    canvas = page.locator("#img2maskimg canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    assert box is not None
+    # a stroke across the left part of the picture
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.7, steps=8)
+    page.mouse.up()
+    fill_prompt_and_size(page, "img2img", "a red flower")
+    page.click("#img2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Mask blur: 4')",
+                           timeout=60_000)
+    (saved,) = saved_images(data_dir, "img2img-images")
+    with Image.open(saved) as result:
+        assert result.convert("RGB").getpixel((60, 60)) == (30, 90, 200)  # far from the stroke: untouched
