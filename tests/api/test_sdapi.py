@@ -255,3 +255,14 @@ def test_loras_and_embeddings_routes_and_use(client):
     assert "Networks not found: absent" in missing["warnings"]
     bad = txt2img(client, prompt="a cat <lora:paint:lots>")
     assert bad.status_code == 422 and "'lots' is not a number" in bad.text
+
+
+def test_override_settings_are_restored_unless_asked_to_keep(client):
+    assert client.app_context.settings.get("CLIP_stop_at_last_layers") == 1
+    txt2img(client, override_settings={"CLIP_stop_at_last_layers": 3})
+    assert client.app_context.settings.get("CLIP_stop_at_last_layers") == 1
+    txt2img(client, override_settings={"CLIP_stop_at_last_layers": 3}, override_settings_restore_afterwards=False)
+    assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 3
+    client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})
+    info = json.loads(txt2img(client, override_settings={"sd_vae": "None"}).json()["info"])
+    assert any("override_settings.sd_vae is not supported yet" in warning for warning in info["warnings"])

@@ -9,7 +9,7 @@ import pytest
 import safetensors.torch
 import torch
 
-from tests.support.networks import write_a1111_embedding, write_kohya_lora
+from tests.support.networks import write_a1111_embedding, write_diffusers_lora, write_kohya_lora
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.lora import LoraArchitectureError
 from webui.engine.request import GenerationRequest, HiresFix
@@ -31,6 +31,7 @@ def folders(tmp_path_factory, loaded_manager):
     width = pipeline.text_encoder.config.hidden_size
     write_kohya_lora(pipeline, lora / "flatcolor.safetensors", seed=1, metadata={"ss_output_name": "flat_v2"})
     write_kohya_lora(pipeline, lora / "unet-only.safetensors", seed=2, text_encoder=False)
+    write_diffusers_lora(pipeline, lora / "diffusers-style.safetensors", seed=7)
     safetensors.torch.save_file({"lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight":
                                  torch.zeros(4, 768)}, str(lora / "sdxl-style.safetensors"))
     write_a1111_embedding(embeddings / "easynegative.safetensors", width, vectors=3, seed=4)
@@ -157,3 +158,35 @@ def test_everything_together_at_64px(engine):
     assert params["TI hashes"].startswith("easynegative: ")
     keys = list(params)
     assert keys.index("Hires upscaler") < keys.index("Lora hashes") < keys.index("TI hashes") < keys.index("Version")
+
+
+def test_diffusers_format_lora_works_too(engine):
+    plain = make(engine)
+    with_lora = make(engine, prompt="1girl <lora:diffusers-style:1>")
+    assert not np.array_equal(pixels(plain), pixels(with_lora))
+    assert "Lora hashes" in with_lora.images[0].infotext
+
+
+@pytest.mark.parametrize("mode", ["txt2img", "hires", "img2img", "inpaint"])
+@pytest.mark.parametrize("extras", [False, True])
+def test_feature_combinations_run(engine, mode, extras):
+    from PIL import Image
+
+    from webui.engine.request import Img2ImgInput, InpaintMask
+
+    init = Image.new("RGB", (64, 64), (120, 40, 200))
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (0, 0, 32, 32))
+    fields = {
+        "txt2img": {},
+        "hires": {"hires": HiresFix(scale=1.5, steps=2, denoising_strength=0.5, upscaler="Lanczos")},
+        "img2img": {"img2img": Img2ImgInput(init, denoising_strength=0.6)},
+        "inpaint": {"img2img": Img2ImgInput(init, denoising_strength=0.8, mask=InpaintMask(mask, only_masked=True))},
+    }[mode]
+    if extras:
+        fields.update(prompt="[cat|dog] (1girl:1.3) <lora:flatcolor:0.7> BREAK scenery", negative_prompt="easynegative",
+                      clip_skip=2)
+    result = make(engine, steps=3, **fields)
+    (image,) = result.images
+    assert image.image.size == ((96, 96) if mode == "hires" else (64, 64))
+    assert ("Clip skip: 2" in image.infotext) == extras and ("Lora hashes" in image.infotext) == extras

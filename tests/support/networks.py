@@ -36,3 +36,15 @@ def write_a1111_embedding(path: Path, width: int, vectors: int = 2, seed: int = 
         torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": table}, "name": path.stem,
                     "step": 1000, "sd_checkpoint": None, "sd_checkpoint_name": None}, path)
     return path
+
+
+def write_diffusers_lora(pipeline, path: Path, seed: int = 0, rank: int = 4, scale: float = 0.5) -> Path:
+    """A LoRA in diffusers/PEFT layout (`unet.<module>.lora_A.weight` / `lora_B.weight`)."""
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in pipeline.unet.named_modules():
+        if isinstance(module, torch.nn.Linear) and ".attn" in name and "transformer_blocks" in name:
+            tensors[f"unet.{name}.lora_A.weight"] = torch.randn(rank, module.in_features, generator=generator) * scale
+            tensors[f"unet.{name}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=generator) * scale
+    safetensors.torch.save_file(tensors, str(path))
+    return path

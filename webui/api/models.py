@@ -25,7 +25,7 @@ IMG2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
     "image_cfg_scale": None, "initial_noise_multiplier": None, "latent_mask": None, "include_init_images": False,
 }
 # override_settings keys we honour; others are reported.
-SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"}
+SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers"}
 
 
 class GenerationFields(BaseModel):

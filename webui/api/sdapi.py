@@ -194,6 +194,8 @@ def _job_routes(router: APIRouter, app: App) -> None:
         if snapshot.state is not JobState.DONE or snapshot.result is None:
             raise HTTPException(500, f"generation {snapshot.state.value}: {snapshot.error or 'no result'}")
         output = snapshot.result
+        if body.override_settings and not body.override_settings_restore_afterwards:
+            _keep_overrides(app, request)
         images = [base64.b64encode(image.png).decode("ascii") for image in output.images] if body.send_images \
             else []
         parameters = body.model_dump(exclude={"init_images", "mask"})
@@ -246,6 +248,14 @@ def _job_routes(router: APIRouter, app: App) -> None:
         items = {key: value for key, value in getattr(image, "text", {}).items() if isinstance(value, str)}
         info = items.pop("parameters", "")
         return PngInfoResponse(info=info, items=items, parameters=parse_infotext(info) if info else {})
+
+
+def _keep_overrides(app: App, request: GenerationRequest) -> None:
+    """A1111's override_settings_restore_afterwards=false: the job's overrides become the settings."""
+    if request.checkpoint is not None:
+        app.switch_checkpoint(request.checkpoint)
+    if request.clip_skip is not None:
+        app.settings.set("CLIP_stop_at_last_layers", request.clip_skip)
 
 
 def create_sdapi_router(app: App) -> APIRouter:
