@@ -46,3 +46,13 @@ def set_number(page, elem_id: str, value: int) -> None:
     field = page.locator(f"#{elem_id} input[type=number]")
     field.fill(str(value))
     field.press("Enter")
+
+
+@pytest.fixture
+def artifacts(request):
+    """Screenshots of browser tests go to test-artifacts/<test name>-*.png (kept by CI, ignored by git)."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return lambda name: str(folder / f"{request.node.name}-{name}.png")

@@ -20,21 +20,8 @@ from webui.engine.request import (
     Img2ImgInput,
     InpaintMask,
 )
-from webui.engine.samplers import SamplerTable
 from webui.jobs.generation import GenerationOutput
 from webui.model_manager.manager import CheckpointNotFoundError
-
-
-def split_sampler(name: str, scheduler: str | None, table: SamplerTable) -> tuple[str, str]:
-    """A1111's get_sampler_and_scheduler: "DPM++ 2M Karras" means sampler "DPM++ 2M" with the Karras schedule."""
-    try:
-        return table.sampler(name).name, scheduler or "Automatic"
-    except ValueError:
-        for schedule in table.schedule_types:
-            if name.endswith(" " + schedule.label):
-                return table.sampler(name.removesuffix(" " + schedule.label)).name, scheduler or schedule.label
-        raise
-
 
 ImageDecoder = Callable[[str], Image.Image]
 
@@ -71,7 +58,7 @@ def generation_request(app: App, body: GenerationFields,
 
 def _sampler(app: App, name: str, scheduler: str | None) -> tuple[str, str]:
     try:
-        sampler, scheduler = split_sampler(name, scheduler, app.engine.samplers)
+        sampler, scheduler = app.engine.samplers.split_legacy_name(name, scheduler)
         app.engine.samplers.resolve(sampler, scheduler)
     except ValueError as error:
         raise HTTPException(404, str(error)) from error

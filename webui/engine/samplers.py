@@ -141,6 +141,17 @@ class SamplerTable:
             valid = ", ".join(schedule.label for schedule in self._ordered_schedules)
             raise ValueError(f"unknown schedule type {name!r}; valid schedule types: {valid}") from None
 
+    def split_legacy_name(self, name: str, scheduler: str | None = None) -> tuple[str, str]:
+        """A1111's get_sampler_and_scheduler: "DPM++ 2M Karras" (pre-1.9 names, old infotexts and API clients)
+        means sampler "DPM++ 2M" with the Karras schedule; an explicit `scheduler` wins."""
+        try:
+            return self.sampler(name).name, scheduler or "Automatic"
+        except ValueError:
+            for schedule in self._ordered_schedules:
+                if name.endswith(" " + schedule.label):
+                    return self.sampler(name.removesuffix(" " + schedule.label)).name, scheduler or schedule.label
+            raise
+
     def resolve(self, sampler_name: str, schedule_name: str = "Automatic") -> ResolvedSampler:
         """Decide the scheduler class and config; a schedule the sampler cannot honour is an error."""
         spec = self.sampler(sampler_name)

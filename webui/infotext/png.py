@@ -29,3 +29,36 @@ def read_png_text_chunks(path: Path) -> dict[str, str]:
 
 def read_infotext(path: Path) -> str | None:
     return read_png_text_chunks(path).get(PARAMETERS_KEY)
+
+
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+_COMMENT_CODECS = {b"UNICODE\x00": "utf_16_be", b"ASCII\x00\x00\x00": "ascii", b"JIS\x00\x00\x00\x00\x00": "shift_jis"}
+
+
+def _user_comment(image: Image.Image) -> str | None:
+    """JPEG/WebP: A1111 stores the infotext as the EXIF UserComment (8-byte charset prefix, then the text)."""
+    raw = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, bytes) or len(raw) < 8:
+        return None
+    codec = _COMMENT_CODECS.get(raw[:8])
+    body = raw[8:]
+    if codec == "utf_16_be" and body[:2] == b"\xff\xfe":
+        codec = "utf_16"  # some writers put a byte-order mark and little-endian text
+    try:
+        return body.decode(codec or "utf-8", errors="strict").rstrip("\x00")
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def image_text_items(image: Image.Image) -> dict[str, str]:
+    """Every text item of an image, "parameters" first: PNG chunks, or the EXIF UserComment of a JPEG/WebP."""
+    items = {key: value for key, value in getattr(image, "text", {}).items() if isinstance(value, str)}
+    if PARAMETERS_KEY not in items:
+        comment = _user_comment(image)
+        if comment:
+            items[PARAMETERS_KEY] = comment
+    ordered = {PARAMETERS_KEY: items.pop(PARAMETERS_KEY)} if PARAMETERS_KEY in items else {}
+    return {**ordered, **items}

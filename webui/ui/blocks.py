@@ -9,6 +9,7 @@ import gradio as gr
 from webui.app_context import App, read_job_options
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
+from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
 
@@ -19,13 +20,16 @@ PAGE_TITLE = "Stable Diffusion (Kestrel)"
 def build_ui(app: App) -> gr.Blocks:
     with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as page:
         top_row = build_top_row(app)
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
-                build_txt2img_tab(app, top_row.checkpoint)
+                txt2img = build_txt2img_tab(app, top_row.checkpoint)
             with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
-                build_img2img_tab(app, top_row.checkpoint)
+                img2img = build_img2img_tab(app, top_row.checkpoint)
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                pnginfo = build_pnginfo_tab()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 build_merger_tab(app, top_row.checkpoint)
+        wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
     return page

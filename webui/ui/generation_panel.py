@@ -31,6 +31,7 @@ class PromptRow:
     generate: gr.Button
     interrupt: gr.Button
     skip: gr.Button
+    paste: gr.Button  # ↙️ read generation parameters from the prompt box (A1111's paste button)
 
 
 @dataclass
@@ -76,7 +77,10 @@ def build_prompt_row(tab: str) -> PromptRow:
             with gr.Row():
                 interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
                 skip = gr.Button("Skip", elem_id=f"{tab}_skip")
-    return PromptRow(prompt, negative, generate, interrupt, skip)
+            with gr.Row(elem_id=f"{tab}_tools"):
+                paste = gr.Button("↙️", elem_id=f"{tab}_paste", elem_classes=["tool"], min_width=40,
+                                  scale=0)
+    return PromptRow(prompt, negative, generate, interrupt, skip, paste)
 
 
 def build_sampling_controls(app: App, tab: str) -> SamplingControls:

@@ -13,6 +13,8 @@ from webui.app_context import App
 from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
+    PromptRow,
+    SamplingControls,
     base_request,
     build_output_panel,
     build_prompt_row,
@@ -28,6 +30,7 @@ INPAINT_AREAS = ("Whole picture", "Only masked")
 
 @dataclass
 class ImageInputs:
+    tabs: gr.Tabs
     mode: gr.State
     init_image: gr.Image
     sketch: gr.ImageEditor
@@ -55,23 +58,23 @@ class Img2ImgControls:
 
 def _build_image_inputs() -> ImageInputs:
     mode = gr.State(MODES[0])
-    with gr.Tabs(elem_id="mode_img2img"):
-        with gr.Tab("img2img", elem_id="img2img_img2img_tab") as img2img_tab:
+    with gr.Tabs(elem_id="mode_img2img") as tabs:
+        with gr.Tab("img2img", id="img2img", elem_id="img2img_img2img_tab") as img2img_tab:
             init_image = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA", elem_id="img2img_image",
                                   sources=["upload", "clipboard"], height=480)
-        with gr.Tab("Inpaint", elem_id="img2img_inpaint_tab") as inpaint_tab:
+        with gr.Tab("Inpaint", id="inpaint", elem_id="img2img_inpaint_tab") as inpaint_tab:
             sketch = gr.ImageEditor(label="Image for inpainting with mask", type="pil", image_mode="RGBA",
                                     elem_id="img2maskimg", height=480, layers=False, transforms=(),
                                     brush=gr.Brush(colors=["#ffffff"], color_mode="fixed", default_size=24),
                                     eraser=gr.Eraser(default_size=24))
-        with gr.Tab("Inpaint upload", elem_id="img2img_inpaint_upload_tab") as upload_tab:
+        with gr.Tab("Inpaint upload", id="inpaint upload", elem_id="img2img_inpaint_upload_tab") as upload_tab:
             upload_image = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA",
                                     elem_id="img_inpaint_base", height=320)
             upload_mask = gr.Image(label="Mask", type="pil", image_mode="RGBA", elem_id="img_inpaint_mask",
                                    height=320)
     for tab, name in ((img2img_tab, MODES[0]), (inpaint_tab, MODES[1]), (upload_tab, MODES[2])):
         tab.select(lambda chosen=name: chosen, outputs=[mode], show_progress="hidden")
-    return ImageInputs(mode, init_image, sketch, upload_image, upload_mask)
+    return ImageInputs(tabs, mode, init_image, sketch, upload_image, upload_mask)
 
 
 def _build_controls() -> Img2ImgControls:
@@ -144,7 +147,15 @@ def make_generate_handler(app: App):
     return generate
 
 
-def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
+@dataclass
+class Img2ImgHandles:
+    row: PromptRow
+    controls: SamplingControls
+    images: ImageInputs
+    img2img: Img2ImgControls
+
+
+def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
     tab = "img2img"
     row = build_prompt_row(tab)
     build_extra_networks(app, tab, row.prompt)
@@ -157,3 +168,4 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
             panel = build_output_panel(tab)
     wire_generation(app, row, sampling, panel, make_generate_handler(app),
                     [*images.inputs(), *controls.inputs(), checkpoint])
+    return Img2ImgHandles(row, sampling, images, controls)

@@ -27,6 +27,7 @@ class TopRow:
     checkpoint: gr.Dropdown
     refresh: gr.Button
     demo_notice: gr.Markdown
+    clip_skip: gr.Slider
 
 
 def _current_title(app: App) -> str | None:
@@ -66,7 +67,7 @@ def _build_clip_skip(app: App) -> gr.Slider:
     def remember(value: float) -> None:
         app.settings.set("CLIP_stop_at_last_layers", int(value))
 
-    slider.release(remember, inputs=[slider], outputs=None, show_progress="hidden")
+    slider.change(remember, inputs=[slider], outputs=None, show_progress="hidden")  # also when pasted
     return slider
 
 
@@ -78,7 +79,7 @@ def build_top_row(app: App) -> TopRow:
         refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0,
                             min_width=40)
         vae = _build_vae_dropdown(app)
-        _build_clip_skip(app)
+        clip_skip = _build_clip_skip(app)
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
     def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here
@@ -98,4 +99,4 @@ def build_top_row(app: App) -> TopRow:
 
     checkpoint.input(switch, inputs=[checkpoint], outputs=[checkpoint, demo_notice], show_progress="full")
     refresh.click(refresh_lists, outputs=[checkpoint, vae], show_progress="hidden")
-    return TopRow(checkpoint, refresh, demo_notice)
+    return TopRow(checkpoint, refresh, demo_notice, clip_skip)

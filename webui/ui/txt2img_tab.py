@@ -10,6 +10,8 @@ from webui.app_context import App
 from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresFix
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
+    PromptRow,
+    SamplingControls,
     base_request,
     build_output_panel,
     build_prompt_row,
@@ -96,7 +98,14 @@ def make_generate_handler(app: App):
     return generate
 
 
-def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
+@dataclass
+class Txt2ImgHandles:
+    row: PromptRow
+    controls: SamplingControls
+    hires: HiresControls
+
+
+def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
     tab = "txt2img"
     row = build_prompt_row(tab)
     build_extra_networks(app, tab, row.prompt)
@@ -107,3 +116,4 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> None:
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
     wire_generation(app, row, controls, panel, make_generate_handler(app), [*hires.inputs(), checkpoint])
+    return Txt2ImgHandles(row, controls, hires)

@@ -1,0 +1,74 @@
+"""PNG Info → Send to txt2img → Generate reproduces the parameters; the ↙️ paste button; in a real browser."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from PIL import Image
+
+from webui.infotext.png import png_bytes_with_infotext, read_infotext
+
+pytestmark = pytest.mark.browser
+
+INFOTEXT = ("1girl, silver hair, <lora:missing:0.5>\nNegative prompt: lowres, bad hands\n"
+            "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 6.5, Seed: 424242, Size: 64x96, "
+            "Model hash: 0123456789, Model: somewhere, Denoising strength: 0.6, Clip skip: 2, Hires upscale: 1.5, "
+            'Hires steps: 2, Hires upscaler: Latent (nearest), Lora hashes: "missing: 0123456789ab", '
+            "Version: v1.10.1")
+
+
+def value(page, selector):
+    return page.locator(selector).input_value()
+
+
+def test_png_info_send_to_txt2img_and_generate_again(start_server, page, tmp_path, artifacts):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    source = tmp_path / "old.png"
+    source.write_bytes(png_bytes_with_infotext(Image.new("RGB", (64, 96), (9, 9, 9)), INFOTEXT))
+    page.goto(server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="PNG Info").click()
+    page.set_input_files("#pnginfo_image input[type=file]", str(source))
+    page.wait_for_function("document.querySelector('#pnginfo_html_info').innerText.includes('Seed: 424242')")
+    page.screenshot(path=artifacts("pnginfo"))
+    page.click("#txt2img_tab")
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value.startsWith('1girl')")
+    assert value(page, "#txt2img_neg_prompt textarea") == "lowres, bad hands"
+    assert value(page, "#txt2img_seed input") == "424242"
+    assert value(page, "#txt2img_steps input[type=number]") == "3"
+    assert value(page, "#txt2img_height input[type=number]") == "96"
+    assert value(page, "#txt2img_sampling input") == "Euler a"
+    assert value(page, "#setting_CLIP_stop_at_last_layers input[type=number]") == "2"
+    page.click("#txt2img_hr")  # open the Hires. fix accordion
+    assert page.locator("#txt2img_enable_hr input").is_checked()
+    assert value(page, "#txt2img_hr_scale input[type=number]") == "1.5"
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Seed: 424242')",
+                           timeout=60_000)
+    (saved,) = sorted((data_dir / "outputs" / "txt2img-images" / date.today().isoformat()).glob("*.png"))
+    text = read_infotext(saved)
+    assert text.startswith("1girl, silver hair, <lora:missing:0.5>\nNegative prompt: lowres, bad hands\n"
+                           "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 6.5, Seed: 424242, "
+                           "Size: 64x96, ")
+    assert "Denoising strength: 0.6, Clip skip: 2, Hires upscale: 1.5, Hires steps: 2, " \
+           "Hires upscaler: Latent (nearest)" in text
+    with Image.open(saved) as image:
+        assert image.size == (96, 144)
+    page.screenshot(path=artifacts("regenerated"))
+
+
+def test_paste_button_reads_an_infotext_from_the_prompt_box(start_server, page, tmp_path):
+    server = start_server(tmp_path / "data")
+    page.goto(server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="img2img", exact=True).first.click()
+    old = INFOTEXT.replace("Sampler: Euler a, Schedule type: Automatic", "Sampler: DPM++ 2M Karras") \
+        .replace("Denoising strength: 0.6", "Denoising strength: 0.35, Mask blur: 9")
+    page.fill("#img2img_prompt textarea", old)
+    page.click("#img2img_paste")
+    page.wait_for_function("document.querySelector('#img2img_prompt textarea').value === "
+                           "'1girl, silver hair, <lora:missing:0.5>'")
+    assert value(page, "#img2img_sampling input") == "DPM++ 2M"
+    assert value(page, "#img2img_scheduler input") == "Karras"
+    assert value(page, "#img2img_denoising_strength input[type=number]") == "0.35"
+    assert value(page, "#img2img_mask_blur input[type=number]") == "9"

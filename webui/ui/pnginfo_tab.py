@@ -1,0 +1,93 @@
+"""The PNG Info tab and every way an infotext reaches the generation controls: PNG Info's "Send to txt2img /
+img2img / inpaint" buttons and the ↙️ button that reads an infotext pasted into a prompt box."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import gradio as gr
+from PIL import Image
+
+from webui.app_context import App
+from webui.infotext.paste import generation_parameters, pasted_fields
+from webui.infotext.png import image_text_items
+from webui.ui.img2img_tab import Img2ImgHandles
+from webui.ui.paste import PasteTargets
+from webui.ui.top_row import TopRow
+from webui.ui.txt2img_tab import Txt2ImgHandles
+
+
+@dataclass
+class PngInfoHandles:
+    image: gr.Image
+    parameters: gr.Textbox
+    send_txt2img: gr.Button
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+
+
+def text_items_html(items: dict[str, str]) -> str:
+    if not items:
+        return "<div><p>No generation parameters found in this image.</p></div>"
+    parts = [f"<div><p><b>{html.escape(key)}</b></p><p>{html.escape(value).replace(chr(10), '<br>')}</p></div>"
+             for key, value in items.items()]
+    return "".join(parts)
+
+
+def build_pnginfo_tab() -> PngInfoHandles:
+    with gr.Row(equal_height=False):
+        with gr.Column():
+            image = gr.Image(label="Source", type="pil", elem_id="pnginfo_image", sources=["upload", "clipboard"],
+                             image_mode=None, height=480)
+        with gr.Column():
+            info = gr.HTML(elem_id="pnginfo_html_info")
+            parameters = gr.Textbox(visible=False, elem_id="pnginfo_generation_info")
+            with gr.Row():
+                send_txt2img = gr.Button("Send to txt2img", elem_id="txt2img_tab")
+                send_img2img = gr.Button("Send to img2img", elem_id="img2img_tab")
+                send_inpaint = gr.Button("Send to inpaint", elem_id="inpaint_tab")
+
+    def read(picture: Image.Image | None):
+        if picture is None:
+            return "", ""
+        items = image_text_items(picture)
+        return text_items_html(items), items.get("parameters", "")
+
+    image.change(read, inputs=[image], outputs=[info, parameters], show_progress="hidden")
+    return PngInfoHandles(image, parameters, send_txt2img, send_img2img, send_inpaint)
+
+
+def _fields(text: str | None):
+    if not text or not text.strip():
+        raise gr.Error("No generation parameters to use: the image or the prompt box holds no infotext")
+    return pasted_fields(generation_parameters(text))
+
+
+def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandles, img2img: Img2ImgHandles,
+               pnginfo: PngInfoHandles) -> None:
+    txt2img_targets = PasteTargets(txt2img.row, txt2img.controls, top.clip_skip, hires=txt2img.hires)
+    img2img_targets = PasteTargets(img2img.row, img2img.controls, top.clip_skip,
+                                   denoising=img2img.img2img.denoising, mask_blur=img2img.img2img.mask_blur)
+    for targets in (txt2img_targets, img2img_targets):
+        targets.row.paste.click(lambda text, targets=targets: targets.updates(app, _fields(text)),
+                                inputs=[targets.row.prompt], outputs=targets.components(), show_progress="hidden")
+
+    pnginfo.send_txt2img.click(
+        lambda text: [*txt2img_targets.updates(app, _fields(text)), gr.Tabs(selected="txt2img")],
+        inputs=[pnginfo.parameters], outputs=[*txt2img_targets.components(), main_tabs], show_progress="hidden")
+    images = img2img.images
+
+    def to_img2img(text, picture, mode):
+        if mode == "inpaint":
+            image_updates = [gr.skip(), {"background": picture, "layers": [], "composite": picture}]
+        else:
+            image_updates = [picture, gr.skip()]
+        return [*img2img_targets.updates(app, _fields(text)), *image_updates, mode, gr.Tabs(selected=mode),
+                gr.Tabs(selected="img2img")]
+
+    outputs = [*img2img_targets.components(), images.init_image, images.sketch, images.mode, images.tabs, main_tabs]
+    pnginfo.send_img2img.click(lambda text, picture: to_img2img(text, picture, "img2img"),
+                               inputs=[pnginfo.parameters, pnginfo.image], outputs=outputs, show_progress="hidden")
+    pnginfo.send_inpaint.click(lambda text, picture: to_img2img(text, picture, "inpaint"),
+                               inputs=[pnginfo.parameters, pnginfo.image], outputs=outputs, show_progress="hidden")
