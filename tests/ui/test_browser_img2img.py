@@ -112,7 +112,24 @@ def test_extra_network_cards_insert_their_tags(start_server, page, tmp_path):
         "document.querySelector('#txt2img_prompt textarea').value === '1girl, <lora:flatcolor:1>, easynegative'")
 
 
-def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path):
+def wait_until_shown(page, element, colour, timeout=30.0) -> bool:
+    """The editor draws an uploaded picture asynchronously and says nothing when done: look at the pixels."""
+    import io
+    import time
+
+    import numpy as np
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shot = np.asarray(Image.open(io.BytesIO(element.screenshot())).convert("RGB"), dtype=np.int16)
+        if (np.abs(shot - np.array(colour)).max(axis=2) < 12).mean() > 0.01:
+            page.wait_for_timeout(300)
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
+def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path, artifacts):
     data_dir = tmp_path / "data"
     server = start_server(data_dir)
     init = tmp_path / "init.png"
@@ -120,12 +137,15 @@ def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path):
     page.goto(server.url + "/", wait_until="load")
     page.get_by_role("tab", name="img2img", exact=True).first.click()
     page.get_by_role("tab", name="Inpaint", exact=True).click()
-    page.set_input_files("#img2maskimg input[type=file]", str(init))
-    # The editor reads the file in the page and shows no sign when its canvas holds it; give it time to.
-    page.wait_for_timeout(3000)
-    page.locator("#img2maskimg button[aria-label=Brush]").click()
+    page.locator("#img2maskimg").wait_for(state="visible")
+    with page.expect_file_chooser() as chooser:  # as a user does: the editor's own Upload button
+        page.locator("#img2maskimg button[aria-label=Upload]").click()
+    chooser.value.set_files(str(init))
+    if not wait_until_shown(page, page.locator("#img2maskimg"), (30, 90, 200)):
+        page.screenshot(path=artifacts("editor-empty"))
+        raise AssertionError("the image editor never showed the uploaded picture")
     canvas = page.locator("#img2maskimg canvas").last
-    canvas.wait_for()
+    page.locator("#img2maskimg button[aria-label=Brush]").click()
     box = canvas.bounding_box()
     assert box is not None
     # a stroke across the left part of the picture
