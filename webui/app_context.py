@@ -16,6 +16,7 @@ from webui import PRODUCT_NAME, __version__
 from webui.config.flags import CommandLineOptions
 from webui.config.options import SettingsStore, default_options
 from webui.config.paths import DataPaths
+from webui.config.styles import StyleStore
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
 from webui.jobs.generation import GenerationOutput, GenerationService, JobOptions
@@ -43,6 +44,7 @@ class App:
     engine: GenerationEngine
     jobs: JobQueue[GenerationOutput]
     tools: CheckpointTools
+    styles: StyleStore
 
     def start(self) -> None:
         self.jobs.start()
@@ -147,7 +149,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     engine = GenerationEngine(models, default_sampler_table(), networks=networks)
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
-    app = App(options, paths, settings, models, engine, JobQueue(service.run), tools)
+    app = App(options, paths, settings, models, engine, JobQueue(service.run), tools, StyleStore(paths.styles_file))
     initial = _initial_checkpoint(app)  # scans the folders (VAEs too) and writes the demo when there is nothing
     try:
         app.models.set_vae(str(settings.get("sd_vae")))  # before the first load, so it applies to it

@@ -168,7 +168,7 @@ def test_lists_and_models(client):
     samplers = client.get("/sdapi/v1/samplers").json()
     assert samplers[0] == {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}}
     assert client.get("/sdapi/v1/schedulers").json()[2]["label"] == "Karras"
-    for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):
+    for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):  # none installed here
         assert client.get(f"/sdapi/v1/{route}").json() == []
     assert [item["name"] for item in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]
     modes = [item["name"] for item in client.get("/sdapi/v1/latent-upscale-modes").json()]
@@ -266,3 +266,15 @@ def test_override_settings_are_restored_unless_asked_to_keep(client):
     client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})
     info = json.loads(txt2img(client, override_settings={"sd_vae": "None"}).json()["info"])
     assert any("override_settings.sd_vae is not supported yet" in warning for warning in info["warnings"])
+
+
+def test_prompt_styles_route_and_styles_field(client):
+    client.app_context.paths.styles_file.write_text(
+        'name,prompt,negative_prompt\nanime,"masterpiece, {prompt}",lowres\n', encoding="utf-8")
+    assert client.get("/sdapi/v1/prompt-styles").json() == [
+        {"name": "anime", "prompt": "masterpiece, {prompt}", "negative_prompt": "lowres"}]
+    info = json.loads(txt2img(client, prompt="1girl", styles=["anime"]).json()["info"])
+    assert info["infotexts"][0].startswith("masterpiece, 1girl\nNegative prompt: lowres\n")
+    bad = txt2img(client, styles=["missing"])
+    assert bad.status_code == 422 and "known styles: anime" in bad.text
+    client.app_context.paths.styles_file.unlink()

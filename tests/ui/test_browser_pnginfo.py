@@ -72,3 +72,25 @@ def test_paste_button_reads_an_infotext_from_the_prompt_box(start_server, page, 
     assert value(page, "#img2img_scheduler input") == "Karras"
     assert value(page, "#img2img_denoising_strength input[type=number]") == "0.35"
     assert value(page, "#img2img_mask_blur input[type=number]") == "9"
+
+
+def test_a_style_is_saved_chosen_and_applied(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "styles.csv").write_text('name,prompt,negative_prompt\nanime,"masterpiece, {prompt}",lowres\n',
+                                         encoding="utf-8")
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.fill("#txt2img_prompt textarea", "1girl")
+    page.click("#txt2img_styles input")
+    page.click("ul[role=listbox] li:has-text('anime')")
+    page.click("#txt2img_style_apply")
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'masterpiece, 1girl'")
+    assert value(page, "#txt2img_neg_prompt textarea") == "lowres"
+    page.fill("#txt2img_style_name input, #txt2img_style_name textarea", "my look")
+    page.click("#txt2img_style_create")
+    page.wait_for_function("document.querySelector('#txt2img_style_name textarea, #txt2img_style_name input')"
+                           ".value === ''")
+    saved = (data_dir / "styles.csv").read_text(encoding="utf-8").splitlines()
+    assert saved[-1] == 'my look,"masterpiece, 1girl",lowres'
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'masterpiece, 1girl'")

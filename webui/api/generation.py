@@ -42,9 +42,10 @@ def generation_request(app: App, body: GenerationFields,
     if (width, height) != (body.width, body.height):
         warnings.append(f"size {body.width}x{body.height} was rounded down to {width}x{height} (multiples of 8)")
     try:
+        prompt, negative_prompt = app.styles.apply(body.prompt, body.negative_prompt, list(body.styles or []))
         clip_skip = overrides.get("CLIP_stop_at_last_layers")
         request = GenerationRequest(
-            prompt=body.prompt, negative_prompt=body.negative_prompt, sampler_name=sampler, scheduler=scheduler,
+            prompt=prompt, negative_prompt=negative_prompt, sampler_name=sampler, scheduler=scheduler,
             steps=body.steps, cfg_scale=body.cfg_scale, width=width, height=height, seed=body.seed,
             batch_size=body.batch_size, batch_count=body.n_iter, checkpoint=checkpoint,
             save_images=body.save_images and not body.do_not_save_samples,

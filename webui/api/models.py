@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # field → its A1111 default: accepted at that value, reported when it differs (features still to come).
 NOT_YET_SUPPORTED: dict[str, Any] = {
-    "styles": None, "subseed": -1, "subseed_strength": 0.0, "seed_resize_from_h": -1, "seed_resize_from_w": -1,
+    "subseed": -1, "subseed_strength": 0.0, "seed_resize_from_h": -1, "seed_resize_from_w": -1,
     "restore_faces": None, "tiling": None, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None,
     "s_tmin": None, "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None,
     "script_name": None, "script_args": [], "alwayson_scripts": {}, "infotext": None, "comments": None,

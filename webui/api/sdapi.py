@@ -31,8 +31,7 @@ from webui.infotext.parse import parse_infotext
 from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models",
-                     "prompt-styles", "script-info", "extensions")
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
 
 
@@ -89,6 +88,11 @@ def _list_routes(router: APIRouter, app: App) -> None:
         records = networks.loras.records if networks else []
         return [{"name": record.name, "alias": record.alias or record.name, "path": str(record.path),
                  "metadata": dict(record.metadata)} for record in records]
+
+    @router.get("/prompt-styles")
+    def prompt_styles() -> list[dict[str, str]]:
+        return [{"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt}
+                for style in app.styles.styles()]
 
     @router.get("/upscalers")
     def upscalers() -> list[dict[str, Any]]:

@@ -43,6 +43,10 @@ class DataPaths:
         return self.root / "outputs"
 
     @property
+    def styles_file(self) -> Path:
+        return self.root / "styles.csv"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "config.json"
 

@@ -15,6 +15,7 @@ import gradio as gr
 from PIL import Image
 
 from webui.app_context import App
+from webui.config.styles import PromptStyle
 from webui.engine.request import RANDOM_SEED, GenerationRequest
 from webui.jobs.job import JobState
 from webui.jobs.queue import QueueFullError
@@ -32,6 +33,10 @@ class PromptRow:
     interrupt: gr.Button
     skip: gr.Button
     paste: gr.Button  # ↙️ read generation parameters from the prompt box (A1111's paste button)
+    styles: gr.Dropdown
+    apply_styles: gr.Button
+    style_name: gr.Textbox
+    save_style: gr.Button
 
 
 @dataclass
@@ -65,7 +70,7 @@ class OutputPanel:
         return [self.gallery, self.progress, self.info, self.generation_info]
 
 
-def build_prompt_row(tab: str) -> PromptRow:
+def build_prompt_row(app: App, tab: str) -> PromptRow:
     with gr.Row(elem_id=f"{tab}_toprow"):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
             prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
@@ -80,7 +85,17 @@ def build_prompt_row(tab: str) -> PromptRow:
             with gr.Row(elem_id=f"{tab}_tools"):
                 paste = gr.Button("↙️", elem_id=f"{tab}_paste", elem_classes=["tool"], min_width=40,
                                   scale=0)
-    return PromptRow(prompt, negative, generate, interrupt, skip, paste)
+                apply_styles = gr.Button("📋", elem_id=f"{tab}_style_apply", elem_classes=["tool"], min_width=40,
+                                         scale=0)
+            styles = gr.Dropdown(app.styles.names(), value=[], multiselect=True, label="Styles",
+                                 elem_id=f"{tab}_styles", show_label=False, container=False)
+            with gr.Row(elem_id=f"{tab}_style_create_row"):
+                style_name = gr.Textbox(placeholder="New style name", show_label=False, container=False,
+                                        elem_id=f"{tab}_style_name", scale=3)
+                save_style = gr.Button("💾", elem_id=f"{tab}_style_create", elem_classes=["tool"], min_width=40,
+                                       scale=0)
+    return PromptRow(prompt, negative, generate, interrupt, skip, paste, styles, apply_styles, style_name,
+                     save_style)
 
 
 def build_sampling_controls(app: App, tab: str) -> SamplingControls:
@@ -115,10 +130,12 @@ def build_output_panel(tab: str) -> OutputPanel:
     return OutputPanel(progress, gallery, info, gr.State([]))
 
 
-def base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
-                 checkpoint, **extra) -> GenerationRequest:
-    """The request from the shared controls plus tab-specific fields; a bad value becomes a visible error."""
+def base_request(app: App, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+                 batch_count, batch_size, checkpoint, **extra) -> GenerationRequest:
+    """The request from the shared controls plus tab-specific fields, with the chosen styles applied to the
+    prompts (as A1111 does at generation time); a bad value becomes a visible error."""
     try:
+        prompt, negative = app.styles.apply(prompt or "", negative or "", list(styles or []))
         return GenerationRequest(
             prompt=prompt or "", negative_prompt=negative or "", sampler_name=sampler, scheduler=scheduler,
             steps=int(steps), cfg_scale=float(cfg), width=int(width), height=int(height),
@@ -168,7 +185,7 @@ def final_outputs(snapshot):
 def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
                     handler: Callable, extra_inputs: list) -> None:
     """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection."""
-    inputs = [row.prompt, row.negative, *controls.inputs(), *extra_inputs]
+    inputs = [row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs]
     for trigger in (row.generate.click, row.prompt.submit):
         trigger(handler, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal")
 
@@ -190,3 +207,27 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
         return infotext_html(entries[index][0]) if 0 <= index < len(entries) else gr.skip()
 
     panel.gallery.select(show_selected, inputs=[panel.generation_info], outputs=[panel.info], show_progress="hidden")
+    wire_styles(app, row)
+
+
+def wire_styles(app: App, row: PromptRow) -> None:
+    """📋 writes the chosen styles into the prompt boxes (and clears the choice); 💾 saves the prompts as a style."""
+
+    def apply(styles, prompt, negative):
+        try:
+            prompt, negative = app.styles.apply(prompt or "", negative or "", list(styles or []))
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+        return prompt, negative, []
+
+    def save(name, prompt, negative):
+        try:
+            app.styles.save(PromptStyle((name or "").strip(), prompt or "", negative or ""))
+        except (ValueError, OSError) as error:
+            raise gr.Error(str(error)) from error
+        return gr.Dropdown(choices=app.styles.names()), ""
+
+    row.apply_styles.click(apply, inputs=[row.styles, row.prompt, row.negative],
+                           outputs=[row.prompt, row.negative, row.styles], show_progress="hidden")
+    row.save_style.click(save, inputs=[row.style_name, row.prompt, row.negative], outputs=[row.styles, row.style_name],
+                         show_progress="hidden")

@@ -135,12 +135,12 @@ def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, res
 
 
 def make_generate_handler(app: App):
-    def generate(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
+    def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
                  mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising, mask_blur, mask_mode,
                  fill, area, padding, checkpoint, request: gr.Request):
         img2img = img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
                                       mask_blur, mask_mode, fill, area, padding)
-        job_request = base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+        job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, img2img=img2img)
         yield from stream_job(app, job_request, request)
 
@@ -157,7 +157,7 @@ class Img2ImgHandles:
 
 def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
     tab = "img2img"
-    row = build_prompt_row(tab)
+    row = build_prompt_row(app, tab)
     build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):

@@ -86,12 +86,12 @@ def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resiz
 
 
 def make_generate_handler(app: App):
-    def generate(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
+    def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
                  hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x, hr_resize_y, hr_sampler,
                  hr_scheduler, hr_prompt, hr_negative, checkpoint, request: gr.Request):
         hires = hires_from_inputs(hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
                                   hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
-        job_request = base_request(prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
+        job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, hires=hires)
         yield from stream_job(app, job_request, request)
 
@@ -107,7 +107,7 @@ class Txt2ImgHandles:
 
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
     tab = "txt2img"
-    row = build_prompt_row(tab)
+    row = build_prompt_row(app, tab)
     build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
