@@ -19,7 +19,7 @@ from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
-from webui.jobs.generation import GenerationOutput, GenerationService, JobOptions
+from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
 from webui.jobs.queue import JobQueue
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
@@ -87,6 +87,10 @@ def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
         save=save_options("outdir_txt2img_samples"),
         save_img2img=save_options("outdir_img2img_samples"),
         clip_skip=int(settings.get("CLIP_stop_at_last_layers")),
+        grids=GridOptions(
+            save=bool(settings.get("grid_save")), only_if_multiple=bool(settings.get("grid_only_if_multiple")),
+            rows=int(settings.get("n_rows")), txt2img=save_options("outdir_txt2img_grids"),
+            img2img=save_options("outdir_img2img_grids")),
     )
 
 

@@ -57,6 +57,7 @@ def img2img_pass(pipeline, observer: PassObserver, settings: SamplingSettings, g
                  init: list[Image.Image] | torch.Tensor, strength: float) -> torch.Tensor:
     """`init` is one image per seed (encoded by the pipeline) or latents already scaled by the VAE factor."""
     img2img = diffusers.StableDiffusionImg2ImgPipeline.from_pipe(pipeline)
+    img2img.set_progress_bar_config(disable=True)  # the job's console bar reports progress
     return img2img(image=_batched(init, len(generators)), strength=strength,
                    **_common(observer, settings, generators)).images
 
@@ -67,6 +68,7 @@ def inpaint_pass(pipeline, observer: PassObserver, settings: SamplingSettings, g
     """4-channel models blend the known latents back every step; 9-channel inpainting models get the masked image
     as extra input channels — diffusers' inpaint pipeline does either, depending on the UNet."""
     inpaint = diffusers.StableDiffusionInpaintPipeline.from_pipe(pipeline)
+    inpaint.set_progress_bar_config(disable=True)
     extra = {} if masked_image_latents is None else {"masked_image_latents": masked_image_latents}
     return inpaint(image=_batched(init, len(generators)), mask_image=mask, strength=strength, **extra,
                    **_common(observer, settings, generators)).images

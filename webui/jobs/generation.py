@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tqdm import tqdm
+
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.infotext.png import png_bytes_with_infotext
 from webui.jobs.job import Job
-from webui.storage.outputs import ImageSaver, SaveOptions, encode_png
+from webui.storage.outputs import ImageSaver, SaveOptions, encode_png, grid_rows, image_grid
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,25 @@ class GenerationOutput:
     checkpoint_title: str
     is_demo_model: bool
     notes: tuple[str, ...] = ()
+    grid: SavedImage | None = None   # A1111's grid of a batch, shown first in the gallery
 
     @property
     def seeds(self) -> tuple[int, ...]:
         return tuple(image.seed for image in self.images)
+
+
+@dataclass(frozen=True)
+class GridOptions:
+    """A1111's grid settings: grid_save, grid_only_if_multiple, n_rows and the grid folders."""
+
+    save: bool = True
+    only_if_multiple: bool = True
+    rows: int = -1
+    txt2img: SaveOptions | None = None
+    img2img: SaveOptions | None = None
+
+    def folder_for(self, mode: str) -> SaveOptions | None:
+        return self.txt2img if mode == "txt2img" else self.img2img
 
 
 @dataclass(frozen=True)
@@ -43,9 +60,34 @@ class JobOptions:
     save: SaveOptions                       # txt2img
     save_img2img: SaveOptions | None = None  # img2img and inpaint (None: same as txt2img)
     clip_skip: int = 1                      # CLIP_stop_at_last_layers, for requests that do not set their own
+    grids: GridOptions = GridOptions()
 
     def save_for(self, mode: str) -> SaveOptions:
         return self.save if mode == "txt2img" or self.save_img2img is None else self.save_img2img
+
+
+class ConsoleProgress:
+    """A1111's console bar: one tqdm line per job over all its batches, besides the job's own progress."""
+
+    def __init__(self, job: Job, batch_count: int) -> None:
+        self._job = job
+        self._batch_count = batch_count
+        self._bar: tqdm | None = None
+
+    def __enter__(self) -> ConsoleProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def report(self, batch_index: int, step: int, total_steps: int) -> None:
+        self._job.report_progress(batch_index, step, total_steps)
+        if self._bar is None:
+            self._bar = tqdm(total=total_steps * self._batch_count, desc=f"job {self._job.id[:8]}", unit="step",
+                             leave=False, dynamic_ncols=True)
+        self._bar.n = batch_index * total_steps + step
+        self._bar.refresh()
 
 
 class GenerationService:
@@ -62,13 +104,27 @@ class GenerationService:
         if request.clip_skip is None:
             request = replace(request, clip_skip=options.clip_skip)
         save = options.save_for(request.mode)
-        result = self._engine.generate(request, options.infotext, progress=job.report_progress,
-                                       cancelled=lambda: job.cancel_requested, skip=job.take_skip,
-                                       preview=lambda image: job.set_preview(png_bytes_with_infotext(image, None)))
+        with ConsoleProgress(job, request.batch_count) as console:
+            result = self._engine.generate(request, options.infotext, progress=console.report,
+                                           cancelled=lambda: job.cancel_requested, skip=job.take_skip,
+                                           preview=lambda image: job.set_preview(png_bytes_with_infotext(image,
+                                                                                                         None)))
         saved = tuple(self._keep(item.image, item.seed, item.infotext, save, request.save_images)
                       for item in result.images)
+        grid = self._grid(result.images, request, options)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
-                                result.notes)
+                                result.notes, grid)
+
+    def _grid(self, images, request, options: JobOptions) -> SavedImage | None:
+        """Saved images of a batch → one grid file with the first image's infotext (A1111's process_images)."""
+        grids = options.grids
+        folder = grids.folder_for(request.mode)
+        minimum = 2 if grids.only_if_multiple else 1
+        if not (grids.save and request.save_images and folder is not None and len(images) >= minimum):
+            return None
+        grid = image_grid([item.image for item in images], grid_rows(len(images), grids.rows, request.batch_size))
+        png = encode_png(grid, images[0].infotext, folder)
+        return SavedImage(self._saver.save_grid(png, folder), images[0].seed, images[0].infotext, png)
 
     def _keep(self, image, seed: int, infotext: str, options: SaveOptions, save: bool) -> SavedImage:
         png = encode_png(image, infotext, options)

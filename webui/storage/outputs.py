@@ -19,6 +19,7 @@ from webui.config.atomic import write_atomically
 from webui.infotext.png import png_bytes_with_infotext
 
 LEADING_NUMBER = re.compile(r"^(\d+)")
+GRID_NUMBER = re.compile(r"^grid-(\d+)")
 SUPPORTED_FORMATS = ("png",)
 
 
@@ -40,12 +41,33 @@ def encode_png(image: Image.Image, infotext: str, options: SaveOptions) -> bytes
     return png_bytes_with_infotext(image, infotext if options.embed_infotext else None)
 
 
-def next_sequence_number(folder: Path) -> int:
+def next_sequence_number(folder: Path, pattern: re.Pattern[str] = LEADING_NUMBER) -> int:
     """One past the largest leading number of any file in the folder (A1111's get_next_sequence_number)."""
     if not folder.is_dir():
         return 0
-    numbers = [int(match.group(1)) for entry in folder.iterdir() if (match := LEADING_NUMBER.match(entry.name))]
+    numbers = [int(match.group(1)) for entry in folder.iterdir() if (match := pattern.match(entry.name))]
     return max(numbers, default=-1) + 1
+
+
+def grid_rows(count: int, rows_setting: int = -1, batch_size: int = 1) -> int:
+    """A1111's grid shape: `n_rows` > 0 as set, 0 = one row per batch, -1 = about square."""
+    if rows_setting > 0:
+        rows = rows_setting
+    elif rows_setting == 0:
+        rows = batch_size
+    else:
+        rows = max(1, round(count ** 0.5))
+    return max(1, min(rows, count))
+
+
+def image_grid(images: list[Image.Image], rows: int) -> Image.Image:
+    """Images of equal size in `rows` rows, left to right then top to bottom (A1111's image_grid)."""
+    columns = -(-len(images) // rows)
+    width, height = images[0].size
+    grid = Image.new("RGB", (columns * width, rows * height), "black")
+    for index, image in enumerate(images):
+        grid.paste(image.convert("RGB").resize((width, height)), (index % columns * width, index // columns * height))
+    return grid
 
 
 class ImageSaver:
@@ -64,5 +86,14 @@ class ImageSaver:
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{next_sequence_number(folder):05d}-{seed}.{options.image_format}"
+            write_atomically(path, lambda stream: stream.write(payload))
+        return path
+
+    def save_grid(self, payload: bytes, options: SaveOptions, today: date | None = None) -> Path:
+        """A grid as A1111 names it: grid-NNNN.png in the grids folder."""
+        folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"grid-{next_sequence_number(folder, GRID_NUMBER):04d}.{options.image_format}"
             write_atomically(path, lambda stream: stream.write(payload))
         return path

@@ -39,6 +39,6 @@ def mount_options(app: App) -> dict:
     """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
     (the gallery shows the saved PNGs themselves, so a download keeps its infotext)."""
     options = read_job_options(app.settings, app.paths)
-    image_folders = {str(app.paths.outputs), *(str(save.folder) for save in (options.save, options.save_img2img)
-                                                if save is not None)}
+    folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
+    image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None)}
     return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}

@@ -163,10 +163,10 @@ def stream_job(app: App, job_request: GenerationRequest, request: gr.Request):
             yield preview, progress_html(snapshot), gr.skip(), gr.skip()
             last_sent = time.monotonic()
         snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
-    yield final_outputs(snapshot)
+    yield final_outputs(snapshot, show_grid=bool(app.settings.get("return_grid")))
 
 
-def final_outputs(snapshot):
+def final_outputs(snapshot, show_grid: bool = True):
     if snapshot.state is JobState.FAILED:
         raise gr.Error(f"Generation failed: {snapshot.error}")
     output = snapshot.result
@@ -176,10 +176,11 @@ def final_outputs(snapshot):
     notes = [*output.notes, *(["Interrupted: showing the images finished before the stop."]
                                 if output.interrupted else [])]
     note = " · ".join(notes) or None
-    gallery = [str(image.path) for image in output.images if image.path is not None]
+    shown = [output.grid, *output.images] if output.grid is not None and show_grid else list(output.images)
+    gallery = [str(image.path) for image in shown if image.path is not None]
     first_infotext = output.images[0].infotext if output.images else ""
     info = infotext_html(first_infotext, seconds, note)
-    return gallery, "", info, [(image.infotext, image.seed) for image in output.images]
+    return gallery, "", info, [(image.infotext, image.seed) for image in shown]
 
 
 def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
