@@ -135,7 +135,7 @@ def test_img2img_bad_inputs_are_clear(client, fields, status, message):
 
 def test_clip_skip_option_is_validated(client):
     response = client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 20})
-    assert response.status_code == 422 and "use 1 to 12" in response.text
+    assert response.status_code == 422 and "CLIP_stop_at_last_layers: 20 is out of range 1–12" in response.text
     assert client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2}).status_code == 200
     assert client.get("/sdapi/v1/options").json()["CLIP_stop_at_last_layers"] == 2
     client.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 1})

@@ -29,13 +29,35 @@ def test_unknown_a1111_keys_survive_a_save(tmp_path):
                                             "CLIP_stop_at_last_layers": 2, "save_to_dirs": False}
 
 
-def test_broken_file_and_unknown_key_are_named(tmp_path):
+def test_broken_file_is_kept_aside_reported_and_defaults_used(tmp_path):
     path = tmp_path / "config.json"
     path.write_text("{oops")
-    with pytest.raises(ValueError, match="cannot read settings file .*config.json"):
-        SettingsStore(default_options(), path).load()
+    store = SettingsStore(default_options(), path)
+    problem = store.load()
+    assert problem is not None and "could not be read" in problem and store.problem == problem
+    (kept,) = tmp_path.glob("config.json.broken-*")
+    assert kept.read_text() == "{oops" and not path.exists()
+    assert store.get("CLIP_stop_at_last_layers") == 1
+    store.set("CLIP_stop_at_last_layers", 2)
+    assert json.loads(path.read_text()) == {"CLIP_stop_at_last_layers": 2}
     with pytest.raises(KeyError, match="unknown setting 'nope'"):
-        SettingsStore(default_options(), path).get("nope")
+        store.get("nope")
+
+
+def test_values_are_validated_on_write_and_bad_stored_values_fall_back(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"CLIP_stop_at_last_layers": 40, "n_rows": 2, "grid_save": "yes please"}))
+    store = SettingsStore(default_options(), path)
+    problem = store.load()
+    assert "CLIP_stop_at_last_layers: 40 is out of range 1–12" in problem and "grid_save" in problem
+    assert store.get("CLIP_stop_at_last_layers") == 1 and store.get("n_rows") == 2 and store.get("grid_save") is True
+    with pytest.raises(ValueError, match="setting CLIP_stop_at_last_layers: 0 is out of range 1–12"):
+        store.update({"n_rows": 3, "CLIP_stop_at_last_layers": 0})
+    assert store.get("n_rows") == 2  # nothing changed
+    with pytest.raises(ValueError, match="setting save_to_dirs: 'no' is not a bool"):
+        store.set("save_to_dirs", "no")
+    store.set("show_progress_every_n_steps", 5.0)
+    assert store.get("show_progress_every_n_steps") == 5 and isinstance(store.get("show_progress_every_n_steps"), int)
 
 
 def test_duplicate_registration_raises():

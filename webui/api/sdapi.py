@@ -162,11 +162,10 @@ def _options_routes(router: APIRouter, app: App) -> None:
             except LookupError as error:
                 raise HTTPException(404, str(error)) from error
         other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
-        if "CLIP_stop_at_last_layers" in other:
-            clip_skip = other["CLIP_stop_at_last_layers"]
-            if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or not 1 <= clip_skip <= 12:
-                raise HTTPException(422, f"CLIP_stop_at_last_layers {clip_skip!r} is not allowed: use 1 to 12")
-        app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
+        try:
+            app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from error
 
     @router.get("/cmd-flags")
     def cmd_flags() -> dict[str, Any]:

@@ -9,13 +9,17 @@ atomically.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from webui.config.atomic import write_json_atomically
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,35 @@ class OptionSpec:
     default: Any
     label: str
     section: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+    in_settings_tab: bool = True   # False for what the quicksettings row owns (checkpoint, hash)
+
+    def coerce(self, value: Any) -> Any:
+        """The value in the default's type, or ValueError naming the setting and what is allowed."""
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                if not isinstance(value, bool):
+                    raise TypeError
+                coerced: Any = value
+            elif kind in (int, float):
+                if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                    raise TypeError
+                coerced = kind(value)
+            elif kind is str:
+                coerced = str(value)
+            else:
+                coerced = value
+        except (TypeError, ValueError):
+            raise ValueError(f"setting {self.key}: {value!r} is not a {kind.__name__}") from None
+        if self.choices is not None and coerced not in self.choices:
+            raise ValueError(f"setting {self.key}: {coerced!r} is not one of {', '.join(self.choices)}")
+        if (self.minimum is not None and coerced < self.minimum) or (
+                self.maximum is not None and coerced > self.maximum):
+            raise ValueError(f"setting {self.key}: {coerced} is out of range {self.minimum}–{self.maximum}")
+        return coerced
 
 
 class OptionRegistry:
@@ -52,12 +85,14 @@ class OptionRegistry:
 def default_options() -> OptionRegistry:
     """The settings the foundation honours, with A1111's keys and defaults."""
     return OptionRegistry([
-        OptionSpec("sd_model_checkpoint", None, "Stable Diffusion checkpoint", "sd"),
-        OptionSpec("sd_checkpoint_hash", "", "SHA256 hash of the current checkpoint", "sd"),
-        OptionSpec("sd_vae", "Automatic", "SD VAE", "sd"),
+        OptionSpec("sd_model_checkpoint", None, "Stable Diffusion checkpoint", "sd", in_settings_tab=False),
+        OptionSpec("sd_checkpoint_hash", "", "SHA256 hash of the current checkpoint", "sd", in_settings_tab=False),
+        OptionSpec("sd_vae", "Automatic", "SD VAE", "sd", in_settings_tab=False),
         # A1111's key; its default there is 1. Ours keeps a few more, bounded by --ckpt-cache-gb.
-        OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd"),
-        OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip (stop at the last layers of CLIP)", "sd"),
+        OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd",
+                   minimum=1, maximum=10),
+        OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip (stop at the last layers of CLIP)", "sd",
+                   minimum=1, maximum=12),
         OptionSpec("save_to_dirs", True, "Save images to a subdirectory", "saving-to-dirs"),
         OptionSpec("outdir_txt2img_samples", "outputs/txt2img-images", "Output directory for txt2img images",
                    "saving-paths"),
@@ -71,7 +106,7 @@ def default_options() -> OptionRegistry:
         OptionSpec("grid_only_if_multiple", True, "Do not save grids consisting of one picture", "saving-images"),
         OptionSpec("return_grid", True, "Show grid in gallery", "ui"),
         OptionSpec("n_rows", -1, "Grid row count; use -1 for autodetect and 0 for it to be same as batch size",
-                   "saving-images"),
+                   "saving-images", minimum=-1, maximum=16),
         OptionSpec("enable_pnginfo", True, "Save text information about generation parameters as chunks to png files",
                    "infotext"),
         OptionSpec("add_model_hash_to_info", True, "Add model hash to infotext", "infotext"),
@@ -79,7 +114,8 @@ def default_options() -> OptionRegistry:
         OptionSpec("add_version_to_infotext", True, "Add program version to infotext", "infotext"),
         OptionSpec("live_previews_enable", True, "Show live previews of the created image", "ui"),
         OptionSpec("show_progress_every_n_steps", 10,
-                   "Live preview display period (in sampling steps; -1 = only at the end)", "ui"),
+                   "Live preview display period (in sampling steps; -1 = only at the end)", "ui", minimum=-1,
+                   maximum=150),
     ])
 
 
@@ -91,19 +127,45 @@ class SettingsStore:
         self._path = path
         self._lock = threading.Lock()
         self._values: dict[str, Any] = {}
+        self.problem: str | None = None  # what went wrong reading config.json, for the Settings tab to show
 
-    def load(self) -> None:
-        """Read config.json if present; a broken file is an error naming the file, never silently reset."""
+    @property
+    def registry(self) -> OptionRegistry:
+        return self._registry
+
+    def load(self) -> str | None:
+        """Read config.json if present. A broken file never stops the start: it is kept aside as
+        `config.json.broken-<time>` (nothing the user wrote is lost), the defaults are used, and the problem is
+        returned (and logged) so the UI can say it. Values of known keys that no longer validate fall back to
+        their defaults the same way."""
         if not self._path.exists():
-            return
+            return None
         try:
             data = json.loads(self._path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ValueError(f"cannot read settings file {self._path}: {error}") from error
-        if not isinstance(data, dict):
-            raise ValueError(f"settings file {self._path} must hold a JSON object, found {type(data).__name__}")
+            if not isinstance(data, dict):
+                raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+        except (OSError, ValueError) as error:
+            kept = self._path.with_name(f"{self._path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+            self._path.replace(kept)
+            problem = f"settings file {self._path} could not be read ({error}); it was kept as {kept.name} and " \
+                      "the defaults are used"
+            log.error(problem)
+            self.problem = problem
+            return problem
+        problems = []
+        for key in list(data):
+            if self.knows(key):
+                try:
+                    data[key] = self._registry.get(key).coerce(data[key]) if data[key] is not None else None
+                except ValueError as error:
+                    problems.append(str(error))
+                    del data[key]
         with self._lock:
             self._values = data
+        if problems:
+            self.problem = "; ".join(problems) + " — the defaults are used for these"
+            log.warning(self.problem)
+        return self.problem
 
     def get(self, key: str) -> Any:
         spec = self._registry.get(key)
@@ -127,9 +189,10 @@ class SettingsStore:
         self.update({key: value})
 
     def update(self, values: dict[str, Any]) -> None:
-        """Set several values with one atomic write; an unknown key fails before anything changes."""
-        for key in values:
-            self._registry.get(key)
+        """Set several values with one atomic write; an unknown key or a bad value fails before anything
+        changes (ValueError/KeyError naming it)."""
+        coerced = {key: self._registry.get(key).coerce(value) if value is not None else None
+                   for key, value in values.items()}
         with self._lock:
-            self._values.update(values)
+            self._values.update(coerced)
             write_json_atomically(self._path, self._values)

@@ -10,6 +10,7 @@ from webui.app_context import App, read_job_options
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
+from webui.ui.settings_tab import build_settings_tab
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
 
@@ -29,6 +30,8 @@ def build_ui(app: App) -> gr.Blocks:
                 pnginfo = build_pnginfo_tab()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 build_merger_tab(app, top_row.checkpoint)
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
+                build_settings_tab(app)
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")

@@ -1,0 +1,69 @@
+"""The Settings tab: every registered setting under A1111's key and section, applied with one button and written
+atomically to config.json. Jobs read the settings when they start, so changes apply without a restart (the few
+that cannot say so in their label). A config.json that could not be read is reported at the top."""
+
+from __future__ import annotations
+
+import html
+from itertools import groupby
+
+import gradio as gr
+
+from webui.app_context import App
+from webui.config.options import OptionSpec
+
+SECTION_TITLES = {
+    "sd": "Stable Diffusion", "saving-images": "Saving images/grids", "saving-paths": "Paths for saving",
+    "saving-to-dirs": "Saving to a directory", "infotext": "Infotext", "ui": "User interface",
+}
+QUICKSETTINGS = {"CLIP_stop_at_last_layers"}  # shown in the row above the tabs instead
+RESTART_NEEDED = {"sd_checkpoints_limit"}
+
+
+def _component(spec: OptionSpec, value):
+    label = spec.label + (" (requires restart)" if spec.key in RESTART_NEEDED else "")
+    elem_id = f"setting_{spec.key}"
+    if spec.choices is not None:
+        return gr.Dropdown(list(spec.choices), value=value, label=label, elem_id=elem_id)
+    if isinstance(spec.default, bool):
+        return gr.Checkbox(value=bool(value), label=label, elem_id=elem_id)
+    if isinstance(spec.default, int | float):
+        return gr.Number(value=value, label=label, elem_id=elem_id, minimum=spec.minimum, maximum=spec.maximum,
+                         precision=0 if isinstance(spec.default, int) else None)
+    return gr.Textbox(value="" if value is None else str(value), label=label, elem_id=elem_id)
+
+
+def shown_specs(app: App) -> list[OptionSpec]:
+    return [spec for spec in app.settings.registry if spec.in_settings_tab and spec.key not in QUICKSETTINGS]
+
+
+def changed_text(changed: list[str]) -> str:
+    if not changed:
+        return "Nothing changed."
+    return f"{len(changed)} settings changed: {', '.join(changed)}."
+
+
+def build_settings_tab(app: App) -> None:
+    if app.settings.problem:
+        gr.HTML(f'<p class="settings-problem">{html.escape(app.settings.problem)}</p>',
+                elem_id="settings_load_problem")
+    with gr.Row():
+        submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
+    result = gr.HTML(elem_id="settings_result")
+    specs = sorted(shown_specs(app), key=lambda spec: spec.section)
+    components = []
+    with gr.Tabs(elem_id="settings"):
+        for section, members in groupby(specs, key=lambda spec: spec.section):
+            with gr.Tab(SECTION_TITLES.get(section, section), elem_id=f"settings_{section}"):
+                for spec in members:
+                    components.append(_component(spec, app.settings.get(spec.key)))
+    def apply(*values):
+        new = {spec.key: value for spec, value in zip(specs, values, strict=True)}
+        changed = [key for key, value in new.items() if value != app.settings.get(key)]
+        try:
+            app.settings.update({key: new[key] for key in changed})
+        except (ValueError, KeyError, OSError) as error:
+            raise gr.Error(str(error)) from error
+        return changed_text(changed)
+
+    submit.click(apply, inputs=components, outputs=[result], show_progress="hidden")
