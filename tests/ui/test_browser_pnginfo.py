@@ -94,3 +94,35 @@ def test_a_style_is_saved_chosen_and_applied(start_server, page, tmp_path):
     saved = (data_dir / "styles.csv").read_text(encoding="utf-8").splitlines()
     assert saved[-1] == 'my look,"masterpiece, 1girl",lowres'
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'masterpiece, 1girl'")
+
+
+def test_xyz_plot_makes_a_labelled_grid_of_jobs(start_server, page, tmp_path, artifacts):
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.fill("#txt2img_prompt textarea", "a cat")
+    for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
+        field = page.locator(f"#{elem_id} input[type=number]")
+        field.fill(str(number))
+        field.press("Enter")
+    page.click("#txt2img_script_list input")
+    page.click("ul[role=listbox] li:has-text('X/Y/Z plot')")
+    page.click("#script_txt2img_xyz_plot_x_type input")
+    page.click("ul[role=listbox] li:has-text('Prompt S/R')")
+    page.fill("#script_txt2img_xyz_plot_x_values textarea, #script_txt2img_xyz_plot_x_values input", "cat, dog")
+    page.click("#script_txt2img_xyz_plot_y_type input")
+    page.click("ul[role=listbox] li:has-text('CFG Scale')")
+    page.fill("#script_txt2img_xyz_plot_y_values textarea, #script_txt2img_xyz_plot_y_values input", "5, 9")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('X/Y/Z plot: 4 cells')",
+                           timeout=90_000)
+    page.screenshot(path=artifacts("xyz"))
+    today = date.today().isoformat()
+    (grid,) = (data_dir / "outputs" / "txt2img-grids" / today).glob("xyz_grid-*.png")
+    singles = sorted((data_dir / "outputs" / "txt2img-images" / today).glob("*.png"))
+    assert len(singles) == 4
+    prompts = sorted(read_infotext(path).split("\n")[0] for path in singles)
+    assert prompts == ["a cat", "a cat", "a dog", "a dog"]
+    assert sum("CFG scale: 9" in read_infotext(path) for path in singles) == 2
+    with Image.open(grid) as image:
+        assert image.width > 128 and image.height > 128  # two columns, two rows, plus label margins

@@ -19,7 +19,7 @@ from webui.config.atomic import write_atomically
 from webui.infotext.png import png_bytes_with_infotext
 
 LEADING_NUMBER = re.compile(r"^(\d+)")
-GRID_NUMBER = re.compile(r"^grid-(\d+)")
+GRID_PREFIXES = ("grid", "xyz_grid")
 SUPPORTED_FORMATS = ("png",)
 
 
@@ -89,11 +89,14 @@ class ImageSaver:
             write_atomically(path, lambda stream: stream.write(payload))
         return path
 
-    def save_grid(self, payload: bytes, options: SaveOptions, today: date | None = None) -> Path:
-        """A grid as A1111 names it: grid-NNNN.png in the grids folder."""
+    def save_grid(self, payload: bytes, options: SaveOptions, today: date | None = None, prefix: str = "grid") -> Path:
+        """A grid as A1111 names it: grid-NNNN.png (xyz_grid-NNNN.png for a plot) in the grids folder."""
+        if prefix not in GRID_PREFIXES:
+            raise ValueError(f"grid prefix {prefix!r} is not one of {', '.join(GRID_PREFIXES)}")
         folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
+        number = re.compile(rf"^{re.escape(prefix)}-(\d+)")
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"grid-{next_sequence_number(folder, GRID_NUMBER):04d}.{options.image_format}"
+            path = folder / f"{prefix}-{next_sequence_number(folder, number):04d}.{options.image_format}"
             write_atomically(path, lambda stream: stream.write(payload))
         return path

@@ -19,6 +19,7 @@ from webui.ui.generation_panel import (
     stream_job,
     wire_generation,
 )
+from webui.ui.xyz_plot_ui import XYZ_PLOT, build_script_controls, run_xyz_plot
 
 USE_SAME_SAMPLER = "Use same sampler"
 USE_SAME_SCHEDULER = "Use same scheduler"
@@ -88,12 +89,17 @@ def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resiz
 def make_generate_handler(app: App):
     def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
                  hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x, hr_resize_y, hr_sampler,
-                 hr_scheduler, hr_prompt, hr_negative, checkpoint, request: gr.Request):
+                 hr_scheduler, hr_prompt, hr_negative, script, x_type, x_values, y_type, y_values, z_type, z_values,
+                 checkpoint, request: gr.Request):
         hires = hires_from_inputs(hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
                                   hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
         job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, hires=hires)
-        yield from stream_job(app, job_request, request)
+        if script == XYZ_PLOT:
+            axes = (x_type, x_values, y_type, y_values, z_type, z_values)
+            yield from run_xyz_plot(app, job_request, axes, request.session_hash or "anonymous")
+        else:
+            yield from stream_job(app, job_request, request)
 
     return generate
 
@@ -113,7 +119,9 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             controls = build_sampling_controls(app, tab)
             hires = _build_hires(app)
+            scripts = build_script_controls(tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    wire_generation(app, row, controls, panel, make_generate_handler(app), [*hires.inputs(), checkpoint])
+    wire_generation(app, row, controls, panel, make_generate_handler(app),
+                    [*hires.inputs(), *scripts.inputs(), checkpoint])
     return Txt2ImgHandles(row, controls, hires)
