@@ -37,11 +37,12 @@ def serve(argv: list[str]) -> int:
 
     from webui.api.server import create_http_app
     from webui.app_context import build_app
-    from webui.ui.blocks import build_ui, mount_options
+    from webui.ui.blocks import add_theme_redirect, build_ui, mount_options
 
     app = build_app(options, default_data_dir=REPOSITORY_ROOT)
     http = create_http_app(app)
     if not options.nowebui:
+        add_theme_redirect(http, options.theme)
         http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
     app.start()
     host = options.bind_address

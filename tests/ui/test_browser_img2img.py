@@ -160,3 +160,19 @@ def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path, 
     (saved,) = saved_images(data_dir, "img2img-images")
     with Image.open(saved) as result:
         assert result.convert("RGB").getpixel((60, 60)) == (30, 90, 200)  # far from the stroke: untouched
+
+
+def test_gallery_image_goes_to_img2img_with_its_parameters(start_server, page, tmp_path):
+    server = start_server(tmp_path / "data")
+    page.goto(server.url + "/", wait_until="load")
+    fill_prompt_and_size(page, "txt2img", "castle on a hill")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Seed: 77')",
+                           timeout=60_000)
+    page.click("#txt2img_send_to_img2img")
+    page.wait_for_function("(document.querySelector('#img2img_prompt textarea') || {}).value === 'castle on a hill'")
+    page.wait_for_selector("#img2img_image img")
+    assert page.locator("#img2img_seed input").input_value() == "77"
+    page.click("#img2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Denoising strength')",
+                           timeout=60_000)

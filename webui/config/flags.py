@@ -42,6 +42,7 @@ class CommandLineOptions:
     lowvram: bool = False
     device: str | None = None
     autolaunch: bool = False
+    theme: str | None = None
     no_hashing: bool = False
     ckpt_cache_gb: float | None = None
 
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--listen", action="store_true", help="bind 0.0.0.0 so the LAN can reach the UI")
     server.add_argument("--server-name", default=None, help="bind this host name or address (overrides --listen)")
     server.add_argument("--autolaunch", action="store_true", help="open the UI in the default browser")
+    server.add_argument("--theme", choices=("light", "dark"), default=None,
+                        help="open the UI in this theme (default: the browser's preference)")
 
     paths = parser.add_argument_group("paths")
     paths.add_argument("--data-dir", type=Path, default=None,

@@ -45,3 +45,17 @@ def mount_options(app: App) -> dict:
     folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
     image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None)}
     return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}
+
+
+def add_theme_redirect(http, theme: str | None) -> None:
+    """--theme as A1111 does it: the page is opened with Gradio's `?__theme=` query unless the URL names one."""
+    if theme is None:
+        return
+    from starlette.responses import RedirectResponse
+
+    @http.middleware("http")
+    async def themed(request, call_next):
+        if request.method == "GET" and request.url.path == "/" and "__theme" not in request.query_params:
+            query = f"{request.url.query}&" if request.url.query else ""
+            return RedirectResponse(f"/?{query}__theme={theme}", status_code=307)
+        return await call_next(request)

@@ -33,6 +33,7 @@ class PromptRow:
     interrupt: gr.Button
     skip: gr.Button
     paste: gr.Button  # ↙️ read generation parameters from the prompt box (A1111's paste button)
+    forever: gr.Checkbox      # A1111's "Generate forever": repeat until unticked or Interrupt
     styles: gr.Dropdown
     apply_styles: gr.Button
     style_name: gr.Textbox
@@ -64,7 +65,10 @@ class OutputPanel:
     progress: gr.HTML
     gallery: gr.Gallery
     info: gr.HTML
-    generation_info: gr.State  # [(infotext, seed)] of the last job, for reuse-seed and gallery selection
+    generation_info: gr.State  # [(infotext, seed, path)] per gallery image, for reuse-seed, selection, send-to
+    selected: gr.State         # index of the gallery image last clicked
+    send_to_img2img: gr.Button
+    send_to_inpaint: gr.Button
 
     def outputs(self) -> list:
         return [self.gallery, self.progress, self.info, self.generation_info]
@@ -79,6 +83,8 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
                                   placeholder="Negative prompt")
         with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            forever = gr.Checkbox(False, label="Generate forever", elem_id=f"{tab}_generate_forever",
+                                  container=False)
             with gr.Row():
                 interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
                 skip = gr.Button("Skip", elem_id=f"{tab}_skip")
@@ -94,7 +100,7 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
                                         elem_id=f"{tab}_style_name", scale=3)
                 save_style = gr.Button("💾", elem_id=f"{tab}_style_create", elem_classes=["tool"], min_width=40,
                                        scale=0)
-    return PromptRow(prompt, negative, generate, interrupt, skip, paste, styles, apply_styles, style_name,
+    return PromptRow(prompt, negative, generate, interrupt, skip, paste, forever, styles, apply_styles, style_name,
                      save_style)
 
 
@@ -126,8 +132,11 @@ def build_output_panel(tab: str) -> OutputPanel:
     progress = gr.HTML(elem_id=f"{tab}_progress")
     gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2, format="png",
                          interactive=False, height="auto")
+    with gr.Row(elem_id=f"image_buttons_{tab}"):
+        send_to_img2img = gr.Button("🖼️ Send to img2img", elem_id=f"{tab}_send_to_img2img", size="sm")
+        send_to_inpaint = gr.Button("🎨️ Send to inpaint", elem_id=f"{tab}_send_to_inpaint", size="sm")
     info = gr.HTML(elem_id=f"html_info_{tab}")
-    return OutputPanel(progress, gallery, info, gr.State([]))
+    return OutputPanel(progress, gallery, info, gr.State([]), gr.State(0), send_to_img2img, send_to_inpaint)
 
 
 def base_request(app: App, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
@@ -180,23 +189,44 @@ def final_outputs(snapshot, show_grid: bool = True):
     gallery = [str(image.path) for image in shown if image.path is not None]
     first_infotext = output.images[0].infotext if output.images else ""
     info = infotext_html(first_infotext, seconds, note)
-    return gallery, "", info, [(image.infotext, image.seed) for image in shown]
+    return gallery, "", info, [(image.infotext, image.seed, str(image.path or "")) for image in shown]
 
 
 def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
                     handler: Callable, extra_inputs: list) -> None:
     """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection."""
-    inputs = [row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs]
-    for trigger in (row.generate.click, row.prompt.submit):
-        trigger(handler, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal")
+    inputs = [row.forever, row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs]
+    forever_sessions: set[str] = set()  # this tab's sessions in "Generate forever" mode
 
-    def interrupt_own_jobs(request: gr.Request) -> None:
-        app.jobs.cancel_owned_by(request.session_hash or "anonymous")
+    def generate(request: gr.Request, forever: bool, *values):
+        """One run, or runs back to back while this session's "Generate forever" stays on."""
+        session = request.session_hash or "anonymous"
+        if forever:
+            forever_sessions.add(session)
+        while True:
+            yield from handler(*values, request=request)
+            if session not in forever_sessions:
+                return
+
+    for trigger in (row.generate.click, row.prompt.submit):
+        trigger(generate, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal")
+
+    def toggle_forever(request: gr.Request, on: bool) -> None:
+        (forever_sessions.add if on else forever_sessions.discard)(request.session_hash or "anonymous")
+
+    row.forever.input(toggle_forever, inputs=[row.forever], outputs=None, show_progress="hidden")
+
+    def interrupt_own_jobs(request: gr.Request):
+        """Interrupt stops this session's jobs, and its "Generate forever" with them."""
+        session = request.session_hash or "anonymous"
+        forever_sessions.discard(session)
+        app.jobs.cancel_owned_by(session)
+        return False
 
     def skip_own_batch(request: gr.Request) -> None:
         app.jobs.skip_running(owner=request.session_hash or "anonymous")
 
-    row.interrupt.click(interrupt_own_jobs, inputs=None, outputs=None, show_progress="hidden")
+    row.interrupt.click(interrupt_own_jobs, inputs=None, outputs=[row.forever], show_progress="hidden")
     row.skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")
     controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
     controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
@@ -205,9 +235,12 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
 
     def show_selected(entries, event: gr.SelectData):
         index = event.index if isinstance(event.index, int) else 0
-        return infotext_html(entries[index][0]) if 0 <= index < len(entries) else gr.skip()
+        if not 0 <= index < len(entries):
+            return gr.skip(), gr.skip()
+        return infotext_html(entries[index][0]), index
 
-    panel.gallery.select(show_selected, inputs=[panel.generation_info], outputs=[panel.info], show_progress="hidden")
+    panel.gallery.select(show_selected, inputs=[panel.generation_info], outputs=[panel.info, panel.selected],
+                         show_progress="hidden")
     wire_styles(app, row)
 
 

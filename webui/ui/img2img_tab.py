@@ -13,6 +13,7 @@ from webui.app_context import App
 from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
+    OutputPanel,
     PromptRow,
     SamplingControls,
     base_request,
@@ -151,6 +152,7 @@ def make_generate_handler(app: App):
 class Img2ImgHandles:
     row: PromptRow
     controls: SamplingControls
+    panel: OutputPanel
     images: ImageInputs
     img2img: Img2ImgControls
 
@@ -168,4 +170,4 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
             panel = build_output_panel(tab)
     wire_generation(app, row, sampling, panel, make_generate_handler(app),
                     [*images.inputs(), *controls.inputs(), checkpoint])
-    return Img2ImgHandles(row, sampling, images, controls)
+    return Img2ImgHandles(row, sampling, panel, images, controls)

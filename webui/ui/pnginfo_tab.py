@@ -87,6 +87,23 @@ def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandle
                 gr.Tabs(selected="img2img")]
 
     outputs = [*img2img_targets.components(), images.init_image, images.sketch, images.mode, images.tabs, main_tabs]
+
+    def from_gallery(entries, selected, mode):
+        if not entries:
+            raise gr.Error("Generate an image first: the gallery is empty")
+        infotext, _seed, path = entries[min(max(0, selected), len(entries) - 1)]
+        if not path:
+            raise gr.Error("This image was not saved, so it cannot be sent")
+        with Image.open(path) as picture:
+            return to_img2img(infotext, picture.convert("RGB"), mode)
+
+    for panel in (txt2img.panel, img2img.panel):
+        panel.send_to_img2img.click(lambda entries, selected: from_gallery(entries, selected, "img2img"),
+                                    inputs=[panel.generation_info, panel.selected], outputs=outputs,
+                                    show_progress="hidden")
+        panel.send_to_inpaint.click(lambda entries, selected: from_gallery(entries, selected, "inpaint"),
+                                    inputs=[panel.generation_info, panel.selected], outputs=outputs,
+                                    show_progress="hidden")
     pnginfo.send_img2img.click(lambda text, picture: to_img2img(text, picture, "img2img"),
                                inputs=[pnginfo.parameters, pnginfo.image], outputs=outputs, show_progress="hidden")
     pnginfo.send_inpaint.click(lambda text, picture: to_img2img(text, picture, "inpaint"),

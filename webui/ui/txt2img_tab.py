@@ -10,6 +10,7 @@ from webui.app_context import App
 from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresFix
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
+    OutputPanel,
     PromptRow,
     SamplingControls,
     base_request,
@@ -108,6 +109,7 @@ def make_generate_handler(app: App):
 class Txt2ImgHandles:
     row: PromptRow
     controls: SamplingControls
+    panel: OutputPanel
     hires: HiresControls
 
 
@@ -124,4 +126,4 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
             panel = build_output_panel(tab)
     wire_generation(app, row, controls, panel, make_generate_handler(app),
                     [*hires.inputs(), *scripts.inputs(), checkpoint])
-    return Txt2ImgHandles(row, controls, hires)
+    return Txt2ImgHandles(row, controls, panel, hires)

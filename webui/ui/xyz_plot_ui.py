@@ -87,8 +87,8 @@ def run_xyz_plot(app: App, base: GenerationRequest, axis_values: tuple, owner: s
     gallery = [str(grid_path), *(str(image.path) for image in images if image.path is not None)]
     info = infotext_html(images[0].infotext, time.monotonic() - started,
                          f"X/Y/Z plot: {len(cells)} cells, grid saved as {grid_path.name}")
-    yield gallery, "", info, [(images[0].infotext, images[0].seed), *((image.infotext, image.seed)
-                                                                      for image in images)]
+    entries = [(image.infotext, image.seed, str(image.path or "")) for image in images]
+    yield gallery, "", info, [(images[0].infotext, images[0].seed, str(grid_path)), *entries]
 
 
 def _save_grid(app: App, axes: list[PlotAxis], cells, firsts, base: GenerationRequest):
