@@ -126,3 +126,45 @@ def test_xyz_plot_makes_a_labelled_grid_of_jobs(start_server, page, tmp_path, ar
     assert sum("CFG scale: 9" in read_infotext(path) for path in singles) == 2
     with Image.open(grid) as image:
         assert image.width > 128 and image.height > 128  # two columns, two rows, plus label margins
+
+
+@pytest.mark.parametrize("auto_swap", [False, True])
+def test_pasted_model_hash_switches_the_checkpoint_only_when_allowed(start_server, page, tmp_path, tiny_checkpoint,
+                                                                     auto_swap):
+    """As in A1111, only checkpoints whose hash is known (here: both were loaded once) can be found by hash."""
+    import hashlib
+    import json
+    import time
+
+    from tests.support import copy_checkpoint
+    from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
+
+    data_dir = tmp_path / "data"
+    folder = data_dir / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    first = copy_checkpoint(tiny_checkpoint, folder / "aaa-first.safetensors")
+    write_tiny_checkpoint(folder / "zzz-second.safetensors", TinySD1Spec(seed=3))
+    short_hash = hashlib.sha256(first.read_bytes()).hexdigest()[:10]
+    (data_dir / "config.json").write_text(json.dumps({"disable_weights_auto_swap": not auto_swap}))
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.click("#setting_sd_model_checkpoint input")
+    page.click("ul[role=listbox] li:has-text('zzz-second.safetensors')")
+    wait_for_checkpoint(server, "zzz-second", 60)
+    page.fill("#txt2img_prompt textarea", INFOTEXT.replace("Model hash: 0123456789", f"Model hash: {short_hash}"))
+    page.click("#txt2img_paste")
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value.startsWith('1girl')")
+    if auto_swap:
+        wait_for_checkpoint(server, "aaa-first", 60)
+    else:
+        time.sleep(2)
+        assert server.ping()["checkpoint"].startswith("zzz-second")
+
+
+def wait_for_checkpoint(server, prefix, seconds):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not server.ping()["checkpoint"].startswith(prefix):
+        time.sleep(0.3)
+    assert server.ping()["checkpoint"].startswith(prefix)

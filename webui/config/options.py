@@ -91,6 +91,8 @@ def default_options() -> OptionRegistry:
         # A1111's key; its default there is 1. Ours keeps a few more, bounded by --ckpt-cache-gb.
         OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd",
                    minimum=1, maximum=10),
+        OptionSpec("disable_weights_auto_swap", True,
+                   "Do not switch the checkpoint when pasting an infotext with a known model hash", "infotext"),
         OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip (stop at the last layers of CLIP)", "sd",
                    minimum=1, maximum=12),
         OptionSpec("save_to_dirs", True, "Save images to a subdirectory", "saving-to-dirs"),

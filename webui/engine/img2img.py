@@ -2,7 +2,7 @@
 the result back.
 
 Image preparation (resize modes, mask blur and inversion, the "only masked" crop, "fill") is pure Pillow work in
-`image_prep`; this module does the latent side: A1111's "latent noise" / "latent nothing" masked content,
+`img2img_images`; this module does the latent side: A1111's "latent noise" / "latent nothing" masked content,
 "Just resize (latent upscale)", denoising 0 (a VAE round trip, no sampling) and the final paste that keeps unmasked
 pixels exactly as they were.
 """
@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 
 from webui.engine.decode import decode_latents
-from webui.engine.image_prep import (
+from webui.engine.img2img_images import (
+    INPAINT_AREAS,
     crop_region,
     expand_to_aspect,
     fill_masked,
+    overlay_mask,
     paste_back,
     prepare_mask,
     resize_for_img2img,
@@ -95,7 +97,8 @@ class Img2ImgRun:
             if observer.signals.stopped or observer.signals.skipped:
                 return []
             generated = self._decode(latents, notes)
-        return [paste_back(init, image, soft_mask, region) for image in generated]
+        overlay = overlay_mask(soft_mask, INPAINT_AREAS[1] if spec.only_masked else INPAINT_AREAS[0])
+        return [paste_back(init, image, overlay, region) for image in generated]
 
     def _inpaint_start(self, image: Image.Image, hard_mask: Image.Image,
                        fill: str) -> tuple[list[Image.Image] | torch.Tensor, torch.Tensor | None]:

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from webui.app_context import App
+from webui.engine.img2img_images import INPAINT_AREAS, MASK_MODES
 from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
@@ -25,8 +26,6 @@ from webui.ui.generation_panel import (
 )
 
 MODES = ("img2img", "inpaint", "inpaint upload")
-MASK_MODES = ("Inpaint masked", "Inpaint not masked")
-INPAINT_AREAS = ("Whole picture", "Only masked")
 
 
 @dataclass

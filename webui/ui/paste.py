@@ -27,6 +27,7 @@ class PasteTargets:
     row: PromptRow
     controls: SamplingControls
     clip_skip: gr.Slider
+    checkpoint: gr.Dropdown
     hires: HiresControls | None = None
     denoising: gr.Slider | None = None
     mask_blur: gr.Slider | None = None
@@ -34,7 +35,7 @@ class PasteTargets:
     def components(self) -> list:
         c = self.controls
         components = [self.row.prompt, self.row.negative, c.steps, c.sampler, c.scheduler, c.cfg_scale, c.seed,
-                      c.width, c.height, self.clip_skip]
+                      c.width, c.height, self.clip_skip, self.checkpoint]
         if self.hires is not None:
             h = self.hires
             components += [h.enable, h.denoising, h.scale, h.upscaler, h.steps, h.resize_x, h.resize_y, h.sampler,
@@ -46,7 +47,7 @@ class PasteTargets:
         sampler, scheduler = _sampler(app, fields.sampler, fields.schedule_type)
         updates = [fields.prompt, fields.negative_prompt, _value(fields.steps), _value(sampler), _value(scheduler),
                    _value(fields.cfg_scale), _value(fields.seed), _value(fields.width), _value(fields.height),
-                   _value(fields.clip_skip)]
+                   _value(fields.clip_skip), _checkpoint(app, fields.model_hash)]
         if self.hires is not None:
             hr_sampler, hr_scheduler = _hires_sampler(app, fields)
             updates += [fields.enable_hr, _value(fields.denoising_strength if fields.enable_hr else None),
@@ -58,6 +59,21 @@ class PasteTargets:
         if self.mask_blur is not None:
             updates.append(_value(fields.mask_blur))
         return updates
+
+
+def _checkpoint(app: App, model_hash: str | None):
+    """A1111 switches to the infotext's checkpoint only when `disable_weights_auto_swap` is off (it is on by
+    default) and the hash names a checkpoint we have."""
+    if model_hash is None or app.settings.get("disable_weights_auto_swap"):
+        return gr.skip()
+    try:
+        title = app.models.find(model_hash).title
+        if app.models.loaded is None or app.models.loaded.record.title != title:
+            app.switch_checkpoint(title)
+    except (LookupError, ValueError, OSError) as error:
+        gr.Warning(f"Checkpoint with hash {model_hash} not used: {error}")
+        return gr.skip()
+    return title
 
 
 def _sampler(app: App, name: str | None, schedule: str | None) -> tuple[str | None, str | None]:

@@ -66,8 +66,9 @@ def _fields(text: str | None):
 
 def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandles, img2img: Img2ImgHandles,
                pnginfo: PngInfoHandles) -> None:
-    txt2img_targets = PasteTargets(txt2img.row, txt2img.controls, top.clip_skip, hires=txt2img.hires)
-    img2img_targets = PasteTargets(img2img.row, img2img.controls, top.clip_skip,
+    txt2img_targets = PasteTargets(txt2img.row, txt2img.controls, top.clip_skip, top.checkpoint,
+                                   hires=txt2img.hires)
+    img2img_targets = PasteTargets(img2img.row, img2img.controls, top.clip_skip, top.checkpoint,
                                    denoising=img2img.img2img.denoising, mask_blur=img2img.img2img.mask_blur)
     for targets in (txt2img_targets, img2img_targets):
         targets.row.paste.click(lambda text, targets=targets: targets.updates(app, _fields(text)),
