@@ -28,6 +28,7 @@ from webui.api.models import (
 from webui.app_context import App
 from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
+from webui.infotext.png import image_text_items
 from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
@@ -69,25 +70,7 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def sd_vae() -> list[dict[str, Any]]:
         return [{"model_name": record.model_name, "filename": str(record.path)} for record in app.models.vaes()]
 
-    @router.get("/embeddings")
-    def embeddings() -> dict[str, Any]:
-        """A1111's shape: loaded = usable with the current model, skipped = the others (name → details)."""
-        networks = app.engine.networks
-        loaded = app.models.loaded
-        if networks is None or loaded is None:
-            return {"loaded": {}, "skipped": {}}
-        usable = networks.embeddings.vectors_for_width(loaded.pipeline.text_encoder.config.hidden_size)
-        return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
-                                  "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
-                           for name, vectors in usable.items()},
-                "skipped": {name: {"reason": reason} for name, reason in networks.embeddings.skipped().items()}}
-
-    @router.get("/loras")
-    def loras() -> list[dict[str, Any]]:
-        networks = app.engine.networks
-        records = networks.loras.records if networks else []
-        return [{"name": record.name, "alias": record.alias or record.name, "path": str(record.path),
-                 "metadata": dict(record.metadata)} for record in records]
+    _network_routes(router, app)
 
     @router.get("/prompt-styles")
     def prompt_styles() -> list[dict[str, str]]:
@@ -110,6 +93,28 @@ def _list_routes(router: APIRouter, app: App) -> None:
 
     for name in EMPTY_LIST_ROUTES:
         router.add_api_route(f"/{name}", lambda: [], methods=["GET"], name=name)
+
+
+def _network_routes(router: APIRouter, app: App) -> None:
+    @router.get("/embeddings")
+    def embeddings() -> dict[str, Any]:
+        """A1111's shape: loaded = usable with the current model, skipped = the others (name → details)."""
+        networks = app.engine.networks
+        loaded = app.models.loaded
+        if networks is None or loaded is None:
+            return {"loaded": {}, "skipped": {}}
+        usable = networks.embeddings.vectors_for_width(loaded.pipeline.text_encoder.config.hidden_size)
+        return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
+                                  "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
+                           for name, vectors in usable.items()},
+                "skipped": {name: {"reason": reason} for name, reason in networks.embeddings.skipped().items()}}
+
+    @router.get("/loras")
+    def loras() -> list[dict[str, Any]]:
+        networks = app.engine.networks
+        records = networks.loras.records if networks else []
+        return [{"name": record.name, "alias": record.alias or record.name, "path": str(record.path),
+                 "metadata": dict(record.metadata)} for record in records]
 
 
 def _refresh_routes(router: APIRouter, app: App) -> None:
@@ -213,6 +218,17 @@ def _job_routes(router: APIRouter, app: App) -> None:
     def img2img(body: Img2ImgRequest) -> ImageResponse:
         return run(body, *generation_request(app, body, decode_image))
 
+    _progress_routes(router, app)
+
+    @router.post("/png-info", response_model=PngInfoResponse)
+    def png_info(body: PngInfoRequest) -> PngInfoResponse:
+        image = decode_image(body.image)
+        items = image_text_items(image)  # PNG chunks, or the EXIF UserComment of a JPEG/WebP
+        info = items.pop("parameters", "")
+        return PngInfoResponse(info=info, items=items, parameters=parse_infotext(info) if info else {})
+
+
+def _progress_routes(router: APIRouter, app: App) -> None:
     @router.get("/progress")
     def progress(skip_current_image: bool = False) -> dict[str, Any]:
         running = app.jobs.snapshot_running()
@@ -244,13 +260,6 @@ def _job_routes(router: APIRouter, app: App) -> None:
     @router.post("/skip")
     def skip() -> None:
         app.jobs.skip_running()
-
-    @router.post("/png-info", response_model=PngInfoResponse)
-    def png_info(body: PngInfoRequest) -> PngInfoResponse:
-        image = decode_image(body.image)
-        items = {key: value for key, value in getattr(image, "text", {}).items() if isinstance(value, str)}
-        info = items.pop("parameters", "")
-        return PngInfoResponse(info=info, items=items, parameters=parse_infotext(info) if info else {})
 
 
 def _keep_overrides(app: App, request: GenerationRequest) -> None:
