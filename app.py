@@ -139,7 +139,53 @@ def download(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"convert": convert, "merge": merge, "download": download}  # anything else starts the server
+def _csv_of(kind, allowed: tuple | None = None):
+    def parse(text: str) -> tuple:
+        values = tuple(kind(item.strip()) for item in text.split(",") if item.strip())
+        if allowed is not None and (bad := [value for value in values if value not in allowed]):
+            raise argparse.ArgumentTypeError(f"{bad[0]} is not one of {', '.join(map(str, allowed))}")
+        return values
+    return parse
+
+
+def benchmark(argv: list[str]) -> int:
+    """`python app.py benchmark`: the fp16 benchmark report for the current checkpoint on this device."""
+    from webui.benchmark.plan import ATTENTIONS, DEFAULT_RESOLUTIONS, PRECISIONS
+
+    parser = argparse.ArgumentParser(prog="app.py benchmark", description=(
+        "Time each precision x attention x resolution on this device with the current (or --ckpt) checkpoint; "
+        "write report.md, results.csv and plot.png under outputs/benchmarks/."))
+    parser.add_argument("--resolutions", type=_csv_of(int), default=DEFAULT_RESOLUTIONS, help="e.g. 256,512,768")
+    parser.add_argument("--precisions", type=_csv_of(str, PRECISIONS), default=PRECISIONS, help="fp32,fp16,bf16")
+    parser.add_argument("--attentions", type=_csv_of(str, ATTENTIONS), default=ATTENTIONS,
+                        help="sdpa,sliced,xformers,classic")
+    parser.add_argument("--steps", type=int, default=4, help="sampling steps per image (default 4)")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--ckpt", type=Path, default=None, help="benchmark this checkpoint file")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from webui.app_context import build_app
+    from webui.benchmark.suite import BenchmarkRequest, run_benchmark
+    from webui.config.flags import CommandLineOptions
+
+    try:
+        request = BenchmarkRequest(args.resolutions, args.precisions, args.attentions, args.steps)
+        app = build_app(CommandLineOptions(data_dir=args.data_dir, ckpt=args.ckpt, device=args.device),
+                        default_data_dir=REPOSITORY_ROOT)
+        outcome = run_benchmark(app.models, app.paths.outputs, request,
+                                progress=lambda done, total, what: print(f"[{done}/{total}] {what}", flush=True))
+    except ValueError as error:
+        print(f"benchmark: {error}", file=sys.stderr)
+        return 2
+    print(outcome.markdown)
+    print(f"written to {outcome.folder}")
+    return 0
+
+
+# anything else starts the server
+COMMANDS = {"convert": convert, "merge": merge, "download": download, "benchmark": benchmark}
 
 
 def main(argv: list[str] | None = None) -> int:

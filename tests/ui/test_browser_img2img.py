@@ -39,6 +39,7 @@ def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path)
 
     page.goto(server.url + "/", wait_until="load")
     page.get_by_role("tab", name="img2img", exact=True).first.click()
+    page.wait_for_selector("#img2img_image")  # tabs render when first shown
     for elem_id in ("img2img_image", "resize_mode", "img2img_denoising_strength", "img2img_mask_blur",
                     "img2img_inpainting_fill", "img2img_inpaint_full_res", "img2img_gallery", "img2img_generate"):
         assert page.locator(f"#{elem_id}").count() == 1, elem_id

@@ -11,6 +11,7 @@ from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
 from webui.ui.settings_tab import build_settings_tab
+from webui.ui.system_tab import build_system_tab
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
 
@@ -32,6 +33,8 @@ def build_ui(app: App) -> gr.Blocks:
                 build_merger_tab(app, top_row.checkpoint)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 build_settings_tab(app)
+            with gr.Tab("System", id="system", elem_id="tab_system"):
+                build_system_tab(app)
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
