@@ -174,11 +174,17 @@ def benchmark(argv: list[str]) -> int:
         request = BenchmarkRequest(args.resolutions, args.precisions, args.attentions, args.steps)
         app = build_app(CommandLineOptions(data_dir=args.data_dir, ckpt=args.ckpt, device=args.device),
                         default_data_dir=REPOSITORY_ROOT)
-        outcome = run_benchmark(app.models, app.paths.outputs, request,
-                                progress=lambda done, total, what: print(f"[{done}/{total}] {what}", flush=True))
     except ValueError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
+    try:
+        outcome = app.device.run(run_benchmark, app.models, app.paths.outputs, request,
+                                 progress=lambda done, total, what: print(f"[{done}/{total}] {what}", flush=True))
+    except ValueError as error:
+        print(f"benchmark: {error}", file=sys.stderr)
+        return 2
+    finally:
+        app.stop()
     print(outcome.markdown)
     print(f"written to {outcome.folder}")
     return 0

@@ -19,6 +19,7 @@ from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
+from webui.jobs.device import DeviceThread
 from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
 from webui.jobs.queue import JobQueue
 from webui.model_manager.demo import write_demo_checkpoint
@@ -45,23 +46,25 @@ class App:
     jobs: JobQueue[GenerationOutput]
     tools: CheckpointTools
     styles: StyleStore
+    device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
 
     def start(self) -> None:
         self.jobs.start()
 
     def stop(self) -> None:
         self.jobs.stop()
+        self.device.shutdown()
 
     def switch_checkpoint(self, query: str, progress: LoadProgress | None = None) -> str:
-        """Load a checkpoint (waits for the running job) and remember it in config.json, as A1111 does."""
-        loaded = self.models.load(query, progress)
+        """Load a checkpoint (after the running job) and remember it in config.json, as A1111 does."""
+        loaded = self.device.run(self.models.load, query, progress)
         self.settings.update({"sd_model_checkpoint": loaded.record.title,
                               "sd_checkpoint_hash": loaded.record.sha256 or ""})
         return loaded.record.title
 
     def switch_vae(self, choice: str) -> str:
         """A1111's sd_vae: apply to the live model and remember it in config.json."""
-        self.models.set_vae(choice)
+        self.device.run(self.models.set_vae, choice)
         self.settings.set("sd_vae", choice)
         return choice
 
@@ -137,7 +140,7 @@ def _initial_checkpoint(app: App) -> str:
 
 
 def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
-    """Compose the services and load the starting checkpoint; no thread or socket yet."""
+    """Compose the services and load the starting checkpoint (on the device thread); no socket yet."""
     paths = DataPaths((options.data_dir or default_data_dir).resolve())
     paths.ensure_folders()
     settings = SettingsStore(default_options(), paths.config_file)
@@ -153,10 +156,13 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     engine = GenerationEngine(models, default_sampler_table(), networks=networks)
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
-    app = App(options, paths, settings, models, engine, JobQueue(service.run), tools, StyleStore(paths.styles_file))
-    initial = _initial_checkpoint(app)  # scans the folders (VAEs too) and writes the demo when there is nothing
+    device = DeviceThread()
+    jobs: JobQueue[GenerationOutput] = JobQueue(lambda job: device.run(service.run, job))
+    app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device)
+    # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
+    initial = device.run(_initial_checkpoint, app)
     try:
-        app.models.set_vae(str(settings.get("sd_vae")))  # before the first load, so it applies to it
+        device.run(app.models.set_vae, str(settings.get("sd_vae")))  # before the first load, so it applies to it
     except LookupError as error:
         log.warning("%s; using Automatic", error)
     app.switch_checkpoint(initial)

@@ -71,6 +71,8 @@ def snapshot(module):
 def test_lora_changes_the_image_and_leaves_the_base_model_bit_identical(engine, loaded_manager, folders):
     pipeline = loaded_manager.loaded.pipeline
     unet_before, te_before = snapshot(pipeline.unet), snapshot(pipeline.text_encoder)
+    flags_before = [(module.training, sorted(vars(module))) for module in (pipeline.unet, pipeline.text_encoder)]
+    grads_before = [parameter.requires_grad for parameter in pipeline.unet.parameters()]
     plain = make(engine)
     with_lora = make(engine, prompt="1girl <lora:flatcolor:0.9>")
     assert not np.array_equal(pixels(plain), pixels(with_lora))
@@ -79,6 +81,9 @@ def test_lora_changes_the_image_and_leaves_the_base_model_bit_identical(engine, 
         assert set(after) == set(before)
         assert all(torch.equal(after[name], before[name]) for name in before)
     assert np.array_equal(pixels(make(engine)), pixels(plain))  # gone after the job
+    assert [(module.training, sorted(vars(module))) for module in (pipeline.unet, pipeline.text_encoder)] \
+        == flags_before
+    assert [parameter.requires_grad for parameter in pipeline.unet.parameters()] == grads_before
     path = folders[0] / "flatcolor.safetensors"
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])

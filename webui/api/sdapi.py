@@ -138,7 +138,7 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/unload-checkpoint")
     def unload_checkpoint() -> dict:
-        app.models.unload()
+        app.device.run(app.models.unload)
         return {}
 
     @router.post("/reload-checkpoint")

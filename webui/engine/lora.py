@@ -1,8 +1,9 @@
 """LoRAs for one job, through diffusers' own adapter seam (PEFT): loaded, weighted per component, then removed.
 
 `load_lora_weights` converts kohya files (`lora_unet_…`, `lora_te_…`) itself and wraps the affected layers; the
-base weights are never modified (nothing is fused), and `unload_lora_weights` puts the original layers back, so
-after the job the model is bit-identical to before — the fast checkpoint swap relies on the original parameters.
+base weights are never modified (nothing is fused), and `unload_lora_weights` puts the original layers back; what
+loading changes besides (grad flags, train/eval mode, attributes PEFT and transformers leave on the models) is
+captured before and restored after, so the model is as it was — the fast checkpoint swap relies on that.
 """
 
 from __future__ import annotations
@@ -55,6 +56,33 @@ def _load(pipeline, lora: LoraToApply, adapter: str) -> None:
         raise LoraArchitectureError(f"LoRA {lora.name}: none of its weights match a layer of this SD 1.x model")
 
 
+@dataclass(frozen=True)
+class _ModelState:
+    """What loading a LoRA changes on a model besides wrapping layers, to be put back after unloading."""
+
+    model: torch.nn.Module
+    attributes: dict[str, object]
+    training: tuple[tuple[torch.nn.Module, bool], ...]
+    requires_grad: tuple[tuple[torch.nn.Parameter, bool], ...]
+
+    @classmethod
+    def capture(cls, model: torch.nn.Module) -> _ModelState:
+        return cls(model, dict(vars(model)), tuple((module, module.training) for module in model.modules()),
+                   tuple((parameter, parameter.requires_grad) for parameter in model.parameters()))
+
+    def restore(self) -> None:
+        for key in [key for key in vars(self.model) if key not in self.attributes]:
+            delattr(self.model, key)  # e.g. transformers' `_weight_conversions`, which would alter later saving
+        for key, value in self.attributes.items():
+            if vars(self.model).get(key) is not value:
+                setattr(self.model, key, value)
+        for module, training in self.training:
+            module.training = training
+        for parameter, requires_grad in self.requires_grad:
+            if parameter.requires_grad != requires_grad:
+                parameter.requires_grad_(requires_grad)
+
+
 @contextmanager
 def applied_loras(pipeline, loras: Sequence[LoraToApply]) -> Iterator[None]:
     """Apply `loras` for the duration of the block (call it outside `torch.inference_mode`)."""
@@ -62,6 +90,7 @@ def applied_loras(pipeline, loras: Sequence[LoraToApply]) -> Iterator[None]:
         yield
         return
     adapters: list[str] = []
+    states = [_ModelState.capture(model) for model in (pipeline.unet, pipeline.text_encoder)]
     try:
         for index, lora in enumerate(loras):
             adapter = f"kestrel_lora_{index}"
@@ -75,3 +104,5 @@ def applied_loras(pipeline, loras: Sequence[LoraToApply]) -> Iterator[None]:
         yield
     finally:
         pipeline.unload_lora_weights()
+        for state in states:  # loading also flips grad flags and eval mode and leaves attributes behind
+            state.restore()

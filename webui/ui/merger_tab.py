@@ -61,7 +61,7 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     def do_merge(a, b, c, kind, amount, name, vae_name, progress=gr.Progress()):
         try:
             vae_path = next((record.path for record in app.models.vaes() if record.name == vae_name), None)
-            created = app.tools.merge(a, b, c, kind, float(amount), name, vae_path,
+            created = app.device.run(app.tools.merge, a, b, c, kind, float(amount), name, vae_path,
                                       lambda done, total: progress(done / total, desc="merging"))
         except TOOL_ERRORS as error:
             raise gr.Error(f"Merge failed: {error}") from error
@@ -70,7 +70,7 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     def do_convert(title, progress=gr.Progress()):
         try:
             progress(0.1, desc="converting")
-            report = app.tools.convert(title)
+            report = app.device.run(app.tools.convert, title)
         except TOOL_ERRORS as error:
             raise gr.Error(f"Conversion failed: {error}") from error
         return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]

@@ -63,8 +63,8 @@ def build_system_tab(app: App) -> None:
         try:
             request = BenchmarkRequest(tuple(sorted(int(size) for size in chosen_resolutions)),
                                        tuple(chosen_precisions), tuple(chosen_attentions), int(chosen_steps))
-            outcome = run_benchmark(app.models, app.paths.outputs, request,
-                                    progress=lambda done, total, what: progress(done / max(total, 1), desc=what))
+            outcome = app.device.run(run_benchmark, app.models, app.paths.outputs, request,
+                                     progress=lambda done, total, what: progress(done / max(total, 1), desc=what))
         except ValueError as error:
             raise gr.Error(str(error)) from error
         return f"<p>Written to <code>{outcome.folder}</code></p>", outcome.markdown, str(outcome.plot)
