@@ -45,7 +45,7 @@ def rss_bytes() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def write_random_sd15(folder: Path) -> list[Path]:
+def write_random_sd15(folder: Path, names: tuple[str, ...] = CHECKPOINTS) -> list[Path]:
     """Random SD 1.5 fp16 weights in A1111's layout; the other files are scaled copies (distinct bytes)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -67,7 +67,7 @@ def write_random_sd15(folder: Path) -> list[Path]:
         state.update(convert(random_state))
     state.update(ldm_layout.noise_schedule_tensors(BETA_START, BETA_END, TIMESTEPS))
     paths = []
-    for index, name in enumerate(CHECKPOINTS):
+    for index, name in enumerate(names):
         scaled = {key: value * (1.0 + 0.01 * index) if value.is_floating_point() else value
                   for key, value in state.items()}
         path = folder / name

@@ -17,6 +17,7 @@ from webui.config.flags import CommandLineOptions
 from webui.config.options import SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
+from webui.config.ui_config import UiConfig
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
 from webui.jobs.device import DeviceThread
@@ -47,6 +48,7 @@ class App:
     tools: CheckpointTools
     styles: StyleStore
     device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
+    ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
 
     def start(self) -> None:
         self.jobs.start()
@@ -158,7 +160,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     tools = CheckpointTools(models, paths.checkpoints)
     device = DeviceThread()
     jobs: JobQueue[GenerationOutput] = JobQueue(lambda job: device.run(service.run, job))
-    app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device)
+    app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
+              UiConfig(paths.root / "ui-config.json"))
     # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
     initial = device.run(_initial_checkpoint, app)
     try:

@@ -4,6 +4,7 @@ reported, not fatal."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -40,3 +41,34 @@ def test_a_broken_config_is_reported_and_the_defaults_used(start_server, page, t
     page.get_by_role("tab", name="Settings").click()
     assert "could not be read" in page.inner_text("#settings_load_problem")
     assert list(data_dir.glob("config.json.broken-*"))
+
+
+def test_quicksettings_list_puts_settings_above_the_tabs(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "config.json").write_text(json.dumps(
+        {"quicksettings_list": ["sd_model_checkpoint", "CLIP_stop_at_last_layers", "enable_pnginfo"]}))
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.wait_for_selector("#quicksettings #setting_enable_pnginfo")
+    assert not page.locator("#setting_sd_vae").is_visible()  # not listed
+    page.uncheck("#quicksettings #setting_enable_pnginfo input")
+    deadline = time.monotonic() + 10
+    while json.loads((data_dir / "config.json").read_text()).get("enable_pnginfo") is not False:
+        assert time.monotonic() < deadline, "the quicksetting was not saved"
+        time.sleep(0.2)
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_role("tab", name="Infotext").click()
+    assert page.locator("#setting_enable_pnginfo").count() == 1  # not twice on the page
+
+
+def test_ui_config_json_sets_the_control_defaults(start_server, page, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "ui-config.json").write_text(json.dumps({"txt2img/Sampling steps/value": 33}))
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.wait_for_selector("#txt2img_steps input[type=number]")
+    assert page.locator("#txt2img_steps input[type=number]").input_value() == "33"
+    saved = json.loads((data_dir / "ui-config.json").read_text())
+    assert saved["txt2img/Sampling steps/value"] == 33 and saved["img2img/Denoising strength/value"] == 0.75

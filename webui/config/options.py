@@ -47,6 +47,10 @@ class OptionSpec:
                 coerced = kind(value)
             elif kind is str:
                 coerced = str(value)
+            elif kind is list:
+                if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+                    raise TypeError
+                coerced = list(value)
             else:
                 coerced = value
         except (TypeError, ValueError):
@@ -91,6 +95,8 @@ def default_options() -> OptionRegistry:
         # A1111's key; its default there is 1. Ours keeps a few more, bounded by --ckpt-cache-gb.
         OptionSpec("sd_checkpoints_limit", 3, "Maximum number of checkpoints loaded at the same time", "sd",
                    minimum=1, maximum=10),
+        OptionSpec("quicksettings_list", ["sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers"],
+                   "Quicksettings list (settings shown above the tabs; the checkpoint is always there)", "ui"),
         OptionSpec("disable_weights_auto_swap", True,
                    "Do not switch the checkpoint when pasting an infotext with a known model hash", "infotext"),
         OptionSpec("CLIP_stop_at_last_layers", 1, "Clip skip (stop at the last layers of CLIP)", "sd",

@@ -38,6 +38,7 @@ def build_ui(app: App) -> gr.Blocks:
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
+    app.ui_config.save_missing()  # A1111 adds the page's control defaults to ui-config.json
     return page
 
 

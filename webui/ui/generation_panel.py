@@ -106,22 +106,30 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
 
 def build_sampling_controls(app: App, tab: str) -> SamplingControls:
     table = app.engine.samplers
+    ui = app.ui_config
     with gr.Row(elem_id=f"{tab}_sampler_row"):
-        sampler = gr.Dropdown([spec.name for spec in table.samplers], value=DEFAULT_SAMPLER,
-                              label="Sampling method", elem_id=f"{tab}_sampling")
-        scheduler = gr.Dropdown([schedule.label for schedule in table.schedule_types], value="Automatic",
-                                label="Schedule type", elem_id=f"{tab}_scheduler")
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
+        sampler = gr.Dropdown([spec.name for spec in table.samplers], label="Sampling method",
+                              value=ui.value(tab, "Sampling method", DEFAULT_SAMPLER), elem_id=f"{tab}_sampling")
+        scheduler = gr.Dropdown([schedule.label for schedule in table.schedule_types], label="Schedule type",
+                                value=ui.value(tab, "Schedule type", "Automatic"), elem_id=f"{tab}_scheduler")
+        steps = gr.Slider(1, 150, value=ui.value(tab, "Sampling steps", 20), step=1, label="Sampling steps",
+                          elem_id=f"{tab}_steps")
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
         with gr.Column(elem_id=f"{tab}_column_size", scale=4):
-            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
-            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
+            width = gr.Slider(64, 2048, value=ui.value(tab, "Width", 512), step=8, label="Width",
+                              elem_id=f"{tab}_width")
+            height = gr.Slider(64, 2048, value=ui.value(tab, "Height", 512), step=8, label="Height",
+                               elem_id=f"{tab}_height")
         with gr.Column(elem_id=f"{tab}_column_batch"):
-            batch_count = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count")
-            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size")
-    cfg_scale = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
+            batch_count = gr.Slider(1, 100, value=ui.value(tab, "Batch count", 1), step=1, label="Batch count",
+                                    elem_id=f"{tab}_batch_count")
+            batch_size = gr.Slider(1, 8, value=ui.value(tab, "Batch size", 1), step=1, label="Batch size",
+                                   elem_id=f"{tab}_batch_size")
+    cfg_scale = gr.Slider(1.0, 30.0, value=ui.value(tab, "CFG Scale", 7.0), step=0.5, label="CFG Scale",
+                          elem_id=f"{tab}_cfg_scale")
     with gr.Row(elem_id=f"{tab}_seed_row"):
-        seed = gr.Number(label="Seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_seed", min_width=100)
+        seed = gr.Number(label="Seed", value=ui.value(tab, "Seed", RANDOM_SEED), precision=0, elem_id=f"{tab}_seed",
+                         min_width=100)
         random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
         reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
     return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,

@@ -77,7 +77,7 @@ def _build_image_inputs() -> ImageInputs:
     return ImageInputs(tabs, mode, init_image, sketch, upload_image, upload_mask)
 
 
-def _build_controls() -> Img2ImgControls:
+def _build_controls(app: App) -> Img2ImgControls:
     resize_mode = gr.Radio(list(RESIZE_MODES), value=RESIZE_MODES[0], type="index", label="Resize mode",
                            elem_id="resize_mode")
     with gr.Group(elem_id="inpaint_controls"):
@@ -92,7 +92,8 @@ def _build_controls() -> Img2ImgControls:
                             elem_id="img2img_inpaint_full_res")
             padding = gr.Slider(0, 256, value=32, step=4, label="Only masked padding, pixels",
                                 elem_id="img2img_inpaint_full_res_padding")
-    denoising = gr.Slider(0.0, 1.0, value=0.75, step=0.01, label="Denoising strength",
+    denoising = gr.Slider(0.0, 1.0, value=app.ui_config.value("img2img", "Denoising strength", 0.75), step=0.01,
+                          label="Denoising strength",
                           elem_id="img2img_denoising_strength")
     return Img2ImgControls(resize_mode, denoising, mask_blur, mask_mode, fill, area, padding)
 
@@ -163,7 +164,7 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             images = _build_image_inputs()
-            controls = _build_controls()
+            controls = _build_controls(app)
             sampling = build_sampling_controls(app, tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)

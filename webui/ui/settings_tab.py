@@ -16,15 +16,18 @@ SECTION_TITLES = {
     "sd": "Stable Diffusion", "saving-images": "Saving images/grids", "saving-paths": "Paths for saving",
     "saving-to-dirs": "Saving to a directory", "infotext": "Infotext", "ui": "User interface",
 }
-QUICKSETTINGS = {"CLIP_stop_at_last_layers"}  # shown in the row above the tabs instead
-RESTART_NEEDED = {"sd_checkpoints_limit"}
+ALWAYS_QUICK = {"CLIP_stop_at_last_layers"}  # always in the row above the tabs (infotext paste fills it)
+RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list"}
 
 
-def _component(spec: OptionSpec, value):
+def setting_component(app: App, spec: OptionSpec, value):
     label = spec.label + (" (requires restart)" if spec.key in RESTART_NEEDED else "")
     elem_id = f"setting_{spec.key}"
     if spec.choices is not None:
         return gr.Dropdown(list(spec.choices), value=value, label=label, elem_id=elem_id)
+    if isinstance(spec.default, list):
+        keys = [other.key for other in app.settings.registry]
+        return gr.Dropdown(keys, value=list(value), multiselect=True, label=label, elem_id=elem_id)
     if isinstance(spec.default, bool):
         return gr.Checkbox(value=bool(value), label=label, elem_id=elem_id)
     if isinstance(spec.default, int | float):
@@ -33,8 +36,16 @@ def _component(spec: OptionSpec, value):
     return gr.Textbox(value="" if value is None else str(value), label=label, elem_id=elem_id)
 
 
+def quick_keys(app: App) -> list[str]:
+    """The quicksettings shown above the tabs, in the user's order (unknown keys are left out)."""
+    listed = [key for key in app.settings.get("quicksettings_list") if app.settings.knows(key)]
+    return [key for key in listed if key not in ("sd_model_checkpoint", "sd_checkpoint_hash")]
+
+
 def shown_specs(app: App) -> list[OptionSpec]:
-    return [spec for spec in app.settings.registry if spec.in_settings_tab and spec.key not in QUICKSETTINGS]
+    """The Settings tab shows what the quicksettings row does not (one component per setting on the page)."""
+    quick = set(quick_keys(app)) | ALWAYS_QUICK
+    return [spec for spec in app.settings.registry if spec.in_settings_tab and spec.key not in quick]
 
 
 def changed_text(changed: list[str]) -> str:
@@ -56,7 +67,7 @@ def build_settings_tab(app: App) -> None:
         for section, members in groupby(specs, key=lambda spec: spec.section):
             with gr.Tab(SECTION_TITLES.get(section, section), elem_id=f"settings_{section}"):
                 for spec in members:
-                    components.append(_component(spec, app.settings.get(spec.key)))
+                    components.append(setting_component(app, spec, app.settings.get(spec.key)))
     def apply(*values):
         new = {spec.key: value for spec, value in zip(specs, values, strict=True)}
         changed = [key for key, value in new.items() if value != app.settings.get(key)]

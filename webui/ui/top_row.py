@@ -12,6 +12,7 @@ from webui.model_manager.memory_policy import MemoryPolicyError
 from webui.model_manager.probe import UnsupportedArchitectureError
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.vae import AUTOMATIC, NONE
+from webui.ui.settings_tab import quick_keys, setting_component
 
 DEMO_NOTICE = (
     "**Demo model.** `kestrel-demo-tiny` has random weights and draws coloured noise. To make real pictures, put an "
@@ -44,9 +45,9 @@ def _vae_choices(app: App) -> list[str]:
     return [AUTOMATIC, NONE, *(record.name for record in app.models.vaes())]
 
 
-def _build_vae_dropdown(app: App) -> gr.Dropdown:
+def _build_vae_dropdown(app: App, visible: bool = True) -> gr.Dropdown:
     vae = gr.Dropdown(choices=_vae_choices(app), value=app.models.vae_choice, label="SD VAE",
-                      elem_id="setting_sd_vae", interactive=True, scale=2)
+                      elem_id="setting_sd_vae", interactive=True, scale=2, visible=visible)
 
     def switch_vae(choice: str):
         try:
@@ -71,6 +72,21 @@ def _build_clip_skip(app: App) -> gr.Slider:
     return slider
 
 
+def _build_other_quicksettings(app: App, keys: list[str]) -> None:
+    """Any other setting named in quicksettings_list, as in A1111: changed here, saved at once."""
+    for key in keys:
+        spec = app.settings.registry.get(key)
+        component = setting_component(app, spec, app.settings.get(key))
+
+        def save(value, key=key):
+            try:
+                app.settings.set(key, value)
+            except ValueError as error:
+                raise gr.Error(str(error)) from error
+
+        component.change(save, inputs=[component], outputs=None, show_progress="hidden")
+
+
 def build_top_row(app: App) -> TopRow:
     titles = [record.title for record in app.models.checkpoints()]
     with gr.Row(elem_id="quicksettings"):
@@ -78,8 +94,10 @@ def build_top_row(app: App) -> TopRow:
                                  elem_id="setting_sd_model_checkpoint", interactive=True, scale=4)
         refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", elem_classes=["tool"], scale=0,
                             min_width=40)
-        vae = _build_vae_dropdown(app)
+        quick = quick_keys(app)
+        vae = _build_vae_dropdown(app, visible="sd_vae" in quick)
         clip_skip = _build_clip_skip(app)
+        _build_other_quicksettings(app, [key for key in quick if key not in ("sd_vae", "CLIP_stop_at_last_layers")])
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
     def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here

@@ -53,10 +53,12 @@ def _build_hires(app: App) -> HiresControls:
             upscaler = gr.Dropdown([*LATENT_UPSCALE_MODES, *IMAGE_UPSCALERS[1:]], value="Latent", label="Upscaler",
                                    elem_id="txt2img_hr_upscaler")
             steps = gr.Slider(0, 150, value=0, step=1, label="Hires steps", elem_id="txt2img_hires_steps")
-            denoising = gr.Slider(0.0, 1.0, value=0.7, step=0.01, label="Denoising strength",
+            denoising = gr.Slider(0.0, 1.0, value=app.ui_config.value("txt2img", "Denoising strength", 0.7),
+                                  step=0.01, label="Denoising strength",
                                   elem_id="txt2img_denoising_strength")
         with gr.Row(elem_id="txt2img_hires_fix_row2"):
-            scale = gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by", elem_id="txt2img_hr_scale")
+            scale = gr.Slider(1.0, 4.0, value=app.ui_config.value("txt2img", "Upscale by", 2.0), step=0.05,
+                              label="Upscale by", elem_id="txt2img_hr_scale")
             resize_x = gr.Slider(0, 2048, value=0, step=8, label="Resize width to", elem_id="txt2img_hr_resize_x")
             resize_y = gr.Slider(0, 2048, value=0, step=8, label="Resize height to", elem_id="txt2img_hr_resize_y")
         with gr.Row(elem_id="txt2img_hires_fix_row3"):
