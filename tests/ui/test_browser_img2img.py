@@ -41,7 +41,8 @@ def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path)
     page.get_by_role("tab", name="img2img", exact=True).first.click()
     page.wait_for_selector("#img2img_image")  # tabs render when first shown
     for elem_id in ("img2img_image", "resize_mode", "img2img_denoising_strength", "img2img_mask_blur",
-                    "img2img_inpainting_fill", "img2img_inpaint_full_res", "img2img_gallery", "img2img_generate"):
+                    "img2img_script_list", "img2img_inpainting_fill", "img2img_inpaint_full_res", "img2img_gallery",
+                    "img2img_generate", "save_img2img", "img2img_send_to_inpaint"):
         assert page.locator(f"#{elem_id}").count() == 1, elem_id
     page.set_input_files("#img2img_image input[type=file]", str(init))
     page.wait_for_selector("#img2img_image img")
@@ -170,6 +171,9 @@ def test_gallery_image_goes_to_img2img_with_its_parameters(start_server, page, t
     page.click("#txt2img_generate")
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Seed: 77')",
                            timeout=60_000)
+    page.click("#save_txt2img")
+    page.wait_for_function("document.querySelector('#txt2img_progress').innerText.includes('Saved to log/images/')")
+    assert len(list((tmp_path / "data" / "log" / "images").glob("*.png"))) == 1
     page.click("#txt2img_send_to_img2img")
     page.wait_for_function("(document.querySelector('#img2img_prompt textarea') || {}).value === 'castle on a hill'")
     page.wait_for_selector("#img2img_image img")

@@ -10,6 +10,7 @@ import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -19,6 +20,7 @@ from webui.config.styles import PromptStyle
 from webui.engine.request import RANDOM_SEED, GenerationRequest
 from webui.jobs.job import JobState
 from webui.jobs.queue import QueueFullError
+from webui.storage.saved_log import save_to_log
 from webui.ui.html import infotext_html, progress_html
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
@@ -69,6 +71,7 @@ class OutputPanel:
     selected: gr.State         # index of the gallery image last clicked
     send_to_img2img: gr.Button
     send_to_inpaint: gr.Button
+    save: gr.Button
 
     def outputs(self) -> list:
         return [self.gallery, self.progress, self.info, self.generation_info]
@@ -141,10 +144,11 @@ def build_output_panel(tab: str) -> OutputPanel:
     gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2, format="png",
                          interactive=False, height="auto")
     with gr.Row(elem_id=f"image_buttons_{tab}"):
+        save = gr.Button("💾 Save", elem_id=f"save_{tab}", size="sm")
         send_to_img2img = gr.Button("🖼️ Send to img2img", elem_id=f"{tab}_send_to_img2img", size="sm")
         send_to_inpaint = gr.Button("🎨️ Send to inpaint", elem_id=f"{tab}_send_to_inpaint", size="sm")
     info = gr.HTML(elem_id=f"html_info_{tab}")
-    return OutputPanel(progress, gallery, info, gr.State([]), gr.State(0), send_to_img2img, send_to_inpaint)
+    return OutputPanel(progress, gallery, info, gr.State([]), gr.State(0), send_to_img2img, send_to_inpaint, save)
 
 
 def base_request(app: App, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
@@ -250,6 +254,19 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
     panel.gallery.select(show_selected, inputs=[panel.generation_info], outputs=[panel.info, panel.selected],
                          show_progress="hidden")
     wire_styles(app, row)
+
+    def save_selected(entries, selected):
+        """A1111's 💾: the chosen image into log/images with a row in log/log.csv."""
+        if not entries:
+            raise gr.Error("Generate an image first: the gallery is empty")
+        infotext, _seed, path = entries[min(max(0, selected), len(entries) - 1)]
+        if not path:
+            raise gr.Error("This image was not saved, so it cannot be copied to the log")
+        target = save_to_log(Path(path), infotext, app.paths.root / "log")
+        return f'<p class="generation-note">Saved to log/images/{target.name}</p>'
+
+    panel.save.click(save_selected, inputs=[panel.generation_info, panel.selected], outputs=[panel.progress],
+                     show_progress="hidden")
 
 
 def wire_styles(app: App, row: PromptRow) -> None:

@@ -24,6 +24,7 @@ from webui.ui.generation_panel import (
     stream_job,
     wire_generation,
 )
+from webui.ui.xyz_plot_ui import XYZ_PLOT, build_script_controls, run_xyz_plot
 
 MODES = ("img2img", "inpaint", "inpaint upload")
 
@@ -138,12 +139,17 @@ def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, res
 def make_generate_handler(app: App):
     def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
                  mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising, mask_blur, mask_mode,
-                 fill, area, padding, checkpoint, request: gr.Request):
+                 fill, area, padding, script, x_type, x_values, y_type, y_values, z_type, z_values, checkpoint,
+                 request: gr.Request):
         img2img = img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
                                       mask_blur, mask_mode, fill, area, padding)
         job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, img2img=img2img)
-        yield from stream_job(app, job_request, request)
+        if script == XYZ_PLOT:
+            axes = (x_type, x_values, y_type, y_values, z_type, z_values)
+            yield from run_xyz_plot(app, job_request, axes, request.session_hash or "anonymous")
+        else:
+            yield from stream_job(app, job_request, request)
 
     return generate
 
@@ -166,8 +172,9 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
             images = _build_image_inputs()
             controls = _build_controls(app)
             sampling = build_sampling_controls(app, tab)
+            scripts = build_script_controls(tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
     wire_generation(app, row, sampling, panel, make_generate_handler(app),
-                    [*images.inputs(), *controls.inputs(), checkpoint])
+                    [*images.inputs(), *controls.inputs(), *scripts.inputs(), checkpoint])
     return Img2ImgHandles(row, sampling, panel, images, controls)
