@@ -17,10 +17,9 @@ from webui.ui.generation_panel import (
     build_output_panel,
     build_prompt_row,
     build_sampling_controls,
-    stream_job,
     wire_generation,
 )
-from webui.ui.xyz_plot_ui import XYZ_PLOT, build_script_controls, run_xyz_plot
+from webui.ui.xyz_plot_ui import build_script_controls, run_with_script
 
 USE_SAME_SAMPLER = "Use same sampler"
 USE_SAME_SCHEDULER = "Use same scheduler"
@@ -98,11 +97,8 @@ def make_generate_handler(app: App):
                                   hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
         job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, hires=hires)
-        if script == XYZ_PLOT:
-            axes = (x_type, x_values, y_type, y_values, z_type, z_values)
-            yield from run_xyz_plot(app, job_request, axes, request.session_hash or "anonymous")
-        else:
-            yield from stream_job(app, job_request, request)
+        axes = (x_type, x_values, y_type, y_values, z_type, z_values)
+        yield from run_with_script(app, job_request, script, axes, request)
 
     return generate
 

@@ -18,6 +18,7 @@ from webui.jobs.job import JobState
 from webui.jobs.queue import QueueFullError
 from webui.storage.outputs import ImageSaver, encode_png
 from webui.storage.plot_grid import labelled_grid, side_by_side
+from webui.ui.generation_panel import stream_job
 from webui.ui.html import infotext_html
 
 NONE = "None"
@@ -48,6 +49,15 @@ def build_script_controls(tab: str) -> ScriptControls:
     script.change(lambda chosen: gr.Group(visible=chosen == XYZ_PLOT), inputs=[script], outputs=[group],
                   show_progress="hidden")
     return ScriptControls(script, axes)
+
+
+def run_with_script(app: App, job_request: GenerationRequest, script: str, axis_values: tuple,
+                    request: gr.Request):
+    """The chosen script (X/Y/Z plot) or the plain job, as the Generate handlers of both tabs run them."""
+    if script == XYZ_PLOT:
+        yield from run_xyz_plot(app, job_request, axis_values, request.session_hash or "anonymous")
+    else:
+        yield from stream_job(app, job_request, request)
 
 
 def _axes(values: tuple) -> list[PlotAxis]:
