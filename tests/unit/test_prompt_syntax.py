@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from webui.engine.prompt_syntax import parse_attention, prompt_schedule, text_at_step, uses_emphasis
+from webui.engine.prompt_syntax import parse_attention, prompt_schedule, text_at_step
 
 ATTENTION_CASES = [
     ("normal text", [("normal text", 1.0)]),
@@ -66,12 +66,6 @@ def test_hires_schedule_counts_fractions_from_one_and_integers_from_the_first_pa
 def test_step_lookup_uses_the_first_entry_not_yet_ended():
     schedule = prompt_schedule("a [b:3]", 10)
     assert [text_at_step(schedule, step) for step in range(10)] == [0, 0, 0, 0, 1, 1, 1, 1, 1, 1]
-
-
-def test_emphasis_detection():
-    assert uses_emphasis("(masterpiece:1.2)")
-    assert uses_emphasis("[simple background]")
-    assert not uses_emphasis("plain BREAK text")
 
 
 def test_hostile_prompts_parse_quickly():

@@ -103,7 +103,8 @@ def _network_routes(router: APIRouter, app: App) -> None:
         loaded = app.models.loaded
         if networks is None or loaded is None:
             return {"loaded": {}, "skipped": {}}
-        usable = networks.embeddings.vectors_for_width(loaded.pipeline.text_encoder.config.hidden_size)
+        width = loaded.pipeline.text_encoder.config.hidden_size
+        usable = app.device.run(networks.embeddings.vectors_for_width, width)  # torch loads: the device thread
         return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
                                   "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
                            for name, vectors in usable.items()},

@@ -3,9 +3,9 @@
 
 Each precision gets its own pipeline built by the loader's own functions (`prepare_weights`, `build_pipeline`) from
 the checkpoint file, so the live model is never converted under a user's feet; the benchmark holds the model
-manager's lock (`use()`), so no job runs on the device meanwhile. Attention is switched with diffusers'
-processors. Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on a CPU the process's RSS sampled during the
-run, over the RSS before it.
+manager's lock (`use()`), so no job runs on the device meanwhile. Attention is switched by the loader's
+`set_attention` (diffusers' processors). Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on a CPU the
+process's RSS sampled during the run, over the RSS before it.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from webui.benchmark.plan import BenchmarkConfig, Capabilities, PlannedRun
 from webui.benchmark.report import RunResult, SystemDescription
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.manager import LoadedModel, ModelManager
-from webui.model_manager.sd1_pipeline import build_pipeline, prepare_weights
+from webui.model_manager.sd1_pipeline import build_pipeline, prepare_weights, set_attention
 
 BenchmarkProgress = Callable[[int, int, str], None]  # (done, total, what)
 
@@ -82,18 +81,6 @@ class PeakMemory:
         if self._device == "cuda":
             return (torch.cuda.max_memory_allocated() - self._baseline) / 2**20
         return max(0, self._peak - self._baseline) / 2**20
-
-
-def set_attention(pipeline, attention: str) -> None:
-    """Through diffusers' own switches and processors only."""
-    if attention == "xformers":
-        pipeline.enable_xformers_memory_efficient_attention()
-    elif attention == "sliced":
-        pipeline.enable_attention_slicing()
-    elif attention == "classic":
-        pipeline.unet.set_attn_processor(AttnProcessor())
-    else:
-        pipeline.unet.set_attn_processor(AttnProcessor2_0())
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ class PromptEncoder:
         self._clip_skip = clip_skip
         self._embeddings = dict(embeddings or {})
         self._comma_backtrack = comma_backtrack
-        comma = tokenizer.get_vocab().get(",</w>")
+        comma = tokenizer.convert_tokens_to_ids(",</w>")  # not get_vocab(): that copies 49k entries per job
         self._special = SpecialTokens(tokenizer.bos_token_id, tokenizer.eos_token_id, comma)
         self._finder = _EmbeddingFinder(tokenizer, self._embeddings)
 
@@ -141,7 +141,7 @@ class ScheduledConditioning:
     entries: tuple[tuple[int, torch.Tensor], ...]
 
     def at(self, step: int) -> torch.Tensor:
-        return self.entries[text_at_step([(end, "") for end, _ in self.entries], step)][1]
+        return self.entries[text_at_step(self.entries, step)][1]
 
     @property
     def changes(self) -> bool:

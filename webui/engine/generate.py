@@ -134,7 +134,7 @@ class GenerationEngine:
             plan = self._plan(loaded, request, networks, sampler, hires_sampler)
             infotext = JobInfotext(request, plan, loaded, options, self._hash_keys(networks, plan))
             for batch_index in range(request.batch_count):
-                if signals.should_stop() and signals.stopped:
+                if signals.cancel_requested():
                     break
                 signals.skipped = False
                 seeds = batch_seeds(request.seed, batch_index, request.batch_size)

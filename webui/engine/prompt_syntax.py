@@ -13,6 +13,7 @@ The behaviour (including its quirks) is pinned by golden tables taken from A1111
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 BREAK_MARKER = ("BREAK", -1.0)
@@ -79,11 +80,6 @@ def _merge_equal_weights(runs: list[list]) -> list[AttentionRun]:
         else:
             merged.append([text, weight])
     return [(text, weight) for text, weight in merged]
-
-
-def uses_emphasis(prompt: str) -> bool:
-    """True when attention brackets change any weight (A1111 then records `Emphasis` in some modes)."""
-    return any(weight not in (1.0, -1.0) for _, weight in parse_attention(prompt))
 
 
 # --- prompt editing and alternation -------------------------------------------------------------------------------
@@ -293,7 +289,7 @@ def prompt_schedule(prompt: str, steps: int, hires_steps: int | None = None) -> 
     return [(step, _render(nodes, step)) for step in sorted(boundaries)]
 
 
-def text_at_step(schedule: list[tuple[int, str]], step: int) -> int:
+def text_at_step(schedule: Sequence[tuple[int, object]], step: int) -> int:
     """Index of the schedule entry in force at 0-based sampling step `step` (A1111: first entry with step <= end)."""
     for index, (end, _) in enumerate(schedule):
         if step <= end:

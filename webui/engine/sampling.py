@@ -34,6 +34,12 @@ class JobSignals:
     stopped: bool = False   # the job was cancelled
     skipped: bool = False   # this batch was abandoned (reset per batch)
 
+    def cancel_requested(self) -> bool:
+        """Cancellation only: between batches a Skip press must stay for the batch it was meant for."""
+        if self.cancelled is not None and self.cancelled():
+            self.stopped = True
+        return self.stopped
+
     def should_stop(self) -> bool:
         if self.cancelled is not None and self.cancelled():
             self.stopped = True

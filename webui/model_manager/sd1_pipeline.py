@@ -91,16 +91,21 @@ def build_components(configs: SD1Configs, weights: Weights) -> dict[str, torch.n
     return components
 
 
-def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> None:
-    """Device, attention and offload, each through diffusers' own switch (dtypes were set when preparing)."""
-    if plan.attention == "xformers":
+def set_attention(pipeline: StableDiffusionPipeline, attention: str) -> None:
+    """"sdpa" | "xformers" | "sliced" | "classic", through diffusers' own switches and processors."""
+    if attention == "xformers":
         pipeline.enable_xformers_memory_efficient_attention()
-    elif plan.attention == "sliced":
+    elif attention == "sliced":
         pipeline.enable_attention_slicing()
-    elif plan.attention == "classic":
+    elif attention == "classic":
         pipeline.unet.set_attn_processor(AttnProcessor())
     else:
         pipeline.unet.set_attn_processor(AttnProcessor2_0())
+
+
+def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> None:
+    """Device, attention and offload, each through diffusers' own switch (dtypes were set when preparing)."""
+    set_attention(pipeline, plan.attention)
     if plan.vae_slicing:
         pipeline.vae.enable_slicing()
     if plan.vae_tiling:
