@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import webbrowser
 from pathlib import Path
 
@@ -25,6 +26,11 @@ def silence_network() -> None:
         os.environ.setdefault(name, value)
 
 
+def gradio_cache_folder() -> Path:
+    """Where Gradio keeps uploads and copies of the images it shows: the only folder file routes may serve."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
 def serve(argv: list[str]) -> int:
     from webui.config.flags import parse_flags
 
@@ -35,19 +41,24 @@ def serve(argv: list[str]) -> int:
     import gradio as gr
     import uvicorn
 
-    from webui.api.server import create_http_app
+    from webui.api.server import create_http_app, secure
     from webui.app_context import build_app
     from webui.ui.blocks import add_theme_redirect, build_ui, mount_options
 
-    app = build_app(options, default_data_dir=REPOSITORY_ROOT)
+    try:
+        app = build_app(options, default_data_dir=REPOSITORY_ROOT)
+    except ValueError as error:  # e.g. an unreadable --gradio-auth-path or an --admin-users name that is no account
+        print(f"app.py: error: {error}", file=sys.stderr)
+        return 2
     http = create_http_app(app)
     if not options.nowebui:
         add_theme_redirect(http, options.theme)
         http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
+    served = secure(http, app, file_roots=(gradio_cache_folder(),))
     app.start()
     host = options.bind_address
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"
-    config = uvicorn.Config(http, host=host, port=options.port, log_level="warning", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(served, host=host, port=options.port, log_level="warning", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     print(f"Running on local URL:  {url}", flush=True)
     if options.autolaunch and not os.environ.get("CI"):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from webui import PRODUCT_NAME, __version__
-from webui.config.flags import CommandLineOptions
+from webui.config.flags import CommandLineOptions, parse_credentials
 from webui.config.options import SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
@@ -23,6 +23,8 @@ from webui.engine.samplers import default_sampler_table
 from webui.jobs.device import DeviceThread
 from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
 from webui.jobs.queue import JobQueue
+from webui.jobs.scheduling import RoundRobinByOwner
+from webui.jobs.store import SqliteJobStore
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
 from webui.model_manager.hashing import HashCache
@@ -31,6 +33,8 @@ from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
 from webui.model_manager.networks import EmbeddingLibrary, ExtraNetworks, LoraLibrary
 from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.weight_cache import WeightCache
+from webui.security.accounts import AccountDirectory
+from webui.security.setup import LoginFlags, build_accounts
 from webui.storage.outputs import ImageSaver, SaveOptions
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class App:
     styles: StyleStore
     device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
     ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
+    accounts: AccountDirectory  # logins and admins (empty: a trusted local instance)
 
     def start(self) -> None:
         self.jobs.start()
@@ -111,6 +116,18 @@ def checkpoint_cache_bytes(requested_gb: float | None, ram_bytes: int) -> int:
     return ram_bytes // 4
 
 
+def login_flags(options: CommandLineOptions) -> LoginFlags:
+    def pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+        def refuse(message: str) -> None:
+            raise ValueError(message)
+        return tuple(parse_credentials(text or "", refuse))
+
+    admins = tuple(name.strip() for name in (options.admin_users or "").split(",") if name.strip())
+    return LoginFlags(gradio_auth=pairs(options.gradio_auth), gradio_auth_file=options.gradio_auth_path,
+                      api_auth=pairs(options.api_auth), admin_users=admins,
+                      exposed=options.exposed, insecure_no_auth=options.insecure_no_auth)
+
+
 def _precision_flags(options: CommandLineOptions) -> PrecisionFlags:
     return PrecisionFlags(
         no_half=options.no_half, no_half_vae=options.no_half_vae, precision=options.precision,
@@ -159,9 +176,12 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
     device = DeviceThread()
-    jobs: JobQueue[GenerationOutput] = JobQueue(lambda job: device.run(service.run, job))
+    jobs: JobQueue[GenerationOutput] = JobQueue(
+        lambda job: device.run(service.run, job), policy=RoundRobinByOwner(), max_queued=options.queue_max,
+        max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
+    accounts = build_accounts(login_flags(options), paths.root)
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
-              UiConfig(paths.root / "ui-config.json"))
+              UiConfig(paths.root / "ui-config.json"), accounts)
     # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
     initial = device.run(_initial_checkpoint, app)
     try:

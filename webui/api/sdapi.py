@@ -13,9 +13,10 @@ import io
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from PIL import Image, UnidentifiedImageError
 
+from webui.api.callers import current_caller, job_owner, may_control, require_admin
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
     GenerationFields,
@@ -29,8 +30,10 @@ from webui.app_context import App
 from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
-from webui.jobs.job import JobState
+from webui.jobs.job import JobSnapshot, JobState
+from webui.jobs.queue import QueueFullError
 from webui.model_manager.manager import CheckpointNotFoundError
+from webui.security.accounts import Caller
 
 EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
@@ -46,6 +49,8 @@ def decode_image(data: str) -> Image.Image:
         raise HTTPException(422, f"image: not valid base64 ({error})") from error
     except (UnidentifiedImageError, OSError) as error:
         raise HTTPException(422, f"image: not an image PIL can read ({error})") from error
+    except Image.DecompressionBombError as error:
+        raise HTTPException(422, f"image: too many pixels ({error})") from error
     return image
 
 
@@ -138,12 +143,14 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
             app.engine.networks.loras.refresh()
 
     @router.post("/unload-checkpoint")
-    def unload_checkpoint() -> dict:
+    def unload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
+        require_admin(caller, "POST /sdapi/v1/unload-checkpoint")
         app.device.run(app.models.unload)
         return {}
 
     @router.post("/reload-checkpoint")
-    def reload_checkpoint() -> dict:
+    def reload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
+        require_admin(caller, "POST /sdapi/v1/reload-checkpoint")
         remembered = app.settings.get("sd_model_checkpoint")
         if app.models.loaded is None and remembered:
             app.switch_checkpoint(remembered)
@@ -156,7 +163,8 @@ def _options_routes(router: APIRouter, app: App) -> None:
         return app.settings.values() | {"sd_vae": app.models.vae_choice}
 
     @router.post("/options")
-    def set_options(body: dict[str, Any]) -> None:
+    def set_options(body: dict[str, Any], caller: Caller = Depends(current_caller)) -> None:
+        require_admin(caller, "POST /sdapi/v1/options")
         if "sd_model_checkpoint" in body:
             try:
                 app.switch_checkpoint(str(body["sd_model_checkpoint"]))
@@ -195,8 +203,12 @@ def _meminfo(field: str) -> int:
 
 
 def _job_routes(router: APIRouter, app: App) -> None:
-    def run(body: GenerationFields, request: GenerationRequest, warnings: list[str]) -> ImageResponse:
-        job = app.jobs.submit(request, owner="api")
+    def run(body: GenerationFields, request: GenerationRequest, warnings: list[str], caller: Caller) -> ImageResponse:
+        """Queue the job and wait for it; a client that goes away does not cancel it (it stays in its history)."""
+        try:
+            job = app.jobs.submit(request, owner=job_owner(caller))
+        except QueueFullError as error:
+            raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from error
         snapshot = job.snapshot()
         while not snapshot.state.finished:
             snapshot = job.wait_for_update(snapshot.version, timeout=JOB_WAIT_SECONDS)
@@ -204,7 +216,11 @@ def _job_routes(router: APIRouter, app: App) -> None:
             raise HTTPException(500, f"generation {snapshot.state.value}: {snapshot.error or 'no result'}")
         output = snapshot.result
         if body.override_settings and not body.override_settings_restore_afterwards:
-            _keep_overrides(app, request)
+            if caller.is_admin:
+                _keep_overrides(app, request)
+            else:
+                warnings.append("override_settings_restore_afterwards=false was ignored: changing the settings for "
+                                "everyone needs an admin account")
         images = [base64.b64encode(image.png).decode("ascii") for image in output.images] if body.send_images \
             else []
         parameters = body.model_dump(exclude={"init_images", "mask"})
@@ -212,12 +228,12 @@ def _job_routes(router: APIRouter, app: App) -> None:
                              info=info_json(app, body, request, output, warnings))
 
     @router.post("/txt2img", response_model=ImageResponse)
-    def txt2img(body: Txt2ImgRequest) -> ImageResponse:
-        return run(body, *generation_request(app, body))
+    def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
+        return run(body, *generation_request(app, body), caller)
 
     @router.post("/img2img", response_model=ImageResponse)
-    def img2img(body: Img2ImgRequest) -> ImageResponse:
-        return run(body, *generation_request(app, body, decode_image))
+    def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
+        return run(body, *generation_request(app, body, decode_image), caller)
 
     _progress_routes(router, app)
 
@@ -231,18 +247,16 @@ def _job_routes(router: APIRouter, app: App) -> None:
 
 def _progress_routes(router: APIRouter, app: App) -> None:
     @router.get("/progress")
-    def progress(skip_current_image: bool = False) -> dict[str, Any]:
+    def progress(skip_current_image: bool = False, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+        """The running job in detail if it is the caller's (or the caller is an admin); otherwise only how many jobs
+        are ahead of the caller's own."""
         running = app.jobs.snapshot_running()
-        queued = app.jobs.queued_count()
-        if running is None:
-            state = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "",
-                     "job_count": queued, "job_timestamp": "0", "job_no": 0, "sampling_step": 0,
-                     "sampling_steps": 0}
-            return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": None}
+        if running is None or not may_control(caller, running.owner):
+            return _idle_progress(app, caller, running)
         fraction = min(1.0, 0.01 + running.progress.fraction)
         elapsed = time.monotonic() - (running.started_at or time.monotonic())
         state = {"skipped": False, "interrupted": running.cancel_requested, "stopping_generation": False,
-                 "job": running.id, "job_count": 1 + queued, "job_timestamp": "0",
+                 "job": running.id, "job_count": 1 + app.jobs.queued_count(), "job_timestamp": "0",
                  "job_no": running.progress.batch_index, "sampling_step": running.progress.step,
                  "sampling_steps": running.progress.total_steps}
         current_image = None
@@ -252,15 +266,34 @@ def _progress_routes(router: APIRouter, app: App) -> None:
                 "current_image": current_image, "textinfo": None}
 
     @router.post("/interrupt")
-    def interrupt() -> dict:
+    def interrupt(caller: Caller = Depends(current_caller)) -> dict:
+        """Stop the running job if it is the caller's (an admin may stop anyone's); 403 for someone else's."""
         running = app.jobs.snapshot_running()
         if running is not None:
+            _check_control(caller, running)
             app.jobs.cancel(running.id)
         return {}
 
     @router.post("/skip")
-    def skip() -> None:
-        app.jobs.skip_running()
+    def skip(caller: Caller = Depends(current_caller)) -> None:
+        running = app.jobs.snapshot_running()
+        if running is not None:
+            _check_control(caller, running)
+            app.jobs.skip_running(owner=running.owner)
+
+
+def _check_control(caller: Caller, running: JobSnapshot) -> None:
+    if not may_control(caller, running.owner):
+        raise HTTPException(403, "the running job belongs to another user; only its owner or an admin may stop it")
+
+
+def _idle_progress(app: App, caller: Caller, running: JobSnapshot | None) -> dict[str, Any]:
+    ahead = app.jobs.ahead_of(job_owner(caller))
+    state = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "",
+             "job_count": app.jobs.queued_count() + (running is not None), "job_timestamp": "0", "job_no": 0,
+             "sampling_step": 0, "sampling_steps": 0}
+    textinfo = f"{ahead} ahead of you" if ahead is not None else None
+    return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": textinfo}
 
 
 def _keep_overrides(app: App, request: GenerationRequest) -> None:

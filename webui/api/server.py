@@ -1,35 +1,23 @@
-"""The HTTP application: our own routes, A1111's `/sdapi/v1` with --api/--nowebui, and the UI mounted on it."""
+"""The HTTP application: our own routes, A1111's `/sdapi/v1` with --api/--nowebui, and the UI mounted on it.
+
+Every route sits behind one `SecurityGate` (webui/api/gate.py): logins, cross-site refusal, body caps and file-route
+confinement are decided there, once, for routes Gradio or extensions add later as well.
+"""
 
 from __future__ import annotations
 
-import secrets
+from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from webui import __version__
+from webui.api.gate import GatePolicy, SecurityGate
+from webui.api.job_routes import create_job_router
 from webui.api.sdapi import create_sdapi_router
 from webui.app_context import App
-from webui.config.flags import parse_credentials
-
-
-def basic_auth(credentials_text: str):
-    """A FastAPI dependency checking HTTP Basic credentials in constant time (401 + WWW-Authenticate otherwise)."""
-    def refuse(message: str) -> None:
-        raise ValueError(message)
-
-    allowed = parse_credentials(credentials_text, refuse)
-    security = HTTPBasic()
-
-    def check(credentials: HTTPBasicCredentials = Depends(security)) -> str:
-        matches = [secrets.compare_digest(credentials.username.encode(), user.encode())
-                   & secrets.compare_digest(credentials.password.encode(), password.encode())
-                   for user, password in allowed]
-        if not any(matches):
-            raise HTTPException(401, "incorrect username or password", headers={"WWW-Authenticate": "Basic"})
-        return credentials.username
-
-    return check
+from webui.security.sessions import SessionStore
+from webui.security.throttle import LoginThrottle
 
 
 def create_http_app(app: App) -> FastAPI:
@@ -39,11 +27,24 @@ def create_http_app(app: App) -> FastAPI:
 
     @http.get("/internal/ping")
     def ping() -> dict:
-        """Readiness probe for launchers and tests: answers once the model is loaded and the server is up."""
+        """Readiness probe for launchers and tests: answers once the model is loaded and the server is up (it is
+        public, so it names the checkpoint only on an instance without logins)."""
         loaded = app.models.loaded
-        return {"status": "ok", "checkpoint": loaded.record.title if loaded else None}
+        private = app.accounts.ui_login_required or app.accounts.api_login_required
+        return {"status": "ok", "checkpoint": loaded.record.title if loaded and not private else None}
 
+    http.include_router(create_job_router(app))
     if serves_api:
-        dependencies = [Depends(basic_auth(app.options.api_auth))] if app.options.api_auth else []
-        http.include_router(create_sdapi_router(app), dependencies=dependencies)
+        http.include_router(create_sdapi_router(app))
     return http
+
+
+def secure(http, app: App, file_roots: tuple[Path, ...]):
+    """Wrap the finished ASGI app (FastAPI + the mounted UI) in the gate, and CORS for the origins the user named."""
+    origins = tuple(origin.strip() for origin in (app.options.cors_allow_origins or "").split(",") if origin.strip())
+    if origins:
+        http.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=True,
+                            allow_methods=["*"], allow_headers=["*"])
+    policy = GatePolicy(app.accounts, SessionStore(), LoginThrottle(), file_roots, origins,
+                        max_body_bytes=app.options.max_upload_mb * 1024 * 1024)
+    return SecurityGate(http, policy)

@@ -17,6 +17,7 @@ DEFAULT_PORT = 7860
 DEFAULT_API_ONLY_PORT = 7861  # A1111's port for --nowebui
 PRECISION_CHOICES = ("full", "half", "autocast")
 DEVICE_CHOICES = ("cpu", "cuda")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ class CommandLineOptions:
     api: bool = False
     nowebui: bool = False
     api_auth: str | None = None
+    gradio_auth: str | None = None
+    gradio_auth_path: Path | None = None
+    admin_users: str | None = None
+    insecure_no_auth: bool = False
+    cors_allow_origins: str | None = None
+    queue_max: int = 256
+    queue_per_user: int = 32
+    max_upload_mb: int = 50
     server_name: str | None = None
     data_dir: Path | None = None
     ckpt_dir: Path | None = None
@@ -51,6 +60,13 @@ class CommandLineOptions:
         return self.api or self.nowebui
 
     @property
+    def exposed(self) -> bool:
+        """Reachable from other machines: A1111's "non-local" (--listen, or a --server-name that is not loopback)."""
+        if self.server_name:
+            return self.server_name not in LOOPBACK_NAMES
+        return self.listen
+
+    @property
     def bind_address(self) -> str:
         """The address the server binds: only what was asked (loopback unless --listen or --server-name)."""
         if self.server_name:
@@ -68,7 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--api", action="store_true", help="serve A1111's /sdapi/v1 API beside the UI")
     server.add_argument("--nowebui", action="store_true", help="serve the API only, without the UI")
     server.add_argument("--api-auth", default=None, metavar="USER:PASS[,USER:PASS]",
-                        help="HTTP Basic credentials required on /sdapi")
+                        help="separate HTTP Basic accounts for /sdapi (otherwise the --gradio-auth ones apply)")
+    server.add_argument("--gradio-auth", default=None, metavar="USER:PASS[,USER:PASS]",
+                        help="accounts for the page, its files, /sdapi and extension routes")
+    server.add_argument("--gradio-auth-path", type=Path, default=None, metavar="FILE",
+                        help="a file of user:pass entries (comma or line separated; a password may be a scrypt$ hash)")
+    server.add_argument("--admin-users", default=None, metavar="NAME[,NAME]",
+                        help="accounts that may switch the checkpoint and change settings for everyone "
+                             "(default: 'admin' if listed, else the first account)")
+    server.add_argument("--insecure-no-auth", action="store_true",
+                        help="with --listen, serve without logins (by default an admin password is generated)")
+    server.add_argument("--cors-allow-origins", default=None, metavar="ORIGIN[,ORIGIN]",
+                        help="other sites allowed to call this server from a browser (default: none)")
+    server.add_argument("--queue-max", type=int, default=256, help="jobs waiting in total before 429 (default 256)")
+    server.add_argument("--queue-per-user", type=int, default=32,
+                        help="jobs one user may have waiting before 429 (default 32)")
+    server.add_argument("--max-upload-mb", type=int, default=50, help="largest request body or upload (default 50)")
     server.add_argument("--listen", action="store_true", help="bind 0.0.0.0 so the LAN can reach the UI")
     server.add_argument("--server-name", default=None, help="bind this host name or address (overrides --listen)")
     server.add_argument("--autolaunch", action="store_true", help="open the UI in the default browser")
@@ -112,8 +143,12 @@ def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
         parser.error(f"--ckpt-cache-gb {namespace.ckpt_cache_gb} must be 0 or more")
     if namespace.port is None:
         namespace.port = DEFAULT_API_ONLY_PORT if namespace.nowebui else DEFAULT_PORT
-    if namespace.api_auth is not None:
-        parse_credentials(namespace.api_auth, parser.error)
+    for flag in ("api_auth", "gradio_auth"):
+        if getattr(namespace, flag) is not None:
+            parse_credentials(getattr(namespace, flag), parser.error)
+    for flag in ("queue_max", "queue_per_user", "max_upload_mb"):
+        if getattr(namespace, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} {getattr(namespace, flag)} must be 1 or more")
     if not 0 < namespace.port < 65536:
         parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
     return CommandLineOptions(**vars(namespace))

@@ -71,8 +71,8 @@ class JobSnapshot(Generic[ResultT]):
 
 
 class Job(Generic[ResultT]):
-    def __init__(self, request: GenerationRequest, owner: str) -> None:
-        self.id = uuid.uuid4().hex
+    def __init__(self, request: GenerationRequest, owner: str, job_id: str | None = None) -> None:
+        self.id = job_id or uuid.uuid4().hex
         self.owner = owner
         self.request = request
         self._condition = threading.Condition()

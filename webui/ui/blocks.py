@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
 from webui.app_context import App, read_job_options
+from webui.security.request_caller import caller_of_scope
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
@@ -37,6 +39,8 @@ def build_ui(app: App) -> gr.Blocks:
                 build_system_tab(app)
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
+        if app.accounts.ui_login_required:
+            gr.HTML('<a href="/logout" id="logout_link">Log out</a>', elem_id="logout")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
     app.ui_config.save_missing()  # A1111 adds the page's control defaults to ui-config.json
     return page
@@ -44,11 +48,19 @@ def build_ui(app: App) -> gr.Blocks:
 
 def mount_options(app: App) -> dict:
     """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
-    (the gallery shows the saved PNGs themselves, so a download keeps its infotext)."""
+    (the gallery shows the saved PNGs themselves, so a download keeps its infotext; Gradio copies them into its
+    cache, and the security gate serves files from the cache only). With logins on, Gradio learns the account from
+    the gate through `auth_dependency`, which is what `gr.Request.username` reports to the handlers."""
     options = read_job_options(app.settings, app.paths)
     folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
     image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None)}
-    return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}
+    private = [app.paths.models, app.paths.config_file, app.paths.root / "auth.json", app.paths.cache_file,
+               app.paths.root / "queue.sqlite3", app.paths.extensions]
+    mount: dict[str, Any] = {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders),
+             "blocked_paths": [str(path) for path in private], "max_file_size": f"{app.options.max_upload_mb}mb"}
+    if app.accounts.ui_login_required:
+        mount["auth_dependency"] = lambda request: caller_of_scope(request.scope).name
+    return mount
 
 
 def add_theme_redirect(http, theme: str | None) -> None:

@@ -1,0 +1,60 @@
+"""`GenerationRequest` to JSON and back, for the persisted queue. Images travel as base64 PNG (lossless)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+from typing import Any
+
+from PIL import Image
+
+from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask
+
+FORMAT_VERSION = 1
+
+
+def _png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _image(text: str) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(text)))
+    image.load()
+    return image
+
+
+def _shallow(instance: Any) -> dict[str, Any]:
+    return {field.name: getattr(instance, field.name) for field in dataclasses.fields(instance)}
+
+
+def encode_request(request: GenerationRequest) -> str:
+    fields = _shallow(request)
+    if request.hires is not None:
+        fields["hires"] = _shallow(request.hires)
+    if request.img2img is not None:
+        img2img = _shallow(request.img2img) | {"image": _png(request.img2img.image)}
+        if request.img2img.mask is not None:
+            img2img["mask"] = _shallow(request.img2img.mask) | {"mask": _png(request.img2img.mask.mask)}
+        fields["img2img"] = img2img
+    return json.dumps({"version": FORMAT_VERSION, "request": fields})
+
+
+def decode_request(payload: str) -> GenerationRequest:
+    """The request back, validated again by its own constructor (a stored value that is no longer allowed fails)."""
+    document = json.loads(payload)
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(f"stored request format {document.get('version')!r}; this version reads {FORMAT_VERSION}")
+    fields = dict(document["request"])
+    if fields.get("hires") is not None:
+        fields["hires"] = HiresFix(**fields["hires"])
+    if fields.get("img2img") is not None:
+        img2img = dict(fields["img2img"])
+        img2img["image"] = _image(img2img["image"])
+        if img2img.get("mask") is not None:
+            img2img["mask"] = InpaintMask(**(img2img["mask"] | {"mask": _image(img2img["mask"]["mask"])}))
+        fields["img2img"] = Img2ImgInput(**img2img)
+    return GenerationRequest(**fields)

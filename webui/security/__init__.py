@@ -1,0 +1,1 @@
+"""Who may use a shared instance: accounts and password hashes, login throttling, sessions (no web framework here)."""
