@@ -81,9 +81,12 @@ class JobQueue(Generic[ResultT]):
             if self._running is not None:
                 self._running.request_cancel()
             self._lock.notify_all()
-            worker, self._worker = self._worker, None
+            worker = self._worker
         if worker is not None:
-            worker.join(timeout)
+            worker.join(timeout)  # timeout 0 at a signal: later stop() calls join it
+            if not worker.is_alive():
+                with self._lock:
+                    self._worker = None
 
     def submit(self, request: GenerationRequest, owner: str) -> Job:
         job: Job = Job(request, owner)

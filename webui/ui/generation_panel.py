@@ -21,6 +21,7 @@ from webui.engine.request import RANDOM_SEED, GenerationRequest
 from webui.jobs.job import JobState
 from webui.jobs.queue import QueueFullError
 from webui.storage.saved_log import save_to_log
+from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html, progress_html
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
@@ -171,7 +172,7 @@ def stream_job(app: App, job_request: GenerationRequest, request: gr.Request):
     """Submit, then yield (gallery, progress, info, generation_info) updates until the job ends."""
     try:
         app.engine.samplers.resolve(job_request.sampler_name, job_request.scheduler)
-        job = app.jobs.submit(job_request, owner=request.session_hash or "anonymous")
+        job = app.jobs.submit(job_request, owner=ui_owner(app, request))
     except (ValueError, QueueFullError) as error:
         raise gr.Error(str(error)) from error
     snapshot, last_sent, shown_preview = job.snapshot(), 0.0, None
@@ -229,14 +230,14 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
     row.forever.input(toggle_forever, inputs=[row.forever], outputs=None, show_progress="hidden")
 
     def interrupt_own_jobs(request: gr.Request):
-        """Interrupt stops this session's jobs, and its "Generate forever" with them."""
+        """Interrupt stops this user's jobs (this session's, without logins), and its "Generate forever"."""
         session = request.session_hash or "anonymous"
         forever_sessions.discard(session)
-        app.jobs.cancel_owned_by(session)
+        app.jobs.cancel_owned_by(ui_owner(app, request))
         return False
 
     def skip_own_batch(request: gr.Request) -> None:
-        app.jobs.skip_running(owner=request.session_hash or "anonymous")
+        app.jobs.skip_running(owner=ui_owner(app, request))
 
     row.interrupt.click(interrupt_own_jobs, inputs=None, outputs=[row.forever], show_progress="hidden")
     row.skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")

@@ -15,6 +15,7 @@ from webui.model_manager.download import KNOWN_CHECKPOINTS, DownloadError
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.model_manager.merge import MERGE_METHODS
 from webui.model_manager.safetensors_header import CheckpointFormatError
+from webui.ui.callers import require_admin
 
 NO_VAE = "None"
 NO_KNOWN = "(none: use the URL below)"
@@ -58,7 +59,8 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
         choices = _checkpoint_titles(app)
         return [gr.update(choices=choices) for _ in range(5)]
 
-    def do_merge(a, b, c, kind, amount, name, vae_name, progress=gr.Progress()):
+    def do_merge(a, b, c, kind, amount, name, vae_name, request: gr.Request, progress=gr.Progress()):
+        require_admin(app, request, "Writing a checkpoint into models/")
         try:
             vae_path = next((record.path for record in app.models.vaes() if record.name == vae_name), None)
             created = app.device.run(app.tools.merge, a, b, c, kind, float(amount), name, vae_path,
@@ -67,7 +69,8 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
             raise gr.Error(f"Merge failed: {error}") from error
         return [f"<p>Checkpoint saved to <code>{html.escape(created.name)}</code></p>", *refreshed_lists()]
 
-    def do_convert(title, progress=gr.Progress()):
+    def do_convert(title, request: gr.Request, progress=gr.Progress()):
+        require_admin(app, request, "Writing a checkpoint into models/")
         try:
             progress(0.1, desc="converting")
             report = app.device.run(app.tools.convert, title)
@@ -75,7 +78,8 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
             raise gr.Error(f"Conversion failed: {error}") from error
         return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]
 
-    def do_download(known_label, link, checksum, progress=gr.Progress()):
+    def do_download(known_label, link, checksum, request: gr.Request, progress=gr.Progress()):
+        require_admin(app, request, "Downloading into models/")
         source = known_label if known_label and known_label != NO_KNOWN else (link or "")
         try:
             path = app.tools.download(source, (checksum or "").strip() or None,

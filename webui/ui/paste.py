@@ -43,11 +43,13 @@ class PasteTargets:
         components += [target for target in (self.denoising, self.mask_blur) if target is not None]
         return components
 
-    def updates(self, app: App, fields: PastedFields) -> list:
+    def updates(self, app: App, fields: PastedFields, may_switch: bool = True) -> list:
+        """The pasted values for `components()`; the checkpoint is switched for everyone only if `may_switch`
+        (an admin, or no logins), otherwise only the dropdown changes, and this user's jobs use it."""
         sampler, scheduler = _sampler(app, fields.sampler, fields.schedule_type)
         updates = [fields.prompt, fields.negative_prompt, _value(fields.steps), _value(sampler), _value(scheduler),
                    _value(fields.cfg_scale), _value(fields.seed), _value(fields.width), _value(fields.height),
-                   _value(fields.clip_skip), _checkpoint(app, fields.model_hash)]
+                   _value(fields.clip_skip), _checkpoint(app, fields.model_hash, may_switch)]
         if self.hires is not None:
             hr_sampler, hr_scheduler = _hires_sampler(app, fields)
             updates += [fields.enable_hr, _value(fields.denoising_strength if fields.enable_hr else None),
@@ -61,14 +63,14 @@ class PasteTargets:
         return updates
 
 
-def _checkpoint(app: App, model_hash: str | None):
+def _checkpoint(app: App, model_hash: str | None, may_switch: bool):
     """A1111 switches to the infotext's checkpoint only when `disable_weights_auto_swap` is off (it is on by
     default) and the hash names a checkpoint we have."""
     if model_hash is None or app.settings.get("disable_weights_auto_swap"):
         return gr.skip()
     try:
         title = app.models.find(model_hash).title
-        if app.models.loaded is None or app.models.loaded.record.title != title:
+        if may_switch and (app.models.loaded is None or app.models.loaded.record.title != title):
             app.switch_checkpoint(title)
     except (LookupError, ValueError, OSError) as error:
         gr.Warning(f"Checkpoint with hash {model_hash} not used: {error}")

@@ -12,6 +12,7 @@ from PIL import Image
 from webui.app_context import App
 from webui.infotext.paste import generation_parameters, pasted_fields
 from webui.infotext.png import image_text_items
+from webui.ui.callers import ui_caller
 from webui.ui.img2img_tab import Img2ImgHandles
 from webui.ui.paste import PasteTargets
 from webui.ui.top_row import TopRow
@@ -64,6 +65,13 @@ def _fields(text: str | None):
     return pasted_fields(generation_parameters(text))
 
 
+def _with_admin(app: App, function):
+    """A handler that also tells `function` whether the caller is an admin (who may switch the checkpoint)."""
+    def handler(request: gr.Request, *values):
+        return function(*values, ui_caller(app, request).is_admin)
+    return handler
+
+
 def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandles, img2img: Img2ImgHandles,
                pnginfo: PngInfoHandles) -> None:
     txt2img_targets = PasteTargets(txt2img.row, txt2img.controls, top.clip_skip, top.checkpoint,
@@ -71,41 +79,49 @@ def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandle
     img2img_targets = PasteTargets(img2img.row, img2img.controls, top.clip_skip, top.checkpoint,
                                    denoising=img2img.img2img.denoising, mask_blur=img2img.img2img.mask_blur)
     for targets in (txt2img_targets, img2img_targets):
-        targets.row.paste.click(lambda text, targets=targets: targets.updates(app, _fields(text)),
-                                inputs=[targets.row.prompt], outputs=targets.components(), show_progress="hidden")
+        def paste(text, request: gr.Request, targets=targets):
+            return targets.updates(app, _fields(text), ui_caller(app, request).is_admin)
+        targets.row.paste.click(paste, inputs=[targets.row.prompt], outputs=targets.components(),
+                                show_progress="hidden")
 
-    pnginfo.send_txt2img.click(
-        lambda text: [*txt2img_targets.updates(app, _fields(text)), gr.Tabs(selected="txt2img")],
-        inputs=[pnginfo.parameters], outputs=[*txt2img_targets.components(), main_tabs], show_progress="hidden")
+    def to_txt2img(text, request: gr.Request):
+        return [*txt2img_targets.updates(app, _fields(text), ui_caller(app, request).is_admin),
+                gr.Tabs(selected="txt2img")]
+    pnginfo.send_txt2img.click(to_txt2img, inputs=[pnginfo.parameters],
+                               outputs=[*txt2img_targets.components(), main_tabs], show_progress="hidden")
     images = img2img.images
 
-    def to_img2img(text, picture, mode):
+    def to_img2img(text, picture, mode, may_switch: bool):
         if mode == "inpaint":
             image_updates = [gr.skip(), {"background": picture, "layers": [], "composite": picture}]
         else:
             image_updates = [picture, gr.skip()]
-        return [*img2img_targets.updates(app, _fields(text)), *image_updates, mode, gr.Tabs(selected=mode),
+        return [*img2img_targets.updates(app, _fields(text), may_switch), *image_updates, mode, gr.Tabs(selected=mode),
                 gr.Tabs(selected="img2img")]
 
     outputs = [*img2img_targets.components(), images.init_image, images.sketch, images.mode, images.tabs, main_tabs]
 
-    def from_gallery(entries, selected, mode):
+    def from_gallery(entries, selected, mode, may_switch):
         if not entries:
             raise gr.Error("Generate an image first: the gallery is empty")
         infotext, _seed, path = entries[min(max(0, selected), len(entries) - 1)]
         if not path:
             raise gr.Error("This image was not saved, so it cannot be sent")
         with Image.open(path) as picture:
-            return to_img2img(infotext, picture.convert("RGB"), mode)
+            return to_img2img(infotext, picture.convert("RGB"), mode, may_switch)
 
     for panel in (txt2img.panel, img2img.panel):
-        panel.send_to_img2img.click(lambda entries, selected: from_gallery(entries, selected, "img2img"),
+        panel.send_to_img2img.click(_with_admin(app, lambda entries, selected, admin: from_gallery(
+                                        entries, selected, "img2img", admin)),
                                     inputs=[panel.generation_info, panel.selected], outputs=outputs,
                                     show_progress="hidden")
-        panel.send_to_inpaint.click(lambda entries, selected: from_gallery(entries, selected, "inpaint"),
+        panel.send_to_inpaint.click(_with_admin(app, lambda entries, selected, admin: from_gallery(
+                                        entries, selected, "inpaint", admin)),
                                     inputs=[panel.generation_info, panel.selected], outputs=outputs,
                                     show_progress="hidden")
-    pnginfo.send_img2img.click(lambda text, picture: to_img2img(text, picture, "img2img"),
+    pnginfo.send_img2img.click(_with_admin(app, lambda text, picture, admin: to_img2img(text, picture, "img2img",
+                                                                                         admin)),
                                inputs=[pnginfo.parameters, pnginfo.image], outputs=outputs, show_progress="hidden")
-    pnginfo.send_inpaint.click(lambda text, picture: to_img2img(text, picture, "inpaint"),
+    pnginfo.send_inpaint.click(_with_admin(app, lambda text, picture, admin: to_img2img(text, picture, "inpaint",
+                                                                                         admin)),
                                inputs=[pnginfo.parameters, pnginfo.image], outputs=outputs, show_progress="hidden")

@@ -11,6 +11,7 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.config.options import OptionSpec
+from webui.ui.callers import require_admin
 
 SECTION_TITLES = {
     "sd": "Stable Diffusion", "saving-images": "Saving images/grids", "saving-paths": "Paths for saving",
@@ -68,7 +69,8 @@ def build_settings_tab(app: App) -> None:
             with gr.Tab(SECTION_TITLES.get(section, section), elem_id=f"settings_{section}"):
                 for spec in members:
                     components.append(setting_component(app, spec, app.settings.get(spec.key)))
-    def apply(*values):
+    def apply(request: gr.Request, *values):
+        require_admin(app, request, "Changing the settings")
         new = {spec.key: value for spec, value in zip(specs, values, strict=True)}
         changed = [key for key, value in new.items() if value != app.settings.get(key)]
         try:

@@ -11,6 +11,7 @@ import gradio as gr
 from webui.app_context import App
 from webui.benchmark.plan import ATTENTIONS, DEFAULT_RESOLUTIONS, PRECISIONS
 from webui.benchmark.suite import BenchmarkRequest, run_benchmark
+from webui.ui.callers import require_admin
 
 
 def system_markdown(app: App) -> str:
@@ -59,7 +60,9 @@ def build_system_tab(app: App) -> None:
         report = gr.Markdown(elem_id="benchmark_report")
         plot = gr.Image(label="Plot", type="filepath", interactive=False, elem_id="benchmark_plot")
 
-    def benchmark(chosen_resolutions, chosen_precisions, chosen_attentions, chosen_steps, progress=gr.Progress()):
+    def benchmark(chosen_resolutions, chosen_precisions, chosen_attentions, chosen_steps, request: gr.Request,
+                  progress=gr.Progress()):
+        require_admin(app, request, "A benchmark holds the device for minutes and")
         try:
             request = BenchmarkRequest(tuple(sorted(int(size) for size in chosen_resolutions)),
                                        tuple(chosen_precisions), tuple(chosen_attentions), int(chosen_steps))

@@ -12,6 +12,7 @@ from webui.model_manager.memory_policy import MemoryPolicyError
 from webui.model_manager.probe import UnsupportedArchitectureError
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.vae import AUTOMATIC, NONE
+from webui.ui.callers import require_admin, ui_caller
 from webui.ui.settings_tab import quick_keys, setting_component
 
 DEMO_NOTICE = (
@@ -49,8 +50,9 @@ def _build_vae_dropdown(app: App, visible: bool = True) -> gr.Dropdown:
     vae = gr.Dropdown(choices=_vae_choices(app), value=app.models.vae_choice, label="SD VAE",
                       elem_id="setting_sd_vae", interactive=True, scale=2, visible=visible)
 
-    def switch_vae(choice: str):
+    def switch_vae(choice: str, request: gr.Request):
         try:
+            require_admin(app, request, "Switching the VAE")
             app.switch_vae(choice)
         except LOAD_ERRORS + (LookupError,) as error:
             gr.Warning(f"Could not use VAE {choice}: {error}")
@@ -65,7 +67,10 @@ def _build_clip_skip(app: App) -> gr.Slider:
     slider = gr.Slider(1, 12, value=int(app.settings.get("CLIP_stop_at_last_layers")), step=1, label="Clip skip",
                        elem_id="setting_CLIP_stop_at_last_layers", interactive=True, scale=2)
 
-    def remember(value: float) -> None:
+    def remember(value: float, request: gr.Request) -> None:
+        if not ui_caller(app, request).is_admin:
+            gr.Warning("Clip skip is a server setting: only an admin can change it for everyone.")
+            return
         app.settings.set("CLIP_stop_at_last_layers", int(value))
 
     slider.change(remember, inputs=[slider], outputs=None, show_progress="hidden")  # also when pasted
@@ -78,8 +83,9 @@ def _build_other_quicksettings(app: App, keys: list[str]) -> None:
         spec = app.settings.registry.get(key)
         component = setting_component(app, spec, app.settings.get(key))
 
-        def save(value, key=key):
+        def save(value, request: gr.Request, key=key):
             try:
+                require_admin(app, request, f"Changing {key}")
                 app.settings.set(key, value)
             except ValueError as error:
                 raise gr.Error(str(error)) from error
@@ -100,8 +106,11 @@ def build_top_row(app: App) -> TopRow:
         _build_other_quicksettings(app, [key for key in quick if key not in ("sd_vae", "CLIP_stop_at_last_layers")])
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
-    def switch(title: str, progress=gr.Progress()):  # Gradio injects a progress tracker here
+    def switch(title: str, request: gr.Request, progress=gr.Progress()):  # Gradio injects both
         previous = _current_title(app)
+        if not ui_caller(app, request).is_admin:  # the choice stays in this page and goes with this user's jobs
+            gr.Info(f"Your generations will use {title}; switching the model for everyone needs an admin.")
+            return gr.update(value=title), gr.update()
         try:
             new_title = app.switch_checkpoint(title, lambda stage, fraction: progress(fraction, desc=stage))
         except LOAD_ERRORS as error:

@@ -18,6 +18,7 @@ from webui.jobs.job import JobState
 from webui.jobs.queue import QueueFullError
 from webui.storage.outputs import ImageSaver, encode_png
 from webui.storage.plot_grid import labelled_grid, side_by_side
+from webui.ui.callers import ui_owner
 from webui.ui.generation_panel import stream_job
 from webui.ui.html import infotext_html
 
@@ -55,7 +56,7 @@ def run_with_script(app: App, job_request: GenerationRequest, script: str, axis_
                     request: gr.Request):
     """The chosen script (X/Y/Z plot) or the plain job, as the Generate handlers of both tabs run them."""
     if script == XYZ_PLOT:
-        yield from run_xyz_plot(app, job_request, axis_values, request.session_hash or "anonymous")
+        yield from run_xyz_plot(app, job_request, axis_values, ui_owner(app, request))
     else:
         yield from stream_job(app, job_request, request)
 

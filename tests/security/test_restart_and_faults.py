@@ -1,0 +1,86 @@
+"""Faults a shared server survives: a restart with jobs waiting, a full disk while saving."""
+
+import os
+import sqlite3
+import subprocess
+import threading
+
+import httpx
+import pytest
+
+from tests.security.test_lan_server import tiny_job, wait_until
+from tests.support import copy_checkpoint
+
+
+def data_dir_with_model(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    copy_checkpoint(tiny_checkpoint, folder / "tiny.safetensors")
+    return tmp_path
+
+
+def saved_pngs(data):
+    return sorted((data / "outputs" / "txt2img-images").rglob("*.png"))
+
+
+def test_jobs_waiting_at_a_restart_run_after_it(tmp_path, tiny_checkpoint, start_server):
+    data = data_dir_with_model(tmp_path / "data", tiny_checkpoint)
+    server = start_server(data, "--api")
+    http = httpx.Client(base_url=server.url, timeout=120)
+    jobs = [tiny_job(steps=150, width=128, height=128, seed=1), tiny_job(seed=2), tiny_job(seed=3)]
+    threads = [threading.Thread(target=lambda body=body: _post_ignoring_disconnect(http, body), daemon=True)
+               for body in jobs]
+    threads[0].start()
+    assert wait_until(lambda: http.get("/sdapi/v1/progress").json()["state"]["sampling_step"] > 0)
+    for thread in threads[1:]:
+        thread.start()
+    assert wait_until(lambda: http.get("/sdapi/v1/progress").json()["state"]["job_count"] == 3)
+    server.stop()
+    with sqlite3.connect(data / "queue.sqlite3") as store:
+        assert store.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
+    assert saved_pngs(data) == []  # API jobs do not save by default, and none had finished
+
+    restarted = start_server(data, "--api")
+    assert wait_until(lambda: len(saved_pngs(data)) == 3, timeout=120)  # restored jobs save their images
+    assert sorted(path.stem.split("-")[1] for path in saved_pngs(data)) == ["1", "2", "3"]
+    with sqlite3.connect(data / "queue.sqlite3") as store:
+        assert wait_until(lambda: store.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0)
+    assert "restored 3 queued job(s)" in restarted.log_path.read_text()
+
+
+def _post_ignoring_disconnect(http, body):
+    try:
+        http.post("/sdapi/v1/txt2img", json=body)
+    except httpx.HTTPError:
+        pass  # the server went away under us: that is the point
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount_point = tmp_path / "tiny-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_fails_the_job_cleanly_and_the_server_goes_on(tmp_path, tiny_checkpoint, start_server,
+                                                                   tiny_disk):
+    data = data_dir_with_model(tmp_path / "data", tiny_checkpoint)
+    outputs = tiny_disk / "outputs"
+    (data / "config.json").write_text(f'{{"outdir_txt2img_samples": "{outputs}"}}', encoding="utf-8")
+    server = start_server(data, "--api")
+    filler = tiny_disk / "filler"
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    filler.write_bytes(b"\0" * (free - 8 * 1024))  # leave a few KB: less than one 256x256 PNG of noise
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        failed = http.post("/sdapi/v1/txt2img", json=tiny_job(width=256, height=256, save_images=True, seed=9))
+        assert failed.status_code == 500 and "No space left on device" in failed.json()["detail"]
+        assert [path.name for path in outputs.rglob("*") if path.is_file()] == []  # no half-written PNG, no temp
+        assert http.post("/sdapi/v1/txt2img", json=tiny_job(seed=10)).status_code == 200  # still serving
+        filler.unlink()
+        saved = http.post("/sdapi/v1/txt2img", json=tiny_job(save_images=True, seed=11))
+        assert saved.status_code == 200 and len(list(outputs.rglob("*-11.png"))) == 1
