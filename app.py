@@ -31,10 +31,12 @@ def gradio_cache_folder() -> Path:
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
-def _queue_first_server(uvicorn, config, on_exit):
+def _queue_first_server(config, on_exit):
     """A uvicorn server that stops the job queue as soon as Ctrl+C or SIGTERM arrives: waiting jobs stay in the
     queue's store for the next start, and the requests waiting on them end at once instead of running the queue dry
     during the graceful shutdown."""
+    import uvicorn
+
     class QueueFirstServer(uvicorn.Server):
         def handle_exit(self, sig, frame) -> None:
             on_exit()
@@ -71,7 +73,7 @@ def serve(argv: list[str]) -> int:
     host = options.bind_address
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"
     config = uvicorn.Config(served, host=host, port=options.port, log_level="warning", timeout_graceful_shutdown=5)
-    server = _queue_first_server(uvicorn, config, on_exit=lambda: app.jobs.stop(timeout=0))
+    server = _queue_first_server(config, on_exit=lambda: app.jobs.stop(timeout=0))
     print(f"Running on local URL:  {url}", flush=True)
     if options.autolaunch and not os.environ.get("CI"):
         webbrowser.open(url)
