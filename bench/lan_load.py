@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,28 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from tests.support.server import Server  # noqa: E402
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    expected: int
+    done: int
+    failures: tuple[str, ...]
+    duplicated: int
+    lost: int
+    busiest_first_round: int   # jobs back for the busiest user before every user had one back
+    rss_ratio: float
+    rss_before: int
+    wall_seconds: float
+
+    def lines(self) -> list[str]:
+        return [f"{self.done}/{self.expected} jobs done, {len(self.failures)} failed, {self.duplicated} duplicated, "
+                f"{self.lost} lost",
+                f"before every user had one job back, the busiest user had {self.busiest_first_round} back "
+                f"(round-robin: 1-2)",
+                f"server RSS after/before: {self.rss_ratio:.3f} ({self.rss_before / 2**20:.0f} MiB before); "
+                f"wall {self.wall_seconds:.1f} s, {self.expected / self.wall_seconds:.2f} jobs/s",
+                *(f"   {failure}" for failure in self.failures[:5])]
 
 
 def rss_bytes(pid: int) -> int:
@@ -43,12 +66,14 @@ def main() -> None:
                         ("--api", "--gradio-auth", credentials, "--queue-per-user", str(args.jobs)))
         server.wait_ready()
         try:
-            run(server, users, args.jobs)
+            report = run(server, users, args.jobs)
         finally:
             server.stop()
+    print("\n".join(report.lines()))
 
 
-def run(server: Server, users: list[str], jobs_per_user: int) -> None:
+def run(server: Server, users: list[str], jobs_per_user: int) -> LoadReport:
+    """Each user's jobs are sent at once (one connection per job) after a long job of the first user started."""
     body = {"prompt": "load", "steps": 2, "width": 64, "height": 64, "sampler_name": "Euler a"}
     with httpx.Client(base_url=server.url, auth=(users[0], f"pw-{users[0]}"), timeout=600) as warm:
         warm.post("/sdapi/v1/txt2img", json=body | {"seed": 0})
@@ -92,13 +117,8 @@ def run(server: Server, users: list[str], jobs_per_user: int) -> None:
     first_round_done = next((i for i in range(len(finished))
                              if {user for user, _ in finished[:i + 1]} == set(users)), len(finished))
     most = max(sum(user == name for user, _ in finished[:first_round_done + 1]) for name in users)
-    print(f"{len(finished)}/{expected} jobs done, {len(failures)} failed, "
-          f"{len(seeds) - len(set(seeds))} duplicated, {expected - len(set(seeds))} lost")
-    print(f"before every user had one job back, the busiest user had {most} back (round-robin: 1-2)")
-    print(f"server RSS after/before: {rss_bytes(server.process.pid) / rss_before:.3f} "
-          f"({rss_before / 2**20:.0f} MiB before); wall {wall:.1f} s, {expected / wall:.2f} jobs/s")
-    for failure in failures[:5]:
-        print("  ", failure)
+    return LoadReport(expected, len(finished), tuple(failures), len(seeds) - len(set(seeds)),
+                      expected - len(set(seeds)), most, rss_bytes(server.process.pid) / rss_before, rss_before, wall)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,16 @@ FORBIDDEN = {
     "benchmark": {"ui", "api", "jobs"},
     "storage": {"ui", "api", "jobs", "engine", "model_manager"},
     "config": {"ui", "api", "jobs", "engine", "model_manager", "storage"},
+    "security": {"ui", "api", "jobs", "engine", "model_manager", "storage", "infotext", "benchmark"},
 }
 PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/engine/request.py",
                 "webui/engine/prompt_syntax.py", "webui/engine/prompt_chunks.py", "webui/engine/network_tags.py",
                 "webui/infotext/paste.py", "webui/infotext/parse.py", "webui/engine/xyz_plot.py",
                 "webui/benchmark/plan.py",
                 "webui/model_manager/memory_policy.py", "webui/model_manager/probe.py",
-                "webui/model_manager/safetensors_header.py", "webui/config/flags.py"]
+                "webui/model_manager/safetensors_header.py", "webui/config/flags.py",
+                "webui/jobs/scheduling.py", *(f"webui/security/{name}.py" for name in (
+                    "accounts", "passwords", "throttle", "sessions", "setup", "request_caller"))]
 HEAVY = {"torch", "gradio", "diffusers", "transformers", "safetensors", "PIL", "numpy"}
 
 

@@ -93,6 +93,13 @@ def test_the_page_sends_browsers_to_the_login_form_and_the_form_works(lan):
         assert browser.get("/sdapi/v1/sd-models").status_code == 200  # and /sdapi (no separate --api-auth)
 
 
+def test_credentials_are_never_echoed(lan):
+    with client(lan, BOB) as bob:
+        flags = bob.get("/sdapi/v1/cmd-flags").json()
+    assert flags["gradio_auth"] == "(hidden)" and flags["api_auth"] is None and flags["max_upload_mb"] == 1
+    assert "alice:pa" not in str(flags)
+
+
 def test_settings_and_model_switching_are_for_admins(lan):
     with client(lan, BOB) as bob, client(lan, ALICE) as alice:
         refused = bob.post("/sdapi/v1/options", json={"CLIP_stop_at_last_layers": 2})
@@ -293,3 +300,20 @@ def test_the_webuiapi_client_logs_in_with_basic_auth(lan):
     api.set_auth("bob", "pb")
     result = api.txt2img(prompt="a cat", width=64, height=64, seed=5)
     assert result.image.size == (64, 64) and result.info["seed"] == 5
+
+
+def test_a_small_load_run_loses_nothing_and_takes_turns(tmp_path):
+    """bench/lan_load.py at CI size: 6 accounts x 3 jobs, all waiting together behind one long job."""
+    from bench.lan_load import run
+    from tests.support.server import Server
+
+    users = [f"user{index}" for index in range(6)]
+    server = Server(tmp_path, tmp_path / "server.log",
+                    ("--api", "--gradio-auth", ",".join(f"{user}:pw-{user}" for user in users)))
+    server.wait_ready()
+    try:
+        report = run(server, users, 3)
+    finally:
+        server.stop()
+    assert (report.done, report.failures, report.duplicated, report.lost) == (18, (), 0, 0)
+    assert report.busiest_first_round == 1

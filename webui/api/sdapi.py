@@ -37,6 +37,8 @@ from webui.security.accounts import Caller
 
 EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
+SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
+HIDDEN = "(hidden)"
 
 
 def decode_image(data: str) -> Image.Image:
@@ -183,7 +185,8 @@ def _options_routes(router: APIRouter, app: App) -> None:
 
     @router.get("/cmd-flags")
     def cmd_flags() -> dict[str, Any]:
-        return {key: str(value) if hasattr(value, "__fspath__") else value
+        """The flags as A1111 lists them, except credentials: any logged-in user may read this route."""
+        return {key: HIDDEN if key in SECRET_FLAGS and value else str(value) if hasattr(value, "__fspath__") else value
                 for key, value in vars(app.options).items()}
 
     @router.get("/memory")
