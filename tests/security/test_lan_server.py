@@ -317,3 +317,12 @@ def test_a_small_load_run_loses_nothing_and_takes_turns(tmp_path):
         server.stop()
     assert (report.done, report.failures, report.duplicated, report.lost) == (18, (), 0, 0)
     assert report.busiest_first_round == 1
+
+
+def test_a_gradio_session_stream_belongs_to_the_user_who_opened_it(lan):
+    with client(lan, ALICE) as alice, client(lan, BOB) as bob:
+        with alice.stream("GET", "/gradio_api/queue/data", params={"session_hash": "alice-tab-1"}) as stream:
+            assert stream.status_code == 200
+        refused = bob.get("/gradio_api/queue/data", params={"session_hash": "alice-tab-1"})
+        assert refused.status_code == 403 and "another user" in refused.json()["detail"]
+        assert bob.get("/gradio_api/heartbeat/alice-tab-1").status_code == 403

@@ -34,6 +34,8 @@ from webui.security.throttle import LoginThrottle
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_LOGIN_FORM_BYTES = 8 * 1024
+MAX_TRACKED_SESSIONS = 100_000
+SESSION_PATHS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
 
 
 class Zone(enum.Enum):
@@ -96,6 +98,19 @@ def file_allowed(target: str, roots: tuple[Path, ...]) -> bool:
     return any(resolved.is_relative_to(root) for root in roots)
 
 
+def gradio_session_of(scope: Scope) -> str | None:
+    """The Gradio session hash a request reads from: `queue/data?session_hash=`, `heartbeat/<hash>`,
+    `stream/<hash>/...`."""
+    path = scope["path"]
+    if path.endswith("/queue/data"):
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash")
+        return values[0] if values else None
+    for prefix in SESSION_PATHS:
+        if path.startswith(prefix):
+            return path[len(prefix):].split("/", 1)[0] or None
+    return None
+
+
 def same_origin(origin: str, host: str | None) -> bool:
     parts = urlsplit(origin)
     return bool(host) and parts.scheme in ("http", "https") and parts.netloc.lower() == (host or "").lower()
@@ -106,6 +121,7 @@ class SecurityGate:
         self.app = app
         self.policy = policy
         self._roots = tuple(root.resolve() for root in policy.file_roots)
+        self._session_owners: dict[str, str] = {}  # Gradio session hash → the account that first used it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -122,6 +138,9 @@ class SecurityGate:
         outcome = self._identify(scope, zone)
         if isinstance(outcome, Response):
             await self._refuse(scope, receive, send, outcome)
+            return
+        if not self._session_belongs_to(scope, outcome):
+            await self._refuse(scope, receive, send, _json(403, "this Gradio session belongs to another user"))
             return
         scope.setdefault("state", {})[CALLER_KEY] = outcome
         if scope["type"] == "http" and _streams_body_without_length(scope):
@@ -205,6 +224,19 @@ class SecurityGate:
             return _json(401, "incorrect username or password", {"WWW-Authenticate": 'Basic realm="Kestrel"'})
         self.policy.throttle.record_success(address)
         return caller
+
+    def _session_belongs_to(self, scope: Scope, caller: Caller) -> bool:
+        """Gradio streams a page's results to whoever names its session hash; with logins on, a session hash is
+        bound to the first account that uses it, so another user cannot read someone else's images or progress."""
+        if caller.name is None:
+            return True
+        session = gradio_session_of(scope)
+        if session is None:
+            return True
+        owner = self._session_owners.setdefault(session, caller.name)
+        if len(self._session_owners) > MAX_TRACKED_SESSIONS:
+            self._session_owners.pop(next(iter(self._session_owners)))
+        return owner == caller.name
 
     # -- /login and /logout -----------------------------------------------------------------------------------------
 
