@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from PIL import Image, UnidentifiedImageError
 
+from webui.api.extras import extras_progress, register_extras_routes
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
     GenerationFields,
@@ -26,13 +27,13 @@ from webui.api.models import (
     Txt2ImgRequest,
 )
 from webui.app_context import App
-from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, GenerationRequest
+from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
 from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
 
 
@@ -76,12 +77,6 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def prompt_styles() -> list[dict[str, str]]:
         return [{"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt}
                 for style in app.styles.styles()]
-
-    @router.get("/upscalers")
-    def upscalers() -> list[dict[str, Any]]:
-        """A1111's built-in non-model upscalers; model upscalers come with the Extras work."""
-        return [{"name": name, "model_name": None, "model_path": None, "model_url": None,
-                 "scale": 4 if name != "None" else 1} for name in IMAGE_UPSCALERS]
 
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes() -> list[dict[str, str]]:
@@ -234,6 +229,8 @@ def _progress_routes(router: APIRouter, app: App) -> None:
     def progress(skip_current_image: bool = False) -> dict[str, Any]:
         running = app.jobs.snapshot_running()
         queued = app.jobs.queued_count()
+        if running is None and (extras := extras_progress(app)) is not None:
+            return extras
         if running is None:
             state = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "",
                      "job_count": queued, "job_timestamp": "0", "job_no": 0, "sampling_step": 0,
@@ -256,6 +253,7 @@ def _progress_routes(router: APIRouter, app: App) -> None:
         running = app.jobs.snapshot_running()
         if running is not None:
             app.jobs.cancel(running.id)
+        app.extras.interrupt()
         return {}
 
     @router.post("/skip")
@@ -277,5 +275,6 @@ def create_sdapi_router(app: App) -> APIRouter:
     _refresh_routes(router, app)
     _options_routes(router, app)
     _job_routes(router, app)
+    register_extras_routes(router, app, decode_image)
     return router
 
