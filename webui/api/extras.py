@@ -85,8 +85,8 @@ def _run(app: App, request: ExtrasRequest, inputs: list[ExtrasInput]) -> ExtrasR
         run = app.extras.run(ExtrasRun(request, inputs, owner="api", save=False))
     except UnknownUpscalerError as error:
         raise HTTPException(422, str(error)) from error
-    if run.error is not None:
-        raise HTTPException(500, f"extras failed: {run.error}")
+    if run.error is not None:  # e.g. an upscaler file that cannot be used: 422 naming it; a bug: 500
+        raise HTTPException(422 if run.error_is_input else 500, f"extras failed: {run.error}")
     if run.interrupted and not run.outputs:
         raise HTTPException(409, "extras interrupted before any image was finished")
     return run

@@ -99,6 +99,7 @@ class ExtrasRun:
     progress: ExtrasProgress = ExtrasProgress()
     outputs: tuple[ExtrasOutput, ...] = ()
     error: str | None = None
+    error_is_input: bool = False        # the error comes from what was asked (a file or value), not from a bug
     finished: bool = False
     interrupted: bool = False
     version: int = 0
@@ -170,7 +171,8 @@ class ExtrasService:
             run.update(outputs=outputs, interrupted=interrupted, finished=True)
         except Exception as error:  # the owner sees the error; the service stays up
             log.exception("extras run failed")
-            run.update(error=str(error) or type(error).__name__, finished=True)
+            run.update(error=str(error) or type(error).__name__, error_is_input=isinstance(error, ValueError),
+                       finished=True)
         finally:
             with self._lock:
                 self._active.remove(run)
