@@ -166,16 +166,17 @@ class ExtrasService:
             return list(self._active)
 
     def _execute(self, run: ExtrasRun) -> None:
+        outcome: dict[str, object] = {}
         try:
             outputs, interrupted = self._device.run(self._process, run)
-            run.update(outputs=outputs, interrupted=interrupted, finished=True)
+            outcome = {"outputs": outputs, "interrupted": interrupted}
         except Exception as error:  # the owner sees the error; the service stays up
             log.exception("extras run failed")
-            run.update(error=str(error) or type(error).__name__, error_is_input=isinstance(error, ValueError),
-                       finished=True)
+            outcome = {"error": str(error) or type(error).__name__, "error_is_input": isinstance(error, ValueError)}
         finally:
             with self._lock:
                 self._active.remove(run)
+            run.update(**outcome, finished=True)  # after leaving the active list: a waiter sees a settled service
 
     def _process(self, run: ExtrasRun) -> tuple[tuple[ExtrasOutput, ...], bool]:
         options = self._options()
