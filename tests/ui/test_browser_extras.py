@@ -42,6 +42,20 @@ def assert_a1111_ids(page) -> None:
 def choose(page, elem_id: str, option: str) -> None:
     page.click(f"#{elem_id} input")
     page.click(f"ul[role=listbox] li:has-text('{option}')")
+    page.wait_for_function(f"document.querySelector('#{elem_id} input').value === {option!r}")
+
+
+def generate_and_wait(page, text: str, screenshot: str) -> None:
+    """Click Generate and wait for `text` in the info panel; an error toast fails at once, with its message."""
+    page.click("#extras_generate")
+    condition = (f"document.querySelector('#html_info_extras').innerText.includes({text!r}) || "
+                 "document.querySelector('.toast-body') !== null")
+    try:
+        page.wait_for_function(condition, timeout=90_000)
+    finally:
+        page.screenshot(path=screenshot, full_page=True)
+    toasts = page.locator(".toast-body").all_inner_texts()
+    assert text in page.inner_text("#html_info_extras"), toasts
 
 
 def set_slider(page, elem_id: str, value: float) -> None:
@@ -72,11 +86,8 @@ def test_extras_single_image_and_batch(start_server, page, data_dir, tmp_path, a
     page.wait_for_selector("#extras_image img")
     choose(page, "extras_upscaler_1", "R-ESRGAN 4x+ Anime6B")
     set_slider(page, "extras_upscaling_resize", 2)
-    page.click("#extras_generate")
-    page.wait_for_function("document.querySelector('#html_info_extras').innerText.includes('Postprocess upscaler')",
-                           timeout=60_000)
+    generate_and_wait(page, "Postprocess upscaler", artifacts("single"))
     page.wait_for_selector("#extras_gallery img")
-    page.screenshot(path=artifacts("single"), full_page=True)
     folder = data_dir / "outputs" / "extras-images"
     (saved,) = sorted(folder.glob("*.png"))
     assert saved.name == "00000.png"
@@ -99,10 +110,7 @@ def test_extras_single_image_and_batch(start_server, page, data_dir, tmp_path, a
     choose(page, "extras_upscaler_1", "2x-Tiny")
     choose(page, "extras_upscaler_2", "Lanczos")
     set_slider(page, "extras_upscaler_2_visibility", 0.5)
-    page.click("#extras_generate")
-    page.wait_for_function("document.querySelector('#html_info_extras').innerText.includes('Postprocess crop to')",
-                           timeout=60_000)
-    page.screenshot(path=artifacts("batch"), full_page=True)
+    generate_and_wait(page, "Postprocess crop to", artifacts("batch"))
     assert sorted(path.name for path in folder.glob("*.png")) == ["00000.png", "boy.png", "girl.png"]
     chunks = read_png_text_chunks(folder / "boy.png")
     assert chunks["postprocessing"] == ("Postprocess upscale to: 128x64, Postprocess crop to: 128x64, "
