@@ -35,7 +35,7 @@ from webui.engine.sampling import (
     ProgressCallback,
     SkipCheck,
 )
-from webui.engine.upscale import UpscaleInterrupted, UpscalerRegistry
+from webui.engine.upscale import UnknownUpscalerError, UpscaleInterrupted, UpscalerRegistry
 from webui.model_manager.manager import LoadedModel, ModelManager
 from webui.model_manager.networks import ExtraNetworks
 
@@ -123,12 +123,15 @@ class GenerationEngine:
         return [*LATENT_UPSCALE_MODES, *self._upscalers.names()]
 
     def check_hires_upscaler(self, request: GenerationRequest) -> None:
-        """hr_upscaler must be a latent mode or an upscaler that exists now (ValueError listing them)."""
+        """hr_upscaler must be a latent mode or an upscaler that exists now — a model file added since the start is
+        found (ValueError listing the names otherwise)."""
         if request.hires is None or request.hires.is_latent:
             return
-        if request.hires.upscaler not in self.hires_upscaler_names():
+        try:
+            self._upscalers.get(request.hires.upscaler)
+        except UnknownUpscalerError as error:
             raise ValueError(f"hr_upscaler {request.hires.upscaler!r} is not one of: "
-                             f"{', '.join(self.hires_upscaler_names())}")
+                             f"{', '.join(self.hires_upscaler_names())}") from error
 
     @property
     def networks(self) -> ExtraNetworks | None:
