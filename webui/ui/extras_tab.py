@@ -110,12 +110,14 @@ def make_generate_handler(app: App):
     return generate
 
 
-def _constant(value: int):
-    return lambda: value
+def track_tab(tab: gr.Tab, value: int, holder: gr.Number) -> None:
+    """Remember which sub-tab is open in a hidden number, set in the browser itself: server round trips for
+    quick successive clicks can finish out of order and leave the wrong mode (seen under load)."""
+    tab.select(None, js=f"() => {value}", outputs=[holder], show_progress="hidden")
 
 
 def _build_sources(app: App):
-    mode = gr.State(SINGLE)
+    mode = gr.Number(SINGLE, visible=False, precision=0, elem_id="extras_mode")
     with gr.Tabs(elem_id="mode_extras"):
         with gr.Tab("Single Image", id="single_image", elem_id="extras_single_tab") as single_tab:
             image = gr.Image(label="Source", type="pil", elem_id="extras_image", sources=["upload", "clipboard"],
@@ -131,7 +133,7 @@ def _build_sources(app: App):
                                     placeholder="Leave blank to save images to the default path.")
             show_results = gr.Checkbox(True, label="Show result images", elem_id="extras_show_extras_results")
     for index, tab in enumerate((single_tab, batch_tab, folder_tab)):
-        tab.select(_constant(index), outputs=[mode], show_progress="hidden")
+        track_tab(tab, index, mode)
     return mode, image, files, input_dir, output_dir, show_results
 
 
@@ -146,7 +148,7 @@ def _build_upscale(app: App):
             upscaler_2 = gr.Dropdown(names, value=names[0], label="Upscaler 2", elem_id="extras_upscaler_2")
             visibility = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="Upscaler 2 visibility",
                                    elem_id="extras_upscaler_2_visibility")
-        resize_mode = gr.State(0)
+        resize_mode = gr.Number(0, visible=False, precision=0, elem_id="extras_resize_mode_index")
         with gr.Tabs(elem_id="extras_resize_mode"):
             with gr.Tab("Scale by", elem_id="extras_scale_by_tab") as scale_by:
                 with gr.Row():
@@ -164,8 +166,8 @@ def _build_upscale(app: App):
                     with gr.Column(scale=1, elem_id="upscaling_dimensions_row"):
                         switch = gr.Button("⇅", elem_id="upscaling_res_switch_btn", elem_classes=["tool"])
                         crop = gr.Checkbox(True, label="Crop to fit", elem_id="extras_upscaling_crop")
-    scale_by.select(_constant(0), outputs=[resize_mode], show_progress="hidden")
-    scale_to.select(_constant(1), outputs=[resize_mode], show_progress="hidden")
+    track_tab(scale_by, 0, resize_mode)
+    track_tab(scale_to, 1, resize_mode)
     switch.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], show_progress="hidden")
 
     def refreshed(first, second):
