@@ -27,7 +27,7 @@ FORBIDDEN = {
 PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/engine/request.py",
                 "webui/engine/prompt_syntax.py", "webui/engine/prompt_chunks.py", "webui/engine/network_tags.py",
                 "webui/infotext/paste.py", "webui/infotext/parse.py", "webui/engine/xyz_plot.py",
-                "webui/benchmark/plan.py",
+                "webui/benchmark/plan.py", "webui/engine/tiling.py", "webui/engine/extras_request.py",
                 "webui/model_manager/memory_policy.py", "webui/model_manager/probe.py",
                 "webui/model_manager/safetensors_header.py", "webui/config/flags.py",
                 "webui/jobs/scheduling.py", *(f"webui/security/{name}.py" for name in (

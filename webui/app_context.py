@@ -20,7 +20,9 @@ from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
+from webui.engine.upscale import UpscalerRegistry
 from webui.jobs.device import DeviceThread
+from webui.jobs.extras import ExtrasOptions, ExtrasService
 from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
 from webui.jobs.queue import JobQueue
 from webui.jobs.scheduling import RoundRobinByOwner
@@ -32,6 +34,7 @@ from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, M
 from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
 from webui.model_manager.networks import EmbeddingLibrary, ExtraNetworks, LoraLibrary
 from webui.model_manager.tools import CheckpointTools
+from webui.model_manager.upscalers import UpscalerLibrary
 from webui.model_manager.weight_cache import WeightCache
 from webui.security.accounts import AccountDirectory
 from webui.security.setup import LoginFlags, build_accounts
@@ -54,6 +57,7 @@ class App:
     device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
     ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
     accounts: AccountDirectory  # logins and admins (empty: a trusted local instance)
+    extras: ExtrasService  # the Extras tab's upscaling runs (their model work runs on the device thread)
 
     def start(self) -> None:
         self.jobs.start()
@@ -102,6 +106,20 @@ def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
             rows=int(settings.get("n_rows")), txt2img=save_options("outdir_txt2img_grids"),
             img2img=save_options("outdir_img2img_grids")),
     )
+
+
+def _upscalers(settings: SettingsStore, paths: DataPaths, plan_device: str, half: bool) -> UpscalerRegistry:
+    library = UpscalerLibrary(paths.upscaler_folders, plan_device, half)
+    library.refresh()
+    return UpscalerRegistry(library, lambda: (int(settings.get("ESRGAN_tile")),
+                                              int(settings.get("ESRGAN_tile_overlap"))), plan_device)
+
+
+def read_extras_options(settings: SettingsStore, paths: DataPaths) -> ExtrasOptions:
+    folder = Path(settings.get("outdir_extras_samples"))
+    return ExtrasOptions(folder=folder if folder.is_absolute() else paths.root / folder,
+                         embed_infotext=bool(settings.get("enable_pnginfo")),
+                         use_original_name=bool(settings.get("use_original_name_batch")))
 
 
 def physical_memory_bytes() -> int:
@@ -172,7 +190,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     models = ModelManager(_model_sources(options, paths), plan, hash_cache, cache)
     networks = ExtraNetworks(LoraLibrary(paths.lora), EmbeddingLibrary(paths.embeddings, hash_cache))
     networks.refresh()
-    engine = GenerationEngine(models, default_sampler_table(), networks=networks)
+    upscalers = _upscalers(settings, paths, plan.device, plan.unet_dtype == "fp16")
+    engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers)
     service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
     tools = CheckpointTools(models, paths.checkpoints)
     device = DeviceThread()
@@ -181,7 +200,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
         max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
     accounts = build_accounts(login_flags(options), paths.root)
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
-              UiConfig(paths.root / "ui-config.json"), accounts)
+              UiConfig(paths.root / "ui-config.json"), accounts,
+              ExtrasService(upscalers, device, lambda: read_extras_options(settings, paths)))
     # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
     initial = device.run(_initial_checkpoint, app)
     try:

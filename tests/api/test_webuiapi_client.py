@@ -20,6 +20,9 @@ def api(tmp_path_factory, tiny_checkpoint):
     from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 
     write_tiny_checkpoint(folder / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))
+    from tests.support.upscaler_files import rrdb_new_layout, write_pth
+
+    write_pth(data / "models" / "RealESRGAN" / "RealESRGAN_x4plus_anime_6B.pth", rrdb_new_layout(), "params_ema")
     server = Server(data, data / "server.log", ("--api",))
     server.wait_ready()
     yield webuiapi.WebUIApi(host="127.0.0.1", port=server.port, sampler="Euler a", steps=2)
@@ -75,3 +78,24 @@ def test_img2img_with_and_without_a_mask(api):
     result = masked.images[0].convert("RGB")
     assert result.getpixel((60, 30)) == (200, 60, 60)  # right half unmasked: untouched
     assert "Mask blur: 0" in masked.info["infotexts"][0]
+
+
+def test_extras_through_the_client(api):
+    from PIL import Image
+
+    assert "R-ESRGAN 4x+ Anime6B" in [upscaler["name"] for upscaler in api.get_upscalers()]
+    source = Image.new("RGB", (32, 24), (20, 120, 220))
+    single = api.extra_single_image(source, upscaling_resize=2, upscaler_1="R-ESRGAN 4x+ Anime6B")
+    assert single.image.size == (64, 48)
+    infotext = "Postprocess upscale by: 2, Postprocess upscaler: R-ESRGAN 4x+ Anime6B"
+    assert single.image.info["postprocessing"] == infotext and single.info == f"<p>{infotext}</p>"
+    batch = api.extra_batch_images([source, source.resize((16, 16))], resize_mode=1, upscaling_resize_w=48,
+                                   upscaling_resize_h=48, upscaler_1="R-ESRGAN 4x+ Anime6B", upscaler_2="Lanczos",
+                                   extras_upscaler_2_visibility=0.5)
+    assert [image.size for image in batch.images] == [(48, 48), (48, 48)]
+    try:
+        api.extra_single_image(source, upscaler_1="SuperResolution 9000")
+    except RuntimeError as error:
+        assert error.args[0] == 422 and "is not one of: None, Lanczos, Nearest, R-ESRGAN 4x+ Anime6B" in error.args[1]
+    else:
+        raise AssertionError("an unknown upscaler must be refused")

@@ -235,7 +235,7 @@ def test_turns_between_users_under_concurrent_load(lan_pair):
 def test_a_client_that_goes_away_keeps_its_job_in_its_history(lan):
     with client(lan, BOB) as bob:
         with pytest.raises(httpx.TimeoutException):
-            bob.post("/sdapi/v1/txt2img", json=tiny_job(steps=60, seed=4242), timeout=0.5)
+            bob.post("/sdapi/v1/txt2img", json=tiny_job(steps=150, width=128, height=128, seed=4242), timeout=0.5)
 
         def the_abandoned_job():
             for listed in bob.get("/kestrel/v1/jobs").json():

@@ -52,6 +52,7 @@ def generation_request(app: App, body: GenerationFields,
             clip_skip=int(clip_skip) if clip_skip is not None else None,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None)
+        app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except (ValueError, TypeError) as error:
         raise HTTPException(422, str(error)) from error
     return request, warnings

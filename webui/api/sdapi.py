@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from PIL import Image, UnidentifiedImageError
 
 from webui.api.callers import current_caller, job_owner, may_control, require_admin
+from webui.api.extras import extras_progress, register_extras_routes
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
     GenerationFields,
@@ -27,7 +28,7 @@ from webui.api.models import (
     Txt2ImgRequest,
 )
 from webui.app_context import App
-from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, GenerationRequest
+from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
 from webui.jobs.job import JobSnapshot, JobState
@@ -35,7 +36,7 @@ from webui.jobs.queue import QueueFullError
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info", "extensions")
 JOB_WAIT_SECONDS = 1.0
 SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
 HIDDEN = "(hidden)"
@@ -83,12 +84,6 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def prompt_styles() -> list[dict[str, str]]:
         return [{"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt}
                 for style in app.styles.styles()]
-
-    @router.get("/upscalers")
-    def upscalers() -> list[dict[str, Any]]:
-        """A1111's built-in non-model upscalers; model upscalers come with the Extras work."""
-        return [{"name": name, "model_name": None, "model_path": None, "model_url": None,
-                 "scale": 4 if name != "None" else 1} for name in IMAGE_UPSCALERS]
 
     @router.get("/latent-upscale-modes")
     def latent_upscale_modes() -> list[dict[str, str]]:
@@ -254,6 +249,8 @@ def _progress_routes(router: APIRouter, app: App) -> None:
         """The running job in detail if it is the caller's (or the caller is an admin); otherwise only how many jobs
         are ahead of the caller's own."""
         running = app.jobs.snapshot_running()
+        if running is None and (extras := extras_progress(app, caller)) is not None:
+            return extras
         if running is None or not may_control(caller, running.owner):
             return _idle_progress(app, caller, running)
         fraction = min(1.0, 0.01 + running.progress.fraction)
@@ -275,6 +272,7 @@ def _progress_routes(router: APIRouter, app: App) -> None:
         if running is not None:
             _check_control(caller, running)
             app.jobs.cancel(running.id)
+        app.extras.interrupt(None if caller.is_admin else job_owner(caller))
         return {}
 
     @router.post("/skip")
@@ -313,5 +311,6 @@ def create_sdapi_router(app: App) -> APIRouter:
     _refresh_routes(router, app)
     _options_routes(router, app)
     _job_routes(router, app)
+    register_extras_routes(router, app, decode_image)
     return router
 

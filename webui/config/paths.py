@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+UPSCALER_FOLDER_NAMES = ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "ScuNET")
+
 
 @dataclass(frozen=True)
 class DataPaths:
@@ -29,6 +31,15 @@ class DataPaths:
     @property
     def lora(self) -> Path:
         return self.models / "Lora"
+
+    @property
+    def upscaler_folders(self) -> dict[str, Path]:
+        """A1111's upscaler model folders, by upscaler family (each `models/<name>/`)."""
+        return {name: self.models / name for name in UPSCALER_FOLDER_NAMES}
+
+    @property
+    def extras_outputs(self) -> Path:
+        return self.outputs / "extras-images"
 
     @property
     def embeddings(self) -> Path:
@@ -56,5 +67,6 @@ class DataPaths:
 
     def ensure_folders(self) -> None:
         """Create the A1111 folder skeleton (idempotent); called once by the composition root."""
-        for folder in (self.checkpoints, self.vae, self.lora, self.embeddings, self.extensions, self.outputs):
+        for folder in (self.checkpoints, self.vae, self.lora, self.embeddings, self.extensions, self.outputs,
+                       *self.upscaler_folders.values()):
             folder.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ from webui.engine.img2img import Img2ImgRun
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
 from webui.engine.lora import LoraToApply, applied_loras
 from webui.engine.network_tags import NetworkTag, extract_network_tags
-from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_images, upscale_latents
-from webui.engine.request import MAX_SEED, RANDOM_SEED, GenerationRequest
+from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_latents
+from webui.engine.request import LATENT_UPSCALE_MODES, MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.engine.sampling import (
     CancelCheck,
@@ -35,6 +35,7 @@ from webui.engine.sampling import (
     ProgressCallback,
     SkipCheck,
 )
+from webui.engine.upscale import UnknownUpscalerError, UpscaleInterrupted, UpscalerRegistry
 from webui.model_manager.manager import LoadedModel, ModelManager
 from webui.model_manager.networks import ExtraNetworks
 
@@ -106,11 +107,31 @@ class JobPlan:
 
 class GenerationEngine:
     def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None,
-                 networks: ExtraNetworks | None = None) -> None:
+                 networks: ExtraNetworks | None = None, upscalers: UpscalerRegistry | None = None) -> None:
         self._models = models
         self._samplers = samplers
         self._rng = rng or random.Random()
         self._networks = networks
+        self._upscalers = upscalers or UpscalerRegistry()
+
+    @property
+    def upscalers(self) -> UpscalerRegistry:
+        return self._upscalers
+
+    def hires_upscaler_names(self) -> list[str]:
+        """A1111's hires list: the latent modes, then every image upscaler (Lanczos, Nearest, the models)."""
+        return [*LATENT_UPSCALE_MODES, *self._upscalers.names()]
+
+    def check_hires_upscaler(self, request: GenerationRequest) -> None:
+        """hr_upscaler must be a latent mode or an upscaler that exists now — a model file added since the start is
+        found (ValueError listing the names otherwise)."""
+        if request.hires is None or request.hires.is_latent:
+            return
+        try:
+            self._upscalers.get(request.hires.upscaler)
+        except UnknownUpscalerError as error:
+            raise ValueError(f"hr_upscaler {request.hires.upscaler!r} is not one of: "
+                             f"{', '.join(self.hires_upscaler_names())}") from error
 
     @property
     def networks(self) -> ExtraNetworks | None:
@@ -124,6 +145,7 @@ class GenerationEngine:
                  progress: ProgressCallback | None = None, cancelled: CancelCheck | None = None,
                  skip: SkipCheck | None = None, preview: PreviewCallback | None = None) -> GenerationResult:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
+        self.check_hires_upscaler(request)
         hires_sampler = self._hires_sampler(request)
         request = replace(request, seed=resolve_seed(request.seed, self._rng))
         networks = self._prompt_networks(request)
@@ -261,7 +283,10 @@ class GenerationEngine:
             if signals.stopped or signals.skipped:
                 return []  # the engine drops this batch; no point decoding it
             if plan.hires_conditioning is not None:
-                latents = self._hires_pass(loaded, plan, signals, batch_index, seeds, latents, notes)
+                try:
+                    latents = self._hires_pass(loaded, plan, signals, batch_index, seeds, latents, notes)
+                except UpscaleInterrupted:
+                    return []  # stopped (or skipped) between two tiles of the hires upscale
             return _decode(pipeline, latents, notes)
 
     def _hires_pass(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
@@ -275,7 +300,9 @@ class GenerationEngine:
         if hires.is_latent:
             init: list[Image.Image] | torch.Tensor = upscale_latents(latents, hires.upscaler, width, height)
         else:
-            init = upscale_images(_decode(pipeline, latents, notes), hires.upscaler, width, height)
+            upscaler = self._upscalers.get(hires.upscaler)
+            control = self._upscalers.control(cancelled=signals.should_stop)
+            init = [upscaler.upscale(image, (width, height), control) for image in _decode(pipeline, latents, notes)]
         observer = PassObserver(signals, batch_index, plan.hires_conditioning, len(seeds), plan.hires_steps,
                                 plan.first_pass_steps, plan.total_steps, (width, height))
         settings = SamplingSettings(hires.steps or request.steps, request.cfg_scale, width, height)

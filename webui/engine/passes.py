@@ -25,8 +25,6 @@ LATENT_INTERPOLATION = {
     "Latent (nearest)": ("nearest", False),
     "Latent (nearest-exact)": ("nearest-exact", False),
 }
-IMAGE_RESAMPLING = {"None": Image.Resampling.LANCZOS, "Lanczos": Image.Resampling.LANCZOS,
-                    "Nearest": Image.Resampling.NEAREST}
 
 
 @dataclass(frozen=True)
@@ -91,10 +89,6 @@ def upscale_latents(latents: torch.Tensor, mode: str, width: int, height: int) -
     if interpolation in ("nearest", "nearest-exact"):
         return functional.interpolate(latents, size=size, mode=interpolation)
     return functional.interpolate(latents, size=size, mode=interpolation, antialias=antialias)
-
-
-def upscale_images(images: list[Image.Image], upscaler: str, width: int, height: int) -> list[Image.Image]:
-    return [image.resize((width, height), IMAGE_RESAMPLING[upscaler]) for image in images]
 
 
 def encode_images(pipeline, images: list[Image.Image], generators: list[torch.Generator]) -> torch.Tensor:

@@ -31,7 +31,7 @@ PADDING_RANGE = (0, 256)
 
 LATENT_UPSCALE_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
                         "Latent (nearest)", "Latent (nearest-exact)")
-IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")
+IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")  # always there; model upscalers are checked by the engine's registry
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
 INPAINT_FILL_MODES = ("fill", "original", "latent noise", "latent nothing")
 
@@ -63,7 +63,9 @@ class HiresFix:
     negative_prompt: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice("hr_upscaler", self.upscaler, LATENT_UPSCALE_MODES + IMAGE_UPSCALERS)
+        if not isinstance(self.upscaler, str) or not self.upscaler.strip():
+            raise ValueError(f"hr_upscaler {self.upscaler!r} must name an upscaler (a latent mode, "
+                             f"{', '.join(IMAGE_UPSCALERS)} or an upscaler model)")
         _check_range("hr_scale", self.scale, HIRES_SCALE_RANGE)
         _check_range("hr_second_pass_steps", self.steps, HIRES_STEPS_RANGE)
         _check_range("denoising_strength", self.denoising_strength, DENOISING_RANGE)

@@ -62,3 +62,17 @@ def image_text_items(image: Image.Image) -> dict[str, str]:
             items[PARAMETERS_KEY] = comment
     ordered = {PARAMETERS_KEY: items.pop(PARAMETERS_KEY)} if PARAMETERS_KEY in items else {}
     return {**ordered, **items}
+
+
+POSTPROCESSING_KEY = "postprocessing"   # A1111's Extras write their infotext under both keys
+EXTRAS_KEY = "extras"
+
+
+def png_bytes_with_text_chunks(image: Image.Image, chunks: dict[str, str]) -> bytes:
+    """Encode `image` as PNG with these text chunks, in order (A1111's Extras keep the source's chunks)."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

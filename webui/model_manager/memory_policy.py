@@ -133,3 +133,27 @@ def leaner_plan(plan: MemoryPlan) -> MemoryPlan | None:
     if plan.offload == "model":
         return replace(plan, offload="sequential", reasons=(*plan.reasons, "out of memory: sequential offload"))
     return None
+
+
+UPSCALE_HEADROOM = 0.5           # use at most half the free VRAM for one tile's activations
+UPSCALE_LIVE_ACTIVATIONS = 4     # feature maps alive at once at the output resolution (input, output, temporaries)
+UPSCALE_MIN_TILE = 32
+DEFAULT_UPSCALER_FEATURES = 64   # ESRGAN/Real-ESRGAN width when the model does not say
+
+
+def upscale_tile_size(setting_tile: int, free_vram_mb: int | None, scale: int, features: int | None,
+                      dtype_bytes: int = 4) -> int:
+    """The tile size for a model upscale: the user's `ESRGAN_tile` (0 = whole image at once) capped by what fits.
+
+    An upscaler's largest activations are `features` channels at the output resolution (ESRGAN's last
+    convolutions run after the upsampling), so one tile of t² input pixels needs about
+    t²·scale²·features·bytes·UPSCALE_LIVE_ACTIVATIONS bytes. On a card (`free_vram_mb` known) the tile is the
+    largest multiple of 8 whose need fits in half the free memory; on the CPU (None) the setting is used as is."""
+    if setting_tile < 0:
+        raise MemoryPolicyError(f"ESRGAN_tile {setting_tile} must be 0 (no tiling) or positive")
+    if free_vram_mb is None:
+        return setting_tile
+    per_pixel = scale * scale * (features or DEFAULT_UPSCALER_FEATURES) * dtype_bytes * UPSCALE_LIVE_ACTIVATIONS
+    budget = free_vram_mb * 1024 * 1024 * UPSCALE_HEADROOM
+    fitting = max(UPSCALE_MIN_TILE, int((budget / per_pixel) ** 0.5) // 8 * 8)
+    return fitting if setting_tile == 0 else min(setting_tile, fitting)

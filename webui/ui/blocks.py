@@ -7,8 +7,9 @@ from typing import Any
 
 import gradio as gr
 
-from webui.app_context import App, read_job_options
+from webui.app_context import App, read_extras_options, read_job_options
 from webui.security.request_caller import caller_of_scope
+from webui.ui.extras_tab import build_extras_tab
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
@@ -29,6 +30,8 @@ def build_ui(app: App) -> gr.Blocks:
                 txt2img = build_txt2img_tab(app, top_row.checkpoint)
             with gr.Tab("img2img", id="img2img", elem_id="tab_img2img"):
                 img2img = build_img2img_tab(app, top_row.checkpoint)
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras"):
+                build_extras_tab(app)
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 pnginfo = build_pnginfo_tab()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
@@ -53,7 +56,8 @@ def mount_options(app: App) -> dict:
     the gate through `auth_dependency`, which is what `gr.Request.username` reports to the handlers."""
     options = read_job_options(app.settings, app.paths)
     folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
-    image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None)}
+    image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None),
+                     str(read_extras_options(app.settings, app.paths).folder)}
     private = [app.paths.models, app.paths.config_file, app.paths.root / "auth.json", app.paths.cache_file,
                app.paths.root / "queue.sqlite3", app.paths.extensions]
     mount: dict[str, Any] = {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders),

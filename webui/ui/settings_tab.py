@@ -16,6 +16,7 @@ from webui.ui.callers import require_admin
 SECTION_TITLES = {
     "sd": "Stable Diffusion", "saving-images": "Saving images/grids", "saving-paths": "Paths for saving",
     "saving-to-dirs": "Saving to a directory", "infotext": "Infotext", "ui": "User interface",
+    "upscaling": "Upscaling",
 }
 ALWAYS_QUICK = {"CLIP_stop_at_last_layers"}  # always in the row above the tabs (infotext paste fills it)
 RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list"}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from webui.app_context import App
-from webui.engine.request import IMAGE_UPSCALERS, LATENT_UPSCALE_MODES, HiresFix
+from webui.engine.request import HiresFix
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
     OutputPanel,
@@ -49,8 +49,8 @@ def _build_hires(app: App) -> HiresControls:
     with gr.Accordion("Hires. fix", open=False, elem_id="txt2img_hr"):
         enable = gr.Checkbox(False, label="Enable", elem_id="txt2img_enable_hr")
         with gr.Row(elem_id="txt2img_hires_fix_row1"):
-            upscaler = gr.Dropdown([*LATENT_UPSCALE_MODES, *IMAGE_UPSCALERS[1:]], value="Latent", label="Upscaler",
-                                   elem_id="txt2img_hr_upscaler")
+            upscaler = gr.Dropdown([name for name in app.engine.hires_upscaler_names() if name != "None"],
+                                   value="Latent", label="Upscaler", elem_id="txt2img_hr_upscaler")
             steps = gr.Slider(0, 150, value=0, step=1, label="Hires steps", elem_id="txt2img_hires_steps")
             denoising = gr.Slider(0.0, 1.0, value=app.ui_config.value("txt2img", "Denoising strength", 0.7),
                                   step=0.01, label="Denoising strength",

@@ -1,0 +1,165 @@
+"""A1111's Extras API: `/extra-single-image`, `/extra-batch-images`, `/upscalers`, `/realesrgan-models`.
+
+Request and response fields are A1111's (`modules/api/models.py`, ExtrasBaseRequest). As in A1111 the API does
+not save the results (only the tab does) and returns each image as base64 PNG carrying its chunks. Face
+restoration (GFPGAN, CodeFormer) does not exist here: a visibility above 0 is a 422 saying so, never an image
+quietly made without it. An unknown upscaler is a 422 listing the allowed names.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from webui.api.callers import current_caller, job_owner, may_control
+from webui.app_context import App
+from webui.engine.extras_request import ExtrasRequest
+from webui.engine.upscale import UnknownUpscalerError
+from webui.jobs.extras import ExtrasInput, ExtrasRun
+from webui.security.accounts import Caller
+
+Decoder = Any  # str → PIL image, 422 on bad data (sdapi.decode_image)
+
+
+class ExtrasBaseRequest(BaseModel):
+    resize_mode: Literal[0, 1] = 0
+    show_extras_results: bool = True
+    gfpgan_visibility: float = Field(0, ge=0, le=1, allow_inf_nan=False)
+    codeformer_visibility: float = Field(0, ge=0, le=1, allow_inf_nan=False)
+    codeformer_weight: float = Field(0, ge=0, le=1, allow_inf_nan=False)
+    upscaling_resize: float = Field(2, ge=1, le=8, allow_inf_nan=False)
+    upscaling_resize_w: int = Field(512, ge=1)
+    upscaling_resize_h: int = Field(512, ge=1)
+    upscaling_crop: bool = True
+    upscaler_1: str = "None"
+    upscaler_2: str = "None"
+    extras_upscaler_2_visibility: float = Field(0, ge=0, le=1, allow_inf_nan=False)
+    upscale_first: bool = False  # the order of upscaling and face restoration; no face restoration here
+
+    def extras_request(self) -> ExtrasRequest:
+        if self.gfpgan_visibility > 0 or self.codeformer_visibility > 0:
+            raise HTTPException(422, "face restoration (GFPGAN, CodeFormer) is not available in this web UI; "
+                                     f"gfpgan_visibility {self.gfpgan_visibility} and codeformer_visibility "
+                                     f"{self.codeformer_visibility} must both be 0")
+        try:
+            return ExtrasRequest(resize_mode=self.resize_mode, upscaling_resize=self.upscaling_resize,
+                                 upscaling_resize_w=self.upscaling_resize_w,
+                                 upscaling_resize_h=self.upscaling_resize_h, upscaling_crop=self.upscaling_crop,
+                                 upscaler_1=self.upscaler_1, upscaler_2=self.upscaler_2,
+                                 upscaler_2_visibility=self.extras_upscaler_2_visibility)
+        except ValueError as error:
+            raise HTTPException(422, str(error)) from error
+
+
+class ExtrasSingleImageRequest(ExtrasBaseRequest):
+    image: str = ""
+
+
+class FileData(BaseModel):
+    data: str
+    name: str
+
+
+class ExtrasBatchImagesRequest(ExtrasBaseRequest):
+    imageList: list[FileData]  # noqa: N815 (A1111's field name)
+
+
+class ExtrasSingleImageResponse(BaseModel):
+    html_info: str
+    image: str | None = None
+
+
+class ExtrasBatchImagesResponse(BaseModel):
+    html_info: str
+    images: list[str]
+
+
+def plaintext_html(text: str) -> str:
+    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
+
+
+def _run(app: App, request: ExtrasRequest, inputs: list[ExtrasInput], owner: str) -> ExtrasRun:
+    try:
+        run = app.extras.run(ExtrasRun(request, inputs, owner=owner, save=False))
+    except UnknownUpscalerError as error:
+        raise HTTPException(422, str(error)) from error
+    if run.error is not None:  # e.g. an upscaler file that cannot be used: 422 naming it; a bug: 500
+        raise HTTPException(422 if run.error_is_input else 500, f"extras failed: {run.error}")
+    if run.interrupted and not run.outputs:
+        raise HTTPException(409, "extras interrupted before any image was finished")
+    return run
+
+
+def _upscaler_entries(app: App) -> list[dict[str, Any]]:
+    """A1111's shape; model_name is the upscaler family (the folder). A model's scale is what spandrel reads from
+    its weights (loaded once per file version to find out); a file that cannot be read gets scale None and the
+    reason in model_url's place, rather than failing the whole list."""
+    registry = app.engine.upscalers
+    entries: list[dict[str, Any]] = [{"name": name, "model_name": None, "model_path": None, "model_url": None,
+                                      "scale": 1 if name == "None" else 4} for name in ("None", "Lanczos", "Nearest")]
+    library = registry.library
+    if library is None:
+        return entries
+    for record in library.refresh():
+        scale: int | None = None
+        problem: str | None = None
+        try:
+            scale = app.device.run(library.details, record).scale
+        except (ValueError, OSError) as error:  # refused or unreadable files stay listed, with the reason
+            problem = f"unusable: {error}"
+        entries.append({"name": record.name, "model_name": record.folder, "model_path": str(record.path),
+                        "model_url": problem, "scale": scale})
+    return entries
+
+
+def register_extras_routes(router: APIRouter, app: App, decode: Decoder) -> None:
+    @router.get("/upscalers")
+    def upscalers() -> list[dict[str, Any]]:
+        return _upscaler_entries(app)
+
+    @router.get("/realesrgan-models")
+    def realesrgan_models() -> list[dict[str, Any]]:
+        return [{"name": entry["name"], "path": entry["model_path"], "scale": entry["scale"]}
+                for entry in _upscaler_entries(app) if entry["model_name"] == "RealESRGAN"]
+
+    @router.post("/extra-single-image", response_model=ExtrasSingleImageResponse)
+    def extra_single_image(body: ExtrasSingleImageRequest,
+                           caller: Caller = Depends(current_caller)) -> ExtrasSingleImageResponse:
+        request = body.extras_request()
+        if not body.image:
+            raise HTTPException(422, "image: an image (base64 or a data URL) is required")
+        run = _run(app, request, [ExtrasInput(decode(body.image))], job_owner(caller))
+        output = run.outputs[0]
+        return ExtrasSingleImageResponse(html_info=plaintext_html(output.infotext),
+                                         image=base64.b64encode(output.png).decode("ascii"))
+
+    @router.post("/extra-batch-images", response_model=ExtrasBatchImagesResponse)
+    def extra_batch_images(body: ExtrasBatchImagesRequest,
+                           caller: Caller = Depends(current_caller)) -> ExtrasBatchImagesResponse:
+        request = body.extras_request()
+        if not body.imageList:
+            raise HTTPException(422, "imageList: at least one image is required")
+        inputs = [ExtrasInput(decode(item.data), item.name) for item in body.imageList]
+        run = _run(app, request, inputs, job_owner(caller))
+        infotext = run.outputs[-1].infotext if run.outputs else ""
+        return ExtrasBatchImagesResponse(html_info=plaintext_html(infotext),
+                                         images=[base64.b64encode(output.png).decode("ascii")
+                                                 for output in run.outputs])
+
+
+def extras_progress(app: App, caller: Caller) -> dict[str, Any] | None:
+    """/progress while an Extras run of the caller (any run, for an admin) is running and no generation job:
+    A1111's shape, job "extras"."""
+    runs = [run for run in app.extras.active() if may_control(caller, run.owner)]
+    if not runs:
+        return None
+    progress = runs[0].progress
+    state = {"skipped": False, "interrupted": runs[0].cancel_requested, "stopping_generation": False,
+             "job": "extras", "job_count": len(runs), "job_timestamp": "0", "job_no": progress.image_index,
+             "sampling_step": progress.tile, "sampling_steps": progress.tiles}
+    return {"progress": progress.fraction, "eta_relative": 0.0, "state": state, "current_image": None,
+            "textinfo": f"image {min(progress.image_index + 1, progress.image_count)} of {progress.image_count}"}
