@@ -39,11 +39,12 @@ def serve(argv: list[str]) -> int:
     from webui.app_context import build_app
     from webui.ui.blocks import add_theme_redirect, build_ui, mount_options
 
-    app = build_app(options, default_data_dir=REPOSITORY_ROOT)
-    http = create_http_app(app)
-    if not options.nowebui:
+    app = build_app(options, default_data_dir=REPOSITORY_ROOT)  # loads the extensions too
+    page = None if options.nowebui else build_ui(app)
+    http = create_http_app(app, page)
+    if page is not None:
         add_theme_redirect(http, options.theme)
-        http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
+        http = gr.mount_gradio_app(http, page, path="/", **mount_options(app))
     app.start()
     host = options.bind_address
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"

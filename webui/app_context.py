@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from webui import PRODUCT_NAME, __version__
@@ -20,6 +20,8 @@ from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
+from webui.extensions.loader import load_extensions
+from webui.extensions.registry import Extensions
 from webui.jobs.device import DeviceThread
 from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
 from webui.jobs.queue import JobQueue
@@ -49,6 +51,7 @@ class App:
     styles: StyleStore
     device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
     ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
+    extensions: Extensions = field(default_factory=Extensions)  # what extensions/ brought (also the job hooks)
 
     def start(self) -> None:
         self.jobs.start()
@@ -156,12 +159,13 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     networks = ExtraNetworks(LoraLibrary(paths.lora), EmbeddingLibrary(paths.embeddings, hash_cache))
     networks.refresh()
     engine = GenerationEngine(models, default_sampler_table(), networks=networks)
-    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
+    extensions = Extensions()
+    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths), hooks=extensions)
     tools = CheckpointTools(models, paths.checkpoints)
     device = DeviceThread()
     jobs: JobQueue[GenerationOutput] = JobQueue(lambda job: device.run(service.run, job))
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
-              UiConfig(paths.root / "ui-config.json"))
+              UiConfig(paths.root / "ui-config.json"), extensions)
     # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
     initial = device.run(_initial_checkpoint, app)
     try:
@@ -169,4 +173,5 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     except LookupError as error:
         log.warning("%s; using Automatic", error)
     app.switch_checkpoint(initial)
+    load_extensions(app, extensions)  # after the model (setup may list models), before any UI is built
     return app

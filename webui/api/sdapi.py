@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from PIL import Image, UnidentifiedImageError
 
+from webui.api.extension_routes import sdapi_extension_list
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
     GenerationFields,
@@ -32,7 +33,7 @@ from webui.infotext.png import image_text_items
 from webui.jobs.job import JobState
 from webui.model_manager.manager import CheckpointNotFoundError
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info", "extensions")
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "realesrgan-models", "script-info")
 JOB_WAIT_SECONDS = 1.0
 
 
@@ -91,6 +92,8 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def scripts() -> dict[str, list[str]]:
         return {"txt2img": [], "img2img": []}
 
+    router.add_api_route("/extensions", lambda: sdapi_extension_list(app.extensions), methods=["GET"],
+                         name="extensions")
     for name in EMPTY_LIST_ROUTES:
         router.add_api_route(f"/{name}", lambda: [], methods=["GET"], name=name)
 

@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from webui import __version__
+from webui.api.extension_routes import mount_extension_routes
 from webui.api.sdapi import create_sdapi_router
 from webui.app_context import App
 from webui.config.flags import parse_credentials
@@ -32,7 +33,8 @@ def basic_auth(credentials_text: str):
     return check
 
 
-def create_http_app(app: App) -> FastAPI:
+def create_http_app(app: App, page=None) -> FastAPI:
+    """`page` (the UI's Blocks, None with --nowebui) is what A1111 extensions' on_app_started receive."""
     serves_api = app.options.serves_api
     http = FastAPI(title="Kestrel", version=__version__, docs_url="/docs" if serves_api else None,
                    redoc_url=None, openapi_url="/openapi.json" if serves_api else None)
@@ -43,7 +45,8 @@ def create_http_app(app: App) -> FastAPI:
         loaded = app.models.loaded
         return {"status": "ok", "checkpoint": loaded.record.title if loaded else None}
 
+    dependencies = [Depends(basic_auth(app.options.api_auth))] if app.options.api_auth else []
     if serves_api:
-        dependencies = [Depends(basic_auth(app.options.api_auth))] if app.options.api_auth else []
         http.include_router(create_sdapi_router(app), dependencies=dependencies)
+    mount_extension_routes(http, app.extensions, dependencies, page)
     return http

@@ -7,6 +7,8 @@ from pathlib import Path
 import gradio as gr
 
 from webui.app_context import App, read_job_options
+from webui.ui.extension_tabs import build_extension_tabs, collect_a1111_tabs, extension_head
+from webui.ui.extensions_tab import build_extensions_tab, extensions_table
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
@@ -20,6 +22,7 @@ PAGE_TITLE = "Stable Diffusion (Kestrel)"
 
 
 def build_ui(app: App) -> gr.Blocks:
+    a1111_tabs = collect_a1111_tabs(app.extensions)  # A1111 builds these before its page, outside any Blocks
     with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as page:
         top_row = build_top_row(app)
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -31,10 +34,14 @@ def build_ui(app: App) -> gr.Blocks:
                 pnginfo = build_pnginfo_tab()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 build_merger_tab(app, top_row.checkpoint)
+            build_extension_tabs(app.extensions, a1111_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 build_settings_tab(app)
             with gr.Tab("System", id="system", elem_id="tab_system"):
                 build_system_tab(app)
+            with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions") as extensions_tab:
+                extensions_html = build_extensions_tab(app)
+        extensions_tab.select(lambda: extensions_table(app), outputs=[extensions_html], show_progress="hidden")
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
@@ -43,12 +50,14 @@ def build_ui(app: App) -> gr.Blocks:
 
 
 def mount_options(app: App) -> dict:
-    """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
-    (the gallery shows the saved PNGs themselves, so a download keeps its infotext)."""
+    """Keyword arguments for `gr.mount_gradio_app`: our css and the extensions' (style.css, javascript/*.js), and
+    the image folders as the only extra file roots (the gallery shows the saved PNGs themselves, so a download
+    keeps its infotext)."""
     options = read_job_options(app.settings, app.paths)
     folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
     image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None)}
-    return {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders)}
+    css = STYLE_FILE.read_text(encoding="utf-8") + "\n" + app.extensions.css()  # extensions' style.css after ours
+    return {"css": css, "head": extension_head(app.extensions), "allowed_paths": sorted(image_folders)}
 
 
 def add_theme_redirect(http, theme: str | None) -> None:
