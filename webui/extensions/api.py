@@ -108,8 +108,9 @@ class ExtensionContext(Protocol):
     def add_setting(self, key: str, default: Any, label: str, section: str = "", component: str | None = None,
                     choices: Sequence[str] | None = None, minimum: float | None = None,
                     maximum: float | None = None, step: float | None = None) -> None:
-        """A setting shown in the Settings tab under `section` (default: the extension's name), validated like
-        the built-in ones and persisted in config.json under `key`."""
+        """A setting shown in the Settings tab under the section titled `section` (default: the extension's
+        name; a built-in section id such as "ui" joins that section), validated like the built-in ones and
+        persisted in config.json under `key`."""
         ...
 
     def setting(self, key: str) -> Any:

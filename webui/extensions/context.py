@@ -4,6 +4,7 @@ registry only when `setup` returns, so a failing extension leaves nothing half-r
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,10 +77,11 @@ class KestrelExtensionContext:
         if self._app.settings.knows(key) or any(spec.key == key for spec in self._settings):
             raise ValueError(f"add_setting: setting {key!r} already exists; choose a key of your own "
                              f"(e.g. {self._name.replace('-', '_')}_{key})")
-        section = section or self._name
-        spec = OptionSpec(key, default, label, section, minimum, maximum,
+        title = section or self._name
+        section_id = re.sub(r"[^a-z0-9_]+", "_", title.lower()).strip("_") or self._name  # also an elem_id
+        spec = OptionSpec(key, default, label, section_id, minimum, maximum,
                           tuple(choices) if choices is not None else None, component=component,
-                          section_label=section, step=step)
+                          section_label=title, step=step)
         spec.coerce(default)  # a default that fails its own rules is the author's mistake: say so now
         self._settings.append(spec)
 

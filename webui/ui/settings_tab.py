@@ -65,7 +65,7 @@ def build_settings_tab(app: App) -> None:
     with gr.Row():
         submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
     result = gr.HTML(elem_id="settings_result")
-    specs = sorted(shown_specs(app), key=lambda spec: spec.section)
+    specs = sorted(shown_specs(app), key=lambda spec: (spec.section not in SECTION_TITLES, spec.section))
     components = []
     with gr.Tabs(elem_id="settings"):
         for section, members in groupby(specs, key=lambda spec: spec.section):
