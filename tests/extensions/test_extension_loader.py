@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,25 @@ def test_a_stored_value_that_does_not_fit_falls_back_to_the_default(app, tmp_pat
     loaded = app_for(app, data)
     assert loaded.settings.get("a1111_demo_level") == 3 and loaded.settings.get("a1111_demo_word") == "cat"
     assert "a1111_demo_level" in loaded.settings.problem
+
+
+def test_the_example_extension_loads_and_its_hooks_work(app, tmp_path):
+    import shutil
+
+    from webui.engine.request import GenerationRequest
+    from webui.extensions.api import BeforeGeneration, ImageReady
+
+    data = tmp_path / "data"
+    example = Path(__file__).resolve().parents[2] / "examples" / "extensions" / "hello-stamp"
+    shutil.copytree(example, data / "extensions" / "hello-stamp")
+    loaded = app_for(app, data)
+    assert loaded.extensions.record("hello-stamp").status is Status.LOADED
+    assert [tab.elem_id for tab in loaded.extensions.tabs()] == ["hello_stamp"]
+    ((_, contribution),) = loaded.extensions.contributions()
+    request = GenerationRequest(prompt="a boat", steps=2, width=64, height=64)
+    assert contribution.before_hooks[0](BeforeGeneration(request, "ui")) is None  # no suffix set
+    loaded.settings.set("hello_stamp_suffix", "oil painting")
+    assert contribution.before_hooks[0](BeforeGeneration(request, "ui")).prompt == "a boat, oil painting"
+    fields = contribution.image_hooks[0](ImageReady(None, 7, 0, "a boat\nSteps: 2", request, "ui"))
+    assert fields == {"Stamp": "hello"}
+    assert (data / "extensions-data" / "hello-stamp" / "stamped.log").read_text() == "7\ta boat\n"
