@@ -139,3 +139,40 @@ def test_extensions_in_the_page(start_server, page, tmp_path, artifacts):
     page.wait_for_selector('#extensions tr[data-extension="broken_import"]')
     assert extension_status(page, "broken_import") == "disabled"
     assert not page.locator("#extensions_enabled").get_by_label("broken_import", exact=True).is_checked()
+
+
+def make_repository(folder):
+    import subprocess
+
+    folder.mkdir(parents=True)
+    (folder / "extension.toml").write_text('name = "cloned"\nversion = "2.0.0"\napi_version = 1\n')
+    (folder / "main.py").write_text("def setup(ctx):\n    pass\n")
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid", *command],
+                       cwd=folder, check=True, capture_output=True)
+    return f"file://{folder}"
+
+
+def test_install_from_url_and_its_refusal_when_not_local(start_server, page, tmp_path):
+    url = make_repository(tmp_path / "sources" / "cloned-extension.git")
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    open_tab(page, "extensions")
+    page.get_by_role("tab", name="Install from URL", exact=True).click()
+    page.fill("#extension_install_url textarea", url)
+    page.click("#extension_install_button")
+    page.wait_for_function("document.querySelector('#extension_install_result').innerText.includes('Installed')")
+    assert (data_dir / "extensions" / "cloned-extension" / "extension.toml").is_file()
+    assert sorted(path.name for path in (data_dir / "extensions").iterdir()) == ["cloned-extension"]
+    server.stop()
+
+    # A1111's rule: --server-name (or --listen) makes the page non-local; still bound to loopback here
+    again = start_server(data_dir, "--server-name", "127.0.0.1")
+    page.goto(again.url + "/", wait_until="load")
+    open_tab(page, "extensions")
+    page.wait_for_selector('#extensions tr[data-extension="cloned-extension"]')
+    assert extension_status(page, "cloned-extension") == "loaded"
+    page.get_by_role("tab", name="Install from URL", exact=True).click()
+    assert "--enable-insecure-extension-access" in page.inner_text("#extension_install_disabled")
+    assert page.locator("#extension_install_button").is_disabled()

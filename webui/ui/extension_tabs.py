@@ -41,9 +41,25 @@ def _failed_tab_notice(extension: str) -> None:
             "see the Extensions tab.</p>")
 
 
+BUILT_IN_TAB_IDS = {"txt2img", "img2img", "pnginfo", "modelmerger", "settings", "system", "extensions"}
+
+
+def _id_is_free(extensions: Extensions, extension: str, elem_id: str, taken: set[str]) -> bool:
+    """Tab ids must be unique on the page; a second tab asking for one already used is left out, and said so."""
+    if elem_id in taken:
+        extensions.record_failure(extension, "tab", f"tab elem_id {elem_id!r} is already used on the page; "
+                                                    "the tab was left out")
+        return False
+    taken.add(elem_id)
+    return True
+
+
 def build_extension_tabs(extensions: Extensions, a1111_tabs: list[A1111Tab]) -> None:
     """One gr.Tab per extension tab (ours first, in load order, then A1111 ones); call inside gr.Tabs."""
+    taken = set(BUILT_IN_TAB_IDS)
     for tab in extensions.tabs():
+        if not _id_is_free(extensions, tab.extension, tab.elem_id, taken):
+            continue
         with gr.Tab(tab.title, id=tab.elem_id, elem_id=f"tab_{tab.elem_id}"):
             try:
                 tab.builder(tab.context)
@@ -51,6 +67,8 @@ def build_extension_tabs(extensions: Extensions, a1111_tabs: list[A1111Tab]) -> 
                 extensions.record_failure(tab.extension, "tab")
                 _failed_tab_notice(tab.extension)
     for a1111_tab in a1111_tabs:
+        if not _id_is_free(extensions, a1111_tab.extension, a1111_tab.elem_id, taken):
+            continue
         with gr.Tab(a1111_tab.title, id=a1111_tab.elem_id, elem_id=f"tab_{a1111_tab.elem_id}"):
             try:
                 a1111_tab.component.render()
