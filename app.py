@@ -60,14 +60,15 @@ def serve(argv: list[str]) -> int:
     from webui.ui.blocks import add_theme_redirect, build_ui, mount_options
 
     try:
-        app = build_app(options, default_data_dir=REPOSITORY_ROOT)
+        app = build_app(options, default_data_dir=REPOSITORY_ROOT)  # loads the extensions too
     except ValueError as error:  # e.g. an unreadable --gradio-auth-path or an --admin-users name that is no account
         print(f"app.py: error: {error}", file=sys.stderr)
         return 2
-    http = create_http_app(app)
-    if not options.nowebui:
+    page = None if options.nowebui else build_ui(app)
+    http = create_http_app(app, page)
+    if page is not None:
         add_theme_redirect(http, options.theme)
-        http = gr.mount_gradio_app(http, build_ui(app), path="/", **mount_options(app))
+        http = gr.mount_gradio_app(http, page, path="/", **mount_options(app))
     served = secure(http, app, file_roots=(gradio_cache_folder(),))
     app.start()
     host = options.bind_address

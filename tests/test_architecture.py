@@ -15,14 +15,16 @@ LAYER_ORDER = ["ui", "api", "jobs", "engine", "model_manager"]  # a layer may im
 FORBIDDEN = {
     "ui": {"api"},
     "api": {"ui"},
-    "jobs": {"ui", "api"},
-    "engine": {"ui", "api", "jobs"},
-    "model_manager": {"ui", "api", "jobs", "engine"},
-    "infotext": {"ui", "api", "jobs", "engine", "model_manager", "storage"},
-    "benchmark": {"ui", "api", "jobs"},
-    "storage": {"ui", "api", "jobs", "engine", "model_manager"},
-    "config": {"ui", "api", "jobs", "engine", "model_manager", "storage"},
-    "security": {"ui", "api", "jobs", "engine", "model_manager", "storage", "infotext", "benchmark"},
+    # extensions sit beside ui/api: they may use jobs/engine/model_manager; nothing below may import them
+    "extensions": {"ui", "api"},
+    "jobs": {"ui", "api", "extensions"},
+    "engine": {"ui", "api", "jobs", "extensions"},
+    "model_manager": {"ui", "api", "jobs", "engine", "extensions"},
+    "infotext": {"ui", "api", "jobs", "engine", "model_manager", "storage", "extensions"},
+    "benchmark": {"ui", "api", "jobs", "extensions"},
+    "storage": {"ui", "api", "jobs", "engine", "model_manager", "extensions"},
+    "config": {"ui", "api", "jobs", "engine", "model_manager", "storage", "extensions"},
+    "security": {"ui", "api", "jobs", "engine", "model_manager", "storage", "infotext", "benchmark", "extensions"},
 }
 PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/engine/request.py",
                 "webui/engine/prompt_syntax.py", "webui/engine/prompt_chunks.py", "webui/engine/network_tags.py",
@@ -30,6 +32,7 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/benchmark/plan.py", "webui/engine/tiling.py", "webui/engine/extras_request.py",
                 "webui/model_manager/memory_policy.py", "webui/model_manager/probe.py",
                 "webui/model_manager/safetensors_header.py", "webui/config/flags.py",
+                "webui/extensions/manifest.py", "webui/extensions/api.py",
                 "webui/jobs/scheduling.py", *(f"webui/security/{name}.py" for name in (
                     "accounts", "passwords", "throttle", "sessions", "setup", "request_caller"))]
 HEAVY = {"torch", "gradio", "diffusers", "transformers", "safetensors", "PIL", "numpy"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from webui import PRODUCT_NAME, __version__
@@ -21,6 +21,8 @@ from webui.config.ui_config import UiConfig
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.samplers import default_sampler_table
 from webui.engine.upscale import UpscalerRegistry
+from webui.extensions.loader import load_extensions
+from webui.extensions.registry import Extensions
 from webui.jobs.device import DeviceThread
 from webui.jobs.extras import ExtrasOptions, ExtrasService
 from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
@@ -58,6 +60,7 @@ class App:
     ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
     accounts: AccountDirectory  # logins and admins (empty: a trusted local instance)
     extras: ExtrasService  # the Extras tab's upscaling runs (their model work runs on the device thread)
+    extensions: Extensions = field(default_factory=Extensions)  # what extensions/ brought (also the job hooks)
 
     def start(self) -> None:
         self.jobs.start()
@@ -192,7 +195,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     networks.refresh()
     upscalers = _upscalers(settings, paths, plan.device, plan.unet_dtype == "fp16")
     engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers)
-    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths))
+    extensions = Extensions()
+    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths), hooks=extensions)
     tools = CheckpointTools(models, paths.checkpoints)
     device = DeviceThread()
     jobs: JobQueue[GenerationOutput] = JobQueue(
@@ -201,7 +205,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     accounts = build_accounts(login_flags(options), paths.root)
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
               UiConfig(paths.root / "ui-config.json"), accounts,
-              ExtrasService(upscalers, device, lambda: read_extras_options(settings, paths)))
+              ExtrasService(upscalers, device, lambda: read_extras_options(settings, paths)), extensions)
     # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
     initial = device.run(_initial_checkpoint, app)
     try:
@@ -209,4 +213,5 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     except LookupError as error:
         log.warning("%s; using Automatic", error)
     app.switch_checkpoint(initial)
+    load_extensions(app, extensions)  # after the model (setup may list models), before any UI is built
     return app

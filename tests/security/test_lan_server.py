@@ -15,6 +15,7 @@ import webuiapi
 from PIL import Image
 
 from tests.support import copy_checkpoint
+from tests.support.extensions import install_fixtures
 from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 
 ALICE, BOB, WRONG = ("alice", "pa"), ("bob", "pb"), ("alice", "not-it")
@@ -30,6 +31,7 @@ def lan(tmp_path_factory, tiny_checkpoint):
     folder.mkdir(parents=True)
     copy_checkpoint(tiny_checkpoint, folder / "anything-tiny.safetensors")
     write_tiny_checkpoint(folder / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))
+    install_fixtures(data, "good", "a1111_style")  # extension routes: ours under /ext/, and an A1111 one
     server = Server(data, data / "server.log", ("--api", "--gradio-auth", "alice:pa,bob:pb", "--admin-users", "alice",
                                                 "--max-upload-mb", "1", "--queue-per-user", "4"))
     server.wait_ready()
@@ -64,7 +66,8 @@ def uploaded_cache_file(server) -> str:
 ROUTES = [("GET", "/", None), ("GET", "/config", None), ("GET", "/gradio_api/info", None),
           ("POST", "/gradio_api/queue/join", {}), ("GET", "/sdapi/v1/sd-models", None),
           ("GET", "/sdapi/v1/options", None), ("POST", "/sdapi/v1/txt2img", tiny_job()),
-          ("GET", "/kestrel/v1/jobs", None), ("GET", "/docs", None), ("GET", "/openapi.json", None)]
+          ("GET", "/kestrel/v1/jobs", None), ("GET", "/docs", None), ("GET", "/openapi.json", None),
+          ("GET", "/ext/good/hello", None), ("GET", "/a1111-demo/word", None)]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES, ids=[f"{m} {p}" for m, p, _ in ROUTES])

@@ -50,8 +50,8 @@ def zone_of(path: str) -> Zone:
         return Zone.LOGIN
     if path == "/internal/ping":
         return Zone.PUBLIC
-    if path.startswith("/sdapi/") or path in ("/docs", "/openapi.json"):
-        return Zone.API
+    if path.startswith(("/sdapi/", "/ext/")) or path in ("/docs", "/openapi.json"):
+        return Zone.API  # extension routes are API routes: --api-auth applies to them as to /sdapi
     return Zone.UI
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from PIL import Image, UnidentifiedImageError
 
 from webui.api.callers import current_caller, job_owner, may_control, require_admin
+from webui.api.extension_routes import sdapi_extension_list
 from webui.api.extras import extras_progress, register_extras_routes
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
@@ -36,7 +37,7 @@ from webui.jobs.queue import QueueFullError
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info", "extensions")
+EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info")
 JOB_WAIT_SECONDS = 1.0
 SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
 HIDDEN = "(hidden)"
@@ -93,6 +94,8 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def scripts() -> dict[str, list[str]]:
         return {"txt2img": [], "img2img": []}
 
+    router.add_api_route("/extensions", lambda: sdapi_extension_list(app.extensions), methods=["GET"],
+                         name="extensions")
     for name in EMPTY_LIST_ROUTES:
         router.add_api_route(f"/{name}", lambda: [], methods=["GET"], name=name)
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from webui import __version__
+from webui.api.extension_routes import mount_extension_routes
 from webui.api.gate import GatePolicy, SecurityGate
 from webui.api.job_routes import create_job_router
 from webui.api.sdapi import create_sdapi_router
@@ -20,7 +21,8 @@ from webui.security.sessions import SessionStore
 from webui.security.throttle import LoginThrottle
 
 
-def create_http_app(app: App) -> FastAPI:
+def create_http_app(app: App, page=None) -> FastAPI:
+    """`page` (the UI's Blocks, None with --nowebui) is what A1111 extensions' on_app_started receive."""
     serves_api = app.options.serves_api
     http = FastAPI(title="Kestrel", version=__version__, docs_url="/docs" if serves_api else None,
                    redoc_url=None, openapi_url="/openapi.json" if serves_api else None)
@@ -36,6 +38,7 @@ def create_http_app(app: App) -> FastAPI:
     http.include_router(create_job_router(app))
     if serves_api:
         http.include_router(create_sdapi_router(app))
+    mount_extension_routes(http, app.extensions, [], page)  # the security gate applies to them like to any route
     return http
 
 

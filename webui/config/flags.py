@@ -54,6 +54,8 @@ class CommandLineOptions:
     theme: str | None = None
     no_hashing: bool = False
     ckpt_cache_gb: float | None = None
+    disable_all_extensions: bool = False
+    enable_insecure_extension_access: bool = False
 
     @property
     def serves_api(self) -> bool:
@@ -65,6 +67,12 @@ class CommandLineOptions:
         if self.server_name:
             return self.server_name not in LOOPBACK_NAMES
         return self.listen
+
+    @property
+    def disable_extension_access(self) -> bool:
+        """A1111's rule: installing extensions from the page is off when the UI is reachable from elsewhere,
+        unless --enable-insecure-extension-access says otherwise."""
+        return bool(self.listen or self.server_name) and not self.enable_insecure_extension_access
 
     @property
     def bind_address(self) -> str:
@@ -115,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     paths.add_argument("--no-hashing", action="store_true", help="do not compute sha256 model hashes")
     paths.add_argument("--ckpt-cache-gb", type=float, default=None,
                        help="RAM for recently used checkpoints, for instant switching (default: a quarter of RAM)")
+
+    extensions = parser.add_argument_group("extensions")
+    extensions.add_argument("--disable-all-extensions", action="store_true",
+                            help="start without loading any extension (they stay listed in the Extensions tab)")
+    extensions.add_argument("--enable-insecure-extension-access", action="store_true",
+                            help="allow installing extensions from the page even with --listen/--server-name")
 
     precision = parser.add_argument_group("precision, attention and memory")
     precision.add_argument("--no-half", action="store_true", help="keep the whole model in fp32")

@@ -32,6 +32,9 @@ class OptionSpec:
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
     in_settings_tab: bool = True   # False for what the quicksettings row owns (checkpoint, hash)
+    component: str | None = None   # "slider", "radio", "dropdown", ... (None: chosen from the default's type)
+    section_label: str | None = None  # the Settings tab's title for a section it does not know (extensions)
+    step: float | None = None      # a slider's step
 
     def coerce(self, value: Any) -> Any:
         """The value in the default's type, or ValueError naming the setting and what is allowed."""
@@ -194,6 +197,21 @@ class SettingsStore:
         except KeyError:
             return False
         return True
+
+    def register(self, spec: OptionSpec) -> None:
+        """Add a setting after config.json was read (extensions do): the value already in the file is validated
+        now, and one that does not fit falls back to the default and is reported, as `load` does."""
+        self._registry.add(spec)
+        with self._lock:
+            if spec.key not in self._values or self._values[spec.key] is None:
+                return
+            try:
+                self._values[spec.key] = spec.coerce(self._values[spec.key])
+            except ValueError as error:
+                del self._values[spec.key]
+                problem = f"{error} — the default is used"
+                self.problem = f"{self.problem}; {problem}" if self.problem else problem
+                log.warning(problem)
 
     def values(self) -> dict[str, Any]:
         """Every registered setting with its current value (A1111's GET /options)."""

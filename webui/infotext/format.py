@@ -44,6 +44,21 @@ def parameters_line(parameters: Mapping[str, object | None]) -> str:
     return ", ".join(parts)
 
 
+def add_parameters(infotext: str, extra: tuple[tuple[str, object | None], ...]) -> str:
+    """Append fields to an infotext's parameters line, before its closing "Version" field when there is one (where
+    A1111 puts extension fields). Keys already present are left as they were: a field cannot be overwritten."""
+    if not extra:
+        return infotext
+    head, separator, last = infotext.rpartition("\n")
+    present = {part.split(":", 1)[0].strip() for part in last.split(", ")}
+    added = parameters_line({key: value for key, value in extra if key not in present})
+    if not added:
+        return infotext
+    before, marker, version = last.rpartition(", Version: ")
+    line = f"{before}, {added}{marker}{version}" if marker else f"{last}, {added}"
+    return f"{head}{separator}{line}"
+
+
 def create_infotext(prompt: str, negative_prompt: str, parameters: Mapping[str, object | None]) -> str:
     negative_part = f"\nNegative prompt: {negative_prompt}" if negative_prompt else ""
     return f"{prompt}{negative_part}\n{parameters_line(parameters)}".strip()

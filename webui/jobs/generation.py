@@ -13,7 +13,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.infotext.format import add_parameters
 from webui.infotext.png import png_bytes_with_infotext
+from webui.jobs.hooks import FinishedImage, GenerationHooks, NoHooks
 from webui.jobs.job import Job
 from webui.storage.outputs import ImageSaver, SaveOptions, encode_png, grid_rows, image_grid
 
@@ -93,14 +95,16 @@ class ConsoleProgress:
 class GenerationService:
     """Runs one job: generate, encode each image with its infotext, save it when the request says so."""
 
-    def __init__(self, engine: GenerationEngine, saver: ImageSaver, options: Callable[[], JobOptions]) -> None:
+    def __init__(self, engine: GenerationEngine, saver: ImageSaver, options: Callable[[], JobOptions],
+                 hooks: GenerationHooks | None = None) -> None:
         self._engine = engine
         self._saver = saver
         self._options = options
+        self._hooks: GenerationHooks = hooks or NoHooks()
 
     def run(self, job: Job) -> GenerationOutput:
         options = self._options()
-        request = job.request
+        request = self._hooks.before_generation(job.request, job.owner)
         if request.clip_skip is None:
             request = replace(request, clip_skip=options.clip_skip)
         save = options.save_for(request.mode)
@@ -109,9 +113,11 @@ class GenerationService:
                                            cancelled=lambda: job.cancel_requested, skip=job.take_skip,
                                            preview=lambda image: job.set_preview(png_bytes_with_infotext(image,
                                                                                                          None)))
-        saved = tuple(self._keep(item.image, item.seed, item.infotext, save, request.save_images)
-                      for item in result.images)
-        grid = self._grid(result.images, request, options)
+        images = [replace(item, infotext=add_parameters(item.infotext, self._hooks.after_image(
+            FinishedImage(item.image, item.seed, index, item.infotext, request, job.owner))))
+            for index, item in enumerate(result.images)]
+        saved = tuple(self._keep(item.image, item.seed, item.infotext, save, request.save_images) for item in images)
+        grid = self._grid(images, request, options)
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
                                 result.notes, grid)
 

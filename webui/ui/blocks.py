@@ -9,6 +9,8 @@ import gradio as gr
 
 from webui.app_context import App, read_extras_options, read_job_options
 from webui.security.request_caller import caller_of_scope
+from webui.ui.extension_tabs import build_extension_tabs, collect_a1111_tabs, extension_head
+from webui.ui.extensions_tab import build_extensions_tab, extensions_table
 from webui.ui.extras_tab import build_extras_tab
 from webui.ui.img2img_tab import build_img2img_tab
 from webui.ui.merger_tab import build_merger_tab
@@ -23,6 +25,7 @@ PAGE_TITLE = "Stable Diffusion (Kestrel)"
 
 
 def build_ui(app: App) -> gr.Blocks:
+    a1111_tabs = collect_a1111_tabs(app.extensions)  # A1111 builds these before its page, outside any Blocks
     with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as page:
         top_row = build_top_row(app)
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -36,10 +39,14 @@ def build_ui(app: App) -> gr.Blocks:
                 pnginfo = build_pnginfo_tab()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 build_merger_tab(app, top_row.checkpoint)
+            build_extension_tabs(app.extensions, a1111_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 build_settings_tab(app)
             with gr.Tab("System", id="system", elem_id="tab_system"):
                 build_system_tab(app)
+            with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions") as extensions_tab:
+                extensions_html = build_extensions_tab(app)
+        extensions_tab.select(lambda: extensions_table(app), outputs=[extensions_html], show_progress="hidden")
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
         if app.accounts.ui_login_required:
@@ -50,18 +57,21 @@ def build_ui(app: App) -> gr.Blocks:
 
 
 def mount_options(app: App) -> dict:
-    """Keyword arguments for `gr.mount_gradio_app`: our css, and the image folders as the only extra file roots
-    (the gallery shows the saved PNGs themselves, so a download keeps its infotext; Gradio copies them into its
-    cache, and the security gate serves files from the cache only). With logins on, Gradio learns the account from
-    the gate through `auth_dependency`, which is what `gr.Request.username` reports to the handlers."""
+    """Keyword arguments for `gr.mount_gradio_app`: our css and the extensions' (style.css, javascript/*.js), and
+    the image folders as the only extra file roots (the gallery shows the saved PNGs themselves, so a download
+    keeps its infotext; Gradio copies them into its cache, and the security gate serves files from the cache only).
+    With logins on, Gradio learns the account from the gate through `auth_dependency`, which is what
+    `gr.Request.username` reports to the handlers."""
     options = read_job_options(app.settings, app.paths)
     folders = (options.save, options.save_img2img, options.grids.txt2img, options.grids.img2img)
     image_folders = {str(app.paths.outputs), *(str(save.folder) for save in folders if save is not None),
                      str(read_extras_options(app.settings, app.paths).folder)}
     private = [app.paths.models, app.paths.config_file, app.paths.root / "auth.json", app.paths.cache_file,
-               app.paths.root / "queue.sqlite3", app.paths.extensions]
-    mount: dict[str, Any] = {"css": STYLE_FILE.read_text(encoding="utf-8"), "allowed_paths": sorted(image_folders),
-             "blocked_paths": [str(path) for path in private], "max_file_size": f"{app.options.max_upload_mb}mb"}
+               app.paths.root / "queue.sqlite3", app.paths.extensions, app.paths.root / "extensions-data"]
+    css = STYLE_FILE.read_text(encoding="utf-8") + "\n" + app.extensions.css()  # extensions' style.css after ours
+    mount: dict[str, Any] = {"css": css, "head": extension_head(app.extensions), "allowed_paths": sorted(image_folders),
+                             "blocked_paths": [str(path) for path in private],
+                             "max_file_size": f"{app.options.max_upload_mb}mb"}
     if app.accounts.ui_login_required:
         mount["auth_dependency"] = lambda request: caller_of_scope(request.scope).name
     return mount

@@ -25,6 +25,10 @@ RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list"}
 def setting_component(app: App, spec: OptionSpec, value):
     label = spec.label + (" (requires restart)" if spec.key in RESTART_NEEDED else "")
     elem_id = f"setting_{spec.key}"
+    if spec.component == "radio" and spec.choices is not None:
+        return gr.Radio(list(spec.choices), value=value, label=label, elem_id=elem_id)
+    if spec.component == "slider" and spec.minimum is not None and spec.maximum is not None:
+        return gr.Slider(spec.minimum, spec.maximum, value=value, step=spec.step or 1, label=label, elem_id=elem_id)
     if spec.choices is not None:
         return gr.Dropdown(list(spec.choices), value=value, label=label, elem_id=elem_id)
     if isinstance(spec.default, list):
@@ -63,11 +67,13 @@ def build_settings_tab(app: App) -> None:
     with gr.Row():
         submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
     result = gr.HTML(elem_id="settings_result")
-    specs = sorted(shown_specs(app), key=lambda spec: spec.section)
+    specs = sorted(shown_specs(app), key=lambda spec: (spec.section not in SECTION_TITLES, spec.section))
     components = []
     with gr.Tabs(elem_id="settings"):
         for section, members in groupby(specs, key=lambda spec: spec.section):
-            with gr.Tab(SECTION_TITLES.get(section, section), elem_id=f"settings_{section}"):
+            title = SECTION_TITLES.get(section) or next(
+                (spec.section_label for spec in specs if spec.section == section and spec.section_label), section)
+            with gr.Tab(title, elem_id=f"settings_{section}"):
                 for spec in members:
                     components.append(setting_component(app, spec, app.settings.get(spec.key)))
     def apply(request: gr.Request, *values):

@@ -1,0 +1,199 @@
+"""What the extensions brought: one record per extension folder (status, timings, failures) and the tabs, routes,
+hooks, css and scripts of those that loaded.
+
+`Extensions` implements the jobs layer's `GenerationHooks`: each hook runs isolated — one that raises, or returns
+something other than what the API promises, is skipped for that call and the failure is recorded on its extension
+(shown in the Extensions tab); the job goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from webui.engine.request import GenerationRequest
+from webui.extensions.api import BeforeGeneration, BeforeGenerationHook, ImageHook, ImageReady
+from webui.jobs.hooks import FinishedImage, InfotextFields
+
+log = logging.getLogger(__name__)
+FAILURES_KEPT = 5  # per extension: the most recent tracebacks of hooks, tabs and callbacks
+
+
+class Status(enum.StrEnum):
+    LOADED = "loaded"
+    DISABLED = "disabled"
+    FAILED = "failed"
+    UNSUPPORTED = "unsupported"   # an A1111 extension reaching for something the shim does not offer
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    """A1111's /sdapi/v1/extensions fields read from the extension's git checkout (all None when it is none)."""
+
+    remote: str | None = None
+    branch: str | None = None
+    commit_hash: str | None = None
+    commit_date: int | None = None
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    extension: str
+    title: str
+    builder: Callable[..., Any]   # builder(ctx) for our API; for A1111 tabs, see A1111TabSource
+    elem_id: str
+    context: Any = None           # the ExtensionContext handed to the builder
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    extension: str
+    path: str                     # below /ext/<extension>
+    endpoint: Callable[..., Any]
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Failure:
+    stage: str                    # "import", "setup", "before-generation hook", "tab", ...
+    traceback: str
+
+
+@dataclass
+class ExtensionRecord:
+    name: str
+    folder: Path
+    kind: str                     # "kestrel" (extension.toml) or "a1111" (scripts/*.py)
+    status: Status
+    version: str | None = None
+    message: str = ""
+    load_seconds: float = 0.0
+    git: GitInfo = GitInfo()
+    failures: list[Failure] = field(default_factory=list)
+    hook_failures: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.status is not Status.DISABLED
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Everything one extension registered while loading; kept only if loading finished without an error."""
+
+    tabs: tuple[TabSpec, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    before_hooks: tuple[BeforeGenerationHook, ...] = ()
+    image_hooks: tuple[ImageHook, ...] = ()
+    css: tuple[str, ...] = ()
+    scripts: tuple[tuple[str, str], ...] = ()     # (file name, source)
+    a1111: Any = None                             # the extension's A1111 shim, when it is one
+
+
+def _valid_fields(result: object) -> InfotextFields:
+    if not isinstance(result, Mapping):
+        raise TypeError(f"an image hook must return a mapping of infotext fields or None, not {type(result).__name__}")
+    fields = []
+    for key, value in result.items():
+        if not isinstance(key, str) or not key.strip() or any(mark in key for mark in ":,\n"):
+            raise ValueError(f"infotext field name {key!r} must be non-empty text without ':', ',' or newlines")
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError(f"infotext field {key!r}: value {value!r} must be text or a number")
+        fields.append((key, str(value)))
+    return tuple(fields)
+
+
+class Extensions:
+    """All extension records of this run, in folder order, and what the loaded ones contributed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, ExtensionRecord] = {}
+        self._contributions: dict[str, Contributions] = {}
+
+    # ---- filled by the loader
+    def add(self, record: ExtensionRecord, contributions: Contributions | None = None) -> None:
+        with self._lock:
+            if record.name in self._records:
+                raise ValueError(f"extension {record.name!r} is listed twice")
+            self._records[record.name] = record
+            if contributions is not None and record.status is Status.LOADED:
+                self._contributions[record.name] = contributions
+
+    def record_failure(self, name: str, stage: str, trace: str | None = None) -> None:
+        """Keep a failure (the current exception's traceback by default) on the extension that caused it."""
+        text = trace if trace is not None else traceback.format_exc()
+        log.error("extension %s failed in %s:\n%s", name, stage, text)
+        with self._lock:
+            record = self._records.get(name)
+            if record is None:
+                return
+            record.failures.append(Failure(stage, text))
+            del record.failures[:-FAILURES_KEPT]
+            if stage.endswith("hook"):
+                record.hook_failures += 1
+
+    # ---- read by the UI, the API and the composition root
+    def records(self) -> list[ExtensionRecord]:
+        with self._lock:
+            return list(self._records.values())
+
+    def record(self, name: str) -> ExtensionRecord:
+        with self._lock:
+            return self._records[name]
+
+    def contributions(self) -> list[tuple[str, Contributions]]:
+        with self._lock:
+            return list(self._contributions.items())
+
+    def tabs(self) -> list[TabSpec]:
+        return [tab for _, contribution in self.contributions() for tab in contribution.tabs]
+
+    def routes(self) -> list[RouteSpec]:
+        return [route for _, contribution in self.contributions() for route in contribution.routes]
+
+    def a1111_shims(self) -> list[tuple[str, Any]]:
+        return [(name, contribution.a1111) for name, contribution in self.contributions()
+                if contribution.a1111 is not None]
+
+    def css(self) -> str:
+        return "\n".join(css for _, contribution in self.contributions() for css in contribution.css)
+
+    def scripts(self) -> Sequence[tuple[str, str]]:
+        return [script for _, contribution in self.contributions() for script in contribution.scripts]
+
+    # ---- GenerationHooks (webui.jobs.hooks)
+    def before_generation(self, request: GenerationRequest, owner: str) -> GenerationRequest:
+        for name, contribution in self.contributions():
+            for hook in contribution.before_hooks:
+                try:
+                    result = hook(BeforeGeneration(request, owner))
+                    if result is not None and not isinstance(result, GenerationRequest):
+                        raise TypeError("a before-generation hook must return a GenerationRequest "
+                                        f"(dataclasses.replace(event.request, ...)) or None, not "
+                                        f"{type(result).__name__}")
+                except Exception:
+                    self.record_failure(name, "before-generation hook")
+                    continue
+                request = result or request
+        return request
+
+    def after_image(self, image: FinishedImage) -> InfotextFields:
+        added: list[tuple[str, str]] = []
+        event = ImageReady(image.image, image.seed, image.index, image.infotext, image.request, image.owner)
+        for name, contribution in self.contributions():
+            for hook in contribution.image_hooks:
+                try:
+                    result = hook(event)
+                    fields = () if result is None else _valid_fields(result)
+                except Exception:
+                    self.record_failure(name, "after-image hook")
+                    continue
+                added.extend(fields)
+        return tuple(added)
