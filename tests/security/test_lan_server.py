@@ -21,25 +21,31 @@ from webui.model_manager.demo import TinySD1Spec, write_tiny_checkpoint
 ALICE, BOB, WRONG = ("alice", "pa"), ("bob", "pb"), ("alice", "not-it")
 
 
-@pytest.fixture(scope="module")
-def lan(tmp_path_factory, tiny_checkpoint):
+def start_lan_server(data, tiny_checkpoint, flags: tuple[str, ...]):
+    """`app.py` with these login flags on a data dir holding the tiny checkpoint; yields it, then checks its log."""
     from tests.support.netguard import MARKER
     from tests.support.server import Server
 
-    data = tmp_path_factory.mktemp("lan-data")
     folder = data / "models" / "Stable-diffusion"
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     copy_checkpoint(tiny_checkpoint, folder / "anything-tiny.safetensors")
-    write_tiny_checkpoint(folder / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))
-    install_fixtures(data, "good", "a1111_style")  # extension routes: ours under /ext/, and an A1111 one
-    server = Server(data, data / "server.log", ("--api", "--gradio-auth", "alice:pa,bob:pb", "--admin-users", "alice",
-                                                "--max-upload-mb", "1", "--queue-per-user", "4"))
+    server = Server(data, data / "server.log", ("--api", *flags))
     server.wait_ready()
     server.data = data
     yield server
     log = server.stop()
     assert MARKER not in log
-    assert "pa" not in log.split() and "alice:pa" not in log  # passwords never reach the log
+    assert ":pa," not in log and ":pe," not in log  # passwords never reach the log
+
+
+@pytest.fixture(scope="module")
+def lan(tmp_path_factory, tiny_checkpoint):
+    data = tmp_path_factory.mktemp("lan-data")
+    (data / "models" / "Stable-diffusion").mkdir(parents=True)
+    write_tiny_checkpoint(data / "models" / "Stable-diffusion" / "counterfeit-tiny.safetensors", TinySD1Spec(seed=8))
+    install_fixtures(data, "good", "a1111_style")  # extension routes: ours under /ext/, and an A1111 one
+    yield from start_lan_server(data, tiny_checkpoint, ("--gradio-auth", "alice:pa,bob:pb", "--admin-users", "alice",
+                                                        "--max-upload-mb", "1", "--queue-per-user", "4"))
 
 
 def client(server, auth=None, **kwargs) -> httpx.Client:
@@ -168,18 +174,10 @@ def test_another_user_cannot_interrupt_and_sees_only_a_count(lan_pair):
 
 @pytest.fixture(scope="module")
 def lan_pair(tmp_path_factory, tiny_checkpoint):
-    """A second server: two ordinary users and an admin nobody uses, plus separate API accounts."""
-    from tests.support.server import Server
-
-    data = tmp_path_factory.mktemp("lan-pair")
-    folder = data / "models" / "Stable-diffusion"
-    folder.mkdir(parents=True)
-    copy_checkpoint(tiny_checkpoint, folder / "anything-tiny.safetensors")
-    server = Server(data, data / "server.log", ("--api", "--gradio-auth", "root:pr,dan:pd,erin:pe",
-                                                "--admin-users", "root", "--queue-per-user", "2"))
-    server.wait_ready()
-    yield server
-    server.stop()
+    """A second server: two ordinary users and an admin nobody uses, at most 2 waiting jobs each."""
+    yield from start_lan_server(tmp_path_factory.mktemp("lan-pair"), tiny_checkpoint,
+                                ("--gradio-auth", "root:pr,dan:pd,erin:pe", "--admin-users", "root",
+                                 "--queue-per-user", "2"))
 
 
 def test_a_full_share_of_the_queue_is_429_with_retry_after(lan_pair):

@@ -119,8 +119,8 @@ def test_extras_single_image_and_batch(start_server, page, data_dir, tmp_path, a
         assert image.size == (128, 64)
 
 
-def test_hires_lists_models_and_folder_source_is_refused_with_listen(start_server, page, data_dir):
-    server = start_server(data_dir, "--listen")
+def test_hires_lists_models_and_folder_source_is_refused_when_non_local(start_server, page, data_dir):
+    server = start_server(data_dir, "--server-name", "127.0.0.1")  # non-local by A1111's rule, bound to loopback
     page.goto(server.url + "/", wait_until="load")
     page.click("#txt2img_hr")
     page.click("#txt2img_hr_upscaler input")

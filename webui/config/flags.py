@@ -69,10 +69,16 @@ class CommandLineOptions:
         return self.listen
 
     @property
+    def non_local(self) -> bool:
+        """A1111's `webui_is_non_local`: --listen or any --server-name. It turns off what would let the page reach
+        the server's disk (extension installs, Extras' folder source), even for a loopback --server-name."""
+        return bool(self.listen or self.server_name)
+
+    @property
     def disable_extension_access(self) -> bool:
-        """A1111's rule: installing extensions from the page is off when the UI is reachable from elsewhere,
-        unless --enable-insecure-extension-access says otherwise."""
-        return bool(self.listen or self.server_name) and not self.enable_insecure_extension_access
+        """A1111's rule: installing extensions from the page is off when the UI is non-local, unless
+        --enable-insecure-extension-access says otherwise."""
+        return self.non_local and not self.enable_insecure_extension_access
 
     @property
     def bind_address(self) -> str:

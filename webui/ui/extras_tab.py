@@ -36,7 +36,7 @@ class ExtrasHandles:
 
 def folder_source_allowed(app: App) -> bool:
     """A folder path names the server's disk: only offered to a browser on the same machine."""
-    return not app.options.exposed
+    return not app.options.non_local
 
 
 def _inputs(app: App, mode: int, image, files, input_dir: str) -> list[ExtrasInput]:
@@ -52,8 +52,8 @@ def _inputs(app: App, mode: int, image, files, input_dir: str) -> list[ExtrasInp
         return inputs
     if mode == FOLDER:
         if not folder_source_allowed(app):
-            raise gr.Error("Batch from Directory is disabled: the server listens on the network (--listen), and a "
-                           "folder path would read the server's disk. Use Batch Process (uploads) instead.")
+            raise gr.Error("Batch from Directory is disabled: the server is non-local (--listen or --server-name), "
+                           "and a folder path would read the server's disk. Use Batch Process (uploads) instead.")
         if not (input_dir or "").strip():
             raise gr.Error("Batch from Directory: the input directory is empty")
         try:
