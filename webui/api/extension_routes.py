@@ -1,9 +1,8 @@
-"""Every HTTP route an extension adds, mounted in one place with the same authentication as `/sdapi`.
+"""Every HTTP route an extension adds, mounted in one place (the security gate covers them like any route).
 
 Our API's routes live under `/ext/<name>/`; an A1111 extension's `on_app_started(demo, app)` callbacks receive a
 FastAPI `APIRouter` standing in for the app (its `add_api_route`, `get`, `post`, ... work as there), so the paths
-they choose are kept but the server's auth applies to them too. Whoever changes authentication changes the
-`dependencies` passed here, nothing else. Also A1111's `GET /sdapi/v1/extensions` listing.
+they choose are kept and the server's logins apply to them too. Also A1111's `GET /sdapi/v1/extensions` listing.
 """
 
 from __future__ import annotations
@@ -15,14 +14,14 @@ from fastapi import APIRouter, FastAPI
 from webui.extensions.registry import Extensions
 
 
-def mount_extension_routes(http: FastAPI, extensions: Extensions, dependencies: list[Any], page: Any = None) -> None:
+def mount_extension_routes(http: FastAPI, extensions: Extensions, page: Any = None) -> None:
     """Include the extensions' routes in `http` (call before the Gradio page is mounted at "/", which would
     otherwise answer first). `page` is the UI's Blocks for A1111's on_app_started (None with --nowebui)."""
     ours = APIRouter()
     for route in extensions.routes():
         ours.add_api_route(f"/ext/{route.extension}{route.path}", route.endpoint, methods=list(route.methods),
                            name=f"{route.extension}:{route.path}", tags=[f"extension {route.extension}"])
-    http.include_router(ours, dependencies=dependencies)
+    http.include_router(ours)
     for name, shim in extensions.a1111_shims():
         theirs = APIRouter()
         try:
@@ -30,7 +29,7 @@ def mount_extension_routes(http: FastAPI, extensions: Extensions, dependencies: 
         except Exception:
             extensions.record_failure(name, "on_app_started")
             continue
-        http.include_router(theirs, dependencies=dependencies)
+        http.include_router(theirs)
 
 
 def sdapi_extension_list(extensions: Extensions) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ def create_http_app(app: App, page=None) -> FastAPI:
     http.include_router(create_job_router(app))
     if serves_api:
         http.include_router(create_sdapi_router(app))
-    mount_extension_routes(http, app.extensions, [], page)  # the security gate applies to them like to any route
+    mount_extension_routes(http, app.extensions, page)  # the security gate applies to them like to any route
     return http
 
 
