@@ -118,7 +118,7 @@ def test_failed_logins_are_throttled_per_address_even_for_the_right_password(tmp
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
     form = client.post("/login", data={"username": "alice", "password": "pa"})
     assert form.status_code == 429 and "Too many failed logins" in form.text
-    assert client.get("/internal/ping").status_code == 200  # public, and names nobody
+    assert client.get("/internal/ping").json() == {"name": None, "admin": False}  # public: anonymous, no rights
 
 
 def test_malformed_basic_headers_are_a_plain_401(tmp_path, cache):
@@ -165,6 +165,15 @@ def test_cross_site_writes_and_sockets_are_refused(tmp_path, cache):
         with client.websocket_connect("/ws", headers={"Origin": "http://evil.example"}) as ws:
             ws.receive_text()
     with client.websocket_connect("/ws", headers={"Origin": "http://testserver"}) as ws:
+        assert ws.receive_text() == "hi"
+
+
+def test_sockets_need_a_login_too(tmp_path, cache):
+    client = gate(tmp_path, cache, **USERS)
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect("/ws") as ws:
+            ws.receive_text()
+    with client.websocket_connect("/ws", headers=basic("bob", "pb")) as ws:
         assert ws.receive_text() == "hi"
 
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from webui.api.login_page import login_page, safe_next
-from webui.security.accounts import LOCAL_USER, AccountDirectory, Caller
+from webui.security.accounts import ANONYMOUS, LOCAL_USER, AccountDirectory, Caller
 from webui.security.request_caller import CALLER_KEY
 from webui.security.sessions import SESSION_COOKIE, SessionStore
 from webui.security.throttle import LoginThrottle
@@ -195,9 +195,11 @@ class SecurityGate:
     def _identify(self, scope: Scope, zone: Zone) -> Caller | Response:
         accounts = self.policy.accounts
         required = accounts.api_login_required if zone is Zone.API else accounts.ui_login_required
-        if zone is Zone.PUBLIC or not required:
+        if not required:
             return LOCAL_USER
-        request = Request(scope)
+        if zone is Zone.PUBLIC:
+            return ANONYMOUS
+        request = HTTPConnection(scope)  # a WebSocket too (Request is for plain HTTP only)
         if zone is Zone.UI or not accounts.separate_api_accounts:
             name = self.policy.sessions.name_for(request.cookies.get(SESSION_COOKIE))
             caller = accounts.caller_named(name) if name else None
@@ -212,7 +214,7 @@ class SecurityGate:
             return RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
         return _json(401, "login required", {"WWW-Authenticate": 'Basic realm="Kestrel"'} if zone is Zone.API else {})
 
-    def _check_password(self, request: Request, zone: Zone, name: str, password: str) -> Caller | Response:
+    def _check_password(self, request: HTTPConnection, zone: Zone, name: str, password: str) -> Caller | Response:
         address = request.client.host if request.client else "unknown"
         wait = self.policy.throttle.retry_after(address)
         if wait is not None:

@@ -28,6 +28,7 @@ class Caller:
 
 
 LOCAL_USER = Caller(None, is_admin=True)
+ANONYMOUS = Caller(None, is_admin=False)  # a public route's caller when logins are on
 
 
 @dataclass(frozen=True)
