@@ -5,14 +5,10 @@ import base64
 import io
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.support import copy_checkpoint
+from tests.support import api_test_client, copy_checkpoint
 from tests.support.upscaler_files import compact_layout, rrdb_new_layout, rrdb_old_layout, write_pth, write_safetensors
-from webui.api.server import create_http_app
-from webui.app_context import build_app
-from webui.config.flags import CommandLineOptions
 from webui.infotext.png import png_bytes_with_infotext
 
 
@@ -25,12 +21,7 @@ def client(tmp_path_factory, tiny_checkpoint):
                       rrdb_new_layout(scale=4))
     write_pth(data / "models" / "RealESRGAN" / "realesr-general-x4v3.pth", compact_layout(scale=4), "params")
     write_pth(data / "models" / "SwinIR" / "broken.pth", [1, 2, 3])
-    app = build_app(CommandLineOptions(data_dir=data, api=True, device="cpu"), default_data_dir=data)
-    app.start()
-    with TestClient(create_http_app(app)) as test_client:
-        test_client.app_context = app
-        yield test_client
-    app.stop()
+    yield from api_test_client(data)
 
 
 def b64_png(image: Image.Image, infotext: str | None = None) -> str:

@@ -5,13 +5,9 @@ import io
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.support import copy_checkpoint
-from webui.api.server import create_http_app
-from webui.app_context import build_app
-from webui.config.flags import CommandLineOptions
+from tests.support import api_test_client, copy_checkpoint
 from webui.infotext.png import png_bytes_with_infotext
 
 
@@ -21,12 +17,7 @@ def client(tmp_path_factory, tiny_checkpoint):
     folder = data / "models" / "Stable-diffusion"
     folder.mkdir(parents=True)
     copy_checkpoint(tiny_checkpoint, folder / "anime.safetensors")
-    app = build_app(CommandLineOptions(data_dir=data, api=True, device="cpu"), default_data_dir=data)
-    app.start()
-    with TestClient(create_http_app(app)) as test_client:
-        test_client.app_context = app
-        yield test_client
-    app.stop()
+    yield from api_test_client(data)
 
 
 def txt2img(client, **fields):

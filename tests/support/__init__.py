@@ -10,3 +10,20 @@ def copy_checkpoint(source: Path, destination: Path) -> Path:
     shutil.copy(source, destination)
     shutil.copy(source.with_suffix(".yaml"), destination.with_suffix(".yaml"))
     return destination
+
+
+def api_test_client(data: Path):
+    """A started App on `data` (with --api) and a TestClient on its HTTP app, as a generator for module fixtures;
+    the client carries the App as `app_context`."""
+    from fastapi.testclient import TestClient
+
+    from webui.api.server import create_http_app
+    from webui.app_context import build_app
+    from webui.config.flags import CommandLineOptions
+
+    app = build_app(CommandLineOptions(data_dir=data, api=True, device="cpu"), default_data_dir=data)
+    app.start()
+    with TestClient(create_http_app(app)) as test_client:
+        test_client.app_context = app
+        yield test_client
+    app.stop()

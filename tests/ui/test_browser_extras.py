@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.support.upscaler_files import rrdb_new_layout, rrdb_old_layout, write_pth, write_safetensors
+from tests.ui.conftest import set_number
 from webui.infotext.png import png_bytes_with_infotext, read_png_text_chunks
 
 pytestmark = pytest.mark.browser
@@ -58,12 +59,6 @@ def generate_and_wait(page, text: str, screenshot: str) -> None:
     assert text in page.inner_text("#html_info_extras"), toasts
 
 
-def set_slider(page, elem_id: str, value: float) -> None:
-    field = page.locator(f"#{elem_id} input[type=number]")
-    field.fill(str(value))
-    field.press("Enter")
-
-
 @pytest.fixture
 def data_dir(tmp_path):
     data = tmp_path / "data"
@@ -85,7 +80,7 @@ def test_extras_single_image_and_batch(start_server, page, data_dir, tmp_path, a
     page.set_input_files("#extras_image input[type=file]", str(source))
     page.wait_for_selector("#extras_image img")
     choose(page, "extras_upscaler_1", "R-ESRGAN 4x+ Anime6B")
-    set_slider(page, "extras_upscaling_resize", 2)
+    set_number(page, "extras_upscaling_resize", 2)
     generate_and_wait(page, "Postprocess upscaler", artifacts("single"))
     page.wait_for_selector("#extras_gallery img")
     folder = data_dir / "outputs" / "extras-images"
@@ -105,11 +100,11 @@ def test_extras_single_image_and_batch(start_server, page, data_dir, tmp_path, a
     page.wait_for_function("document.querySelectorAll('#extras_image_batch .file-preview tr, "
                            "#extras_image_batch tbody tr').length >= 2", timeout=30_000)
     page.click("#extras_scale_to_tab-button")
-    set_slider(page, "extras_upscaling_resize_w", 128)
-    set_slider(page, "extras_upscaling_resize_h", 64)
+    set_number(page, "extras_upscaling_resize_w", 128)
+    set_number(page, "extras_upscaling_resize_h", 64)
     choose(page, "extras_upscaler_1", "2x-Tiny")
     choose(page, "extras_upscaler_2", "Lanczos")
-    set_slider(page, "extras_upscaler_2_visibility", 0.5)
+    set_number(page, "extras_upscaler_2_visibility", 0.5)
     generate_and_wait(page, "Postprocess crop to", artifacts("batch"))
     assert sorted(path.name for path in folder.glob("*.png")) == ["00000.png", "boy.png", "girl.png"]
     chunks = read_png_text_chunks(folder / "boy.png")
