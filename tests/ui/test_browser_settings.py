@@ -32,6 +32,31 @@ def test_a_setting_persists_across_a_restart(start_server, page, tmp_path, artif
     page.screenshot(path=artifacts("settings"))
 
 
+def test_apply_changes_only_what_this_page_changed(start_server, page, tmp_path):
+    """A page opened before a change made through the API must not undo it when it applies something else."""
+    import httpx
+
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, "--api")
+    page.goto(server.url + "/", wait_until="load")
+    httpx.post(f"{server.url}/sdapi/v1/options", json={"add_model_hash_to_info": False}).raise_for_status()
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_role("tab", name="Infotext").click()
+    assert page.locator("#setting_add_model_hash_to_info input").is_checked()  # this page still shows the old value
+    page.uncheck("#setting_add_version_to_infotext input")
+    page.click("#settings_submit")
+    page.wait_for_function("document.querySelector('#settings_result').innerText.includes("
+                           "'1 settings changed: add_version_to_infotext.')")
+    saved = json.loads((data_dir / "config.json").read_text())
+    assert saved["add_version_to_infotext"] is False and saved["add_model_hash_to_info"] is False
+    page.check("#setting_add_version_to_infotext input")  # and undoing one's own change is a change
+    page.click("#settings_submit")
+    deadline = time.monotonic() + 30
+    while json.loads((data_dir / "config.json").read_text())["add_version_to_infotext"] is not True:
+        assert time.monotonic() < deadline, "re-checking the box was not applied"
+        time.sleep(0.1)
+
+
 def test_a_broken_config_is_reported_and_the_defaults_used(start_server, page, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()

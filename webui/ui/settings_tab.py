@@ -76,14 +76,20 @@ def build_settings_tab(app: App) -> None:
             with gr.Tab(title, elem_id=f"settings_{section}"):
                 for spec in members:
                     components.append(setting_component(app, spec, app.settings.get(spec.key)))
-    def apply(request: gr.Request, *values):
+    shown = {spec.key: app.settings.get(spec.key) for spec in specs}  # what every page's controls start from
+    applied = gr.State(None)  # per page: the values it last applied (None: those it was built with)
+
+    def apply(request: gr.Request, baseline: dict | None, *values):
+        """Only what was changed on this page since it was built or last applied, so a page opened before a change
+        made through the API or quicksettings does not undo that change."""
         require_admin(app, request, "Changing the settings")
+        baseline = baseline or shown
         new = {spec.key: value for spec, value in zip(specs, values, strict=True)}
-        changed = [key for key, value in new.items() if value != app.settings.get(key)]
+        changed = [key for key, value in new.items() if value != baseline[key] and value != app.settings.get(key)]
         try:
             app.settings.update({key: new[key] for key in changed})
         except (ValueError, KeyError, OSError) as error:
             raise gr.Error(str(error)) from error
-        return changed_text(changed)
+        return changed_text(changed), new
 
-    submit.click(apply, inputs=components, outputs=[result], show_progress="hidden")
+    submit.click(apply, inputs=[applied, *components], outputs=[result, applied], show_progress="hidden")
