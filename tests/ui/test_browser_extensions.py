@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.support.extensions import install_fixtures
 from tests.ui.conftest import set_number
@@ -38,8 +39,17 @@ def open_tab(page, elem_id: str) -> None:
 
 
 def open_settings_section(page, section: str) -> None:
-    open_tab(page, "settings")
-    page.click(f"#settings_{section}-button")
+    """Gradio builds a tab's children when it is first shown; a click on the tab that lands while a freshly loaded
+    page is still wiring its events can go unanswered, so the tab is clicked again until the section appears."""
+    button = page.locator(f"#settings_{section}-button")
+    for _ in range(3):
+        open_tab(page, "settings")
+        try:
+            button.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            continue
+    button.click()
 
 
 def extension_status(page, folder: str) -> str:
