@@ -192,9 +192,11 @@ def benchmark(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from webui.app_context import build_app
-    from webui.benchmark.suite import BenchmarkRequest, run_benchmark
+    from webui.app_context import SYSTEM_OWNER, build_app
+    from webui.benchmark.suite import BenchmarkRequest
     from webui.config.flags import CommandLineOptions
+    from webui.jobs.job import JobKind
+    from webui.jobs.tasks import BenchmarkSpec, wait_result
 
     try:
         request = BenchmarkRequest(args.resolutions, args.precisions, args.attentions, args.steps)
@@ -204,8 +206,9 @@ def benchmark(argv: list[str]) -> int:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
     try:
-        outcome = app.device.run(run_benchmark, app.models, app.paths.outputs, request,
-                                 progress=lambda done, total, what: print(f"[{done}/{total}] {what}", flush=True))
+        app.start()  # the benchmark is a job like any other device task
+        job = app.jobs.submit(BenchmarkSpec(request, app.paths.outputs), SYSTEM_OWNER, kind=JobKind.BENCHMARK)
+        outcome = wait_result(job, timeout=24 * 3600)
     except ValueError as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2

@@ -19,21 +19,25 @@ from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
 from webui.engine.generate import GenerationEngine, InfotextOptions
-from webui.engine.samplers import default_sampler_table
+from webui.engine.request import GenerationRequest
+from webui.engine.samplers import SamplerTable, default_sampler_table
 from webui.engine.upscale import UpscalerRegistry
 from webui.extensions.loader import load_extensions
 from webui.extensions.registry import Extensions
-from webui.jobs.device import DeviceThread
-from webui.jobs.extras import ExtrasOptions, ExtrasService
-from webui.jobs.generation import GenerationOutput, GenerationService, GridOptions, JobOptions
+from webui.jobs.admission import InstanceModel, admit_generation
+from webui.jobs.backend import LocalBackend, RunnerRegistry
+from webui.jobs.extras import ExtrasOptions, ExtrasService, ExtrasSpec
+from webui.jobs.generation import GenerationService, GridOptions, JobOptions
+from webui.jobs.job import Job, JobKind
 from webui.jobs.queue import JobQueue
 from webui.jobs.scheduling import RoundRobinByOwner
 from webui.jobs.store import SqliteJobStore
+from webui.jobs.tasks import DeviceTasks, ModelSwitch, job_result
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
 from webui.model_manager.hashing import HashCache
-from webui.model_manager.manager import CheckpointNotFoundError, LoadProgress, ModelManager, ModelSources
-from webui.model_manager.memory_policy import PrecisionFlags, plan_memory
+from webui.model_manager.manager import CheckpointNotFoundError, LoadedModel, ModelManager, ModelSources
+from webui.model_manager.memory_policy import MemoryPlan, PrecisionFlags, plan_memory
 from webui.model_manager.networks import EmbeddingLibrary, ExtraNetworks, LoraLibrary
 from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.upscalers import UpscalerLibrary
@@ -46,6 +50,9 @@ log = logging.getLogger(__name__)
 VERSION_TEXT = f"{PRODUCT_NAME}-{__version__}"  # deliberately not "v1.x": A1111 would apply old-version quirks
 
 
+SYSTEM_OWNER = "system"  # the owner of jobs the server makes itself (start-up, an admin's settings change)
+
+
 @dataclass
 class App:
     options: CommandLineOptions
@@ -53,13 +60,13 @@ class App:
     settings: SettingsStore
     models: ModelManager
     engine: GenerationEngine
-    jobs: JobQueue[GenerationOutput]
+    jobs: JobQueue        # every device task: generation, extras, merge/convert, benchmark, model switches
     tools: CheckpointTools
     styles: StyleStore
-    device: DeviceThread  # every load, swap, job, merge and benchmark runs here (see webui/jobs/device.py)
+    backend: LocalBackend  # where jobs run (one device thread here); only build_app calls it directly
     ui_config: UiConfig   # A1111's ui-config.json: the page's control defaults
     accounts: AccountDirectory  # logins and admins (empty: a trusted local instance)
-    extras: ExtrasService  # the Extras tab's upscaling runs (their model work runs on the device thread)
+    extras: ExtrasService  # the runner of Extras jobs (its `check` validates upscaler names before queueing)
     extensions: Extensions = field(default_factory=Extensions)  # what extensions/ brought (also the job hooks)
 
     def start(self) -> None:
@@ -67,20 +74,70 @@ class App:
 
     def stop(self) -> None:
         self.jobs.stop()
-        self.device.shutdown()
+        self.backend.shutdown()
 
-    def switch_checkpoint(self, query: str, progress: LoadProgress | None = None) -> str:
-        """Load a checkpoint (after the running job) and remember it in config.json, as A1111 does."""
-        loaded = self.device.run(self.models.load, query, progress)
-        self.settings.update({"sd_model_checkpoint": loaded.record.title,
-                              "sd_checkpoint_hash": loaded.record.sha256 or ""})
-        return loaded.record.title
+    # ---- what handlers need, one attribute away (no app.x.y.z chains in the UI and the API)
+    @property
+    def samplers(self) -> SamplerTable:
+        return self.engine.samplers
 
-    def switch_vae(self, choice: str) -> str:
+    @property
+    def networks(self) -> ExtraNetworks | None:
+        return self.engine.networks
+
+    @property
+    def upscalers(self) -> UpscalerRegistry:
+        return self.engine.upscalers
+
+    @property
+    def plan(self) -> MemoryPlan:
+        return self.models.plan
+
+    @property
+    def loaded_model(self) -> LoadedModel | None:
+        return self.models.loaded
+
+    # ---- admission and submission
+    def instance_model(self) -> InstanceModel:
+        """The instance's checkpoint is a setting (A1111's sd_model_checkpoint), not whatever is loaded."""
+        checkpoint = str(self.settings.get("sd_model_checkpoint") or "") or None
+        if checkpoint is None and self.models.loaded is not None:
+            checkpoint = self.models.loaded.record.title
+        return InstanceModel(checkpoint, int(self.settings.get("CLIP_stop_at_last_layers")))
+
+    def admit(self, request: GenerationRequest) -> GenerationRequest:
+        return admit_generation(request, self.instance_model(), self.models.find)
+
+    def submit_generation(self, request: GenerationRequest, owner: str) -> Job:
+        """Admit (model facts decided now) and queue one generation job."""
+        return self.jobs.submit(self.admit(request), owner)
+
+    def submit_extras(self, spec: ExtrasSpec, owner: str) -> Job:
+        self.extras.check(spec.request)
+        return self.jobs.submit(spec, owner, kind=JobKind.EXTRAS)
+
+    def submit_model_switch(self, switch: ModelSwitch, owner: str = SYSTEM_OWNER) -> Job:
+        if switch.checkpoint is not None:
+            self.models.find(switch.checkpoint)  # an unknown name fails now, not after waiting in the queue
+        return self.jobs.submit(switch, owner, kind=JobKind.MODEL)
+
+    async def switch_checkpoint(self, query: str, owner: str = SYSTEM_OWNER) -> str:
+        """Load a checkpoint (in its turn in the queue) and remember it in config.json, as A1111 does."""
+        title = await job_result(self.submit_model_switch(ModelSwitch(checkpoint=query), owner))
+        return str(title)
+
+    async def switch_vae(self, choice: str, owner: str = SYSTEM_OWNER) -> str:
         """A1111's sd_vae: apply to the live model and remember it in config.json."""
-        self.device.run(self.models.set_vae, choice)
-        self.settings.set("sd_vae", choice)
+        await job_result(self.submit_model_switch(ModelSwitch(vae=choice), owner))
         return choice
+
+    def remember_model(self, loaded: LoadedModel | None, vae: str | None) -> None:
+        """After an admin's switch: the instance's settings name what is now live."""
+        if loaded is not None:
+            self.settings.update({"sd_model_checkpoint": loaded.record.title,
+                                  "sd_checkpoint_hash": loaded.record.sha256 or ""})
+        if vae is not None:
+            self.settings.set("sd_vae", vae)
 
 
 def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
@@ -196,22 +253,37 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     upscalers = _upscalers(settings, paths, plan.device, plan.unet_dtype == "fp16")
     engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers)
     extensions = Extensions()
-    service = GenerationService(engine, ImageSaver(), lambda: read_job_options(settings, paths), hooks=extensions)
     tools = CheckpointTools(models, paths.checkpoints)
-    device = DeviceThread()
-    jobs: JobQueue[GenerationOutput] = JobQueue(
-        lambda job: device.run(service.run, job), policy=RoundRobinByOwner(), max_queued=options.queue_max,
-        max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
+    runners = RunnerRegistry()
+    backend = LocalBackend(runners)
+    jobs = JobQueue(backend, policy=RoundRobinByOwner(), max_queued=options.queue_max,
+                    max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
     accounts = build_accounts(login_flags(options), paths.root)
-    app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), device,
+    app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), backend,
               UiConfig(paths.root / "ui-config.json"), accounts,
-              ExtrasService(upscalers, device, lambda: read_extras_options(settings, paths)), extensions)
-    # scans the folders (VAEs too) and writes the demo when there is nothing: torch work, so on the device thread
-    initial = device.run(_initial_checkpoint, app)
-    try:
-        device.run(app.models.set_vae, str(settings.get("sd_vae")))  # before the first load, so it applies to it
-    except LookupError as error:
-        log.warning("%s; using Automatic", error)
-    app.switch_checkpoint(initial)
+              ExtrasService(upscalers, lambda: read_extras_options(settings, paths)), extensions)
+    _register_runners(app, runners)
+    _load_initial_model(app)
     load_extensions(app, extensions)  # after the model (setup may list models), before any UI is built
     return app
+
+
+def _register_runners(app: App, runners: RunnerRegistry) -> None:
+    from webui.benchmark.suite import run_benchmark
+
+    service = GenerationService(app.engine, ImageSaver(), lambda: read_job_options(app.settings, app.paths),
+                                hooks=app.extensions)
+    runners.register(JobKind.GENERATE, service.run)
+    runners.register(JobKind.EXTRAS, app.extras.run)
+    DeviceTasks(app.models, app.tools, app.remember_model, run_benchmark).register(runners)
+
+
+def _load_initial_model(app: App) -> None:
+    """Scan the folders (VAEs too), write the demo when there is nothing, and load the starting checkpoint: torch
+    work, so on the device thread, before the queue starts."""
+    initial = app.backend.call(_initial_checkpoint, app)
+    try:
+        app.backend.call(app.models.set_vae, str(app.settings.get("sd_vae")))  # before the first load
+    except LookupError as error:
+        log.warning("%s; using Automatic", error)
+    app.remember_model(app.backend.call(app.models.load, initial), None)

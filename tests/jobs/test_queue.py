@@ -6,6 +6,7 @@ import time
 import pytest
 
 from webui.engine.request import GenerationRequest
+from webui.errors import ShuttingDown
 from webui.jobs.job import JobState
 from webui.jobs.queue import JobQueue, QueueFullError
 
@@ -116,11 +117,13 @@ def test_a_full_queue_refuses_with_a_clear_error(queue):
         queue.submit(request("one too many"), "frank")
 
 
-def test_stop_cancels_waiting_jobs(queue):
+def test_stop_ends_waiting_jobs_with_a_shutdown_error(queue):
     job = queue.submit(request("never"), "gina")
     queue.stop()
-    assert job.snapshot().state is JobState.CANCELLED
-    with pytest.raises(RuntimeError, match="shutting down"):
+    snapshot = job.snapshot()
+    assert snapshot.state is JobState.FAILED and isinstance(snapshot.failure, ShuttingDown)
+    assert snapshot.failure.http_status == 503 and not snapshot.failure.kept  # no store here: nothing is kept
+    with pytest.raises(ShuttingDown, match="no new jobs are accepted"):
         queue.submit(request("late"), "gina")
 
 

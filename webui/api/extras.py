@@ -14,12 +14,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
-from webui.api.callers import current_caller, job_owner, may_control
+from webui.api.callers import current_caller, job_owner
 from webui.app_context import App
 from webui.engine.extras_request import ExtrasRequest
 from webui.engine.upscale import UnknownUpscalerError
-from webui.jobs.extras import ExtrasInput, ExtrasRun
+from webui.jobs.extras import ExtrasInput, ExtrasResult, ExtrasSpec
+from webui.jobs.job import JobSnapshot
+from webui.jobs.tasks import JobFailed, job_result
 from webui.security.accounts import Caller
 
 Decoder = Any  # str → PIL image, 422 on bad data (sdapi.decode_image)
@@ -82,23 +85,26 @@ def plaintext_html(text: str) -> str:
     return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
 
 
-def _run(app: App, request: ExtrasRequest, inputs: list[ExtrasInput], owner: str) -> ExtrasRun:
+async def _run(app: App, request: ExtrasRequest, inputs: list[ExtrasInput], owner: str) -> ExtrasResult:
+    """Queue an Extras job in the shared queue (fair turns, ownership, limits) and await it holding no thread."""
     try:
-        run = app.extras.run(ExtrasRun(request, inputs, owner=owner, save=False))
+        job = app.submit_extras(ExtrasSpec(request, tuple(inputs), save=False), owner)
     except UnknownUpscalerError as error:
         raise HTTPException(422, str(error)) from error
-    if run.error is not None:  # e.g. an upscaler file that cannot be used: 422 naming it; a bug: 500
-        raise HTTPException(422 if run.error_is_input else 500, f"extras failed: {run.error}")
-    if run.interrupted and not run.outputs:
+    try:
+        result: ExtrasResult = await job_result(job)
+    except JobFailed as error:  # e.g. an upscaler file that cannot be used: 422 naming it
+        raise HTTPException(422, f"extras failed: {job.snapshot().error}") from error
+    if result.interrupted and not result.outputs:
         raise HTTPException(409, "extras interrupted before any image was finished")
-    return run
+    return result
 
 
 def _upscaler_entries(app: App) -> list[dict[str, Any]]:
     """A1111's shape; model_name is the upscaler family (the folder). A model's scale is what spandrel reads from
     its weights (loaded once per file version to find out); a file that cannot be read gets scale None and the
     reason in model_url's place, rather than failing the whole list."""
-    registry = app.engine.upscalers
+    registry = app.upscalers
     entries: list[dict[str, Any]] = [{"name": name, "model_name": None, "model_path": None, "model_url": None,
                                       "scale": 1 if name == "None" else 4} for name in ("None", "Lanczos", "Nearest")]
     library = registry.library
@@ -108,7 +114,7 @@ def _upscaler_entries(app: App) -> list[dict[str, Any]]:
         scale: int | None = None
         problem: str | None = None
         try:
-            scale = app.device.run(library.details, record).scale
+            scale = library.details(record).scale
         except (ValueError, OSError) as error:  # refused or unreadable files stay listed, with the reason
             problem = f"unusable: {error}"
         entries.append({"name": record.name, "model_name": record.folder, "model_path": str(record.path),
@@ -127,39 +133,38 @@ def register_extras_routes(router: APIRouter, app: App, decode: Decoder) -> None
                 for entry in _upscaler_entries(app) if entry["model_name"] == "RealESRGAN"]
 
     @router.post("/extra-single-image", response_model=ExtrasSingleImageResponse)
-    def extra_single_image(body: ExtrasSingleImageRequest,
+    async def extra_single_image(body: ExtrasSingleImageRequest,
                            caller: Caller = Depends(current_caller)) -> ExtrasSingleImageResponse:
         request = body.extras_request()
         if not body.image:
             raise HTTPException(422, "image: an image (base64 or a data URL) is required")
-        run = _run(app, request, [ExtrasInput(decode(body.image))], job_owner(caller))
+        image = await run_in_threadpool(decode, body.image)
+        run = await _run(app, request, [ExtrasInput(image)], job_owner(caller))
         output = run.outputs[0]
         return ExtrasSingleImageResponse(html_info=plaintext_html(output.infotext),
                                          image=base64.b64encode(output.png).decode("ascii"))
 
     @router.post("/extra-batch-images", response_model=ExtrasBatchImagesResponse)
-    def extra_batch_images(body: ExtrasBatchImagesRequest,
+    async def extra_batch_images(body: ExtrasBatchImagesRequest,
                            caller: Caller = Depends(current_caller)) -> ExtrasBatchImagesResponse:
         request = body.extras_request()
         if not body.imageList:
             raise HTTPException(422, "imageList: at least one image is required")
-        inputs = [ExtrasInput(decode(item.data), item.name) for item in body.imageList]
-        run = _run(app, request, inputs, job_owner(caller))
+        images = await run_in_threadpool(lambda: [decode(item.data) for item in body.imageList])
+        inputs = [ExtrasInput(image, item.name) for image, item in zip(images, body.imageList, strict=True)]
+        run = await _run(app, request, inputs, job_owner(caller))
         infotext = run.outputs[-1].infotext if run.outputs else ""
         return ExtrasBatchImagesResponse(html_info=plaintext_html(infotext),
                                          images=[base64.b64encode(output.png).decode("ascii")
                                                  for output in run.outputs])
 
 
-def extras_progress(app: App, caller: Caller) -> dict[str, Any] | None:
-    """/progress while an Extras run of the caller (any run, for an admin) is running and no generation job:
-    A1111's shape, job "extras"."""
-    runs = [run for run in app.extras.active() if may_control(caller, run.owner)]
-    if not runs:
-        return None
-    progress = runs[0].progress
-    state = {"skipped": False, "interrupted": runs[0].cancel_requested, "stopping_generation": False,
-             "job": "extras", "job_count": len(runs), "job_timestamp": "0", "job_no": progress.image_index,
-             "sampling_step": progress.tile, "sampling_steps": progress.tiles}
+def extras_progress(app: App, running: JobSnapshot) -> dict[str, Any]:
+    """/progress while the caller's Extras job runs (anyone's, for an admin): A1111's shape, job "extras"."""
+    progress = running.progress
+    state = {"skipped": False, "interrupted": running.cancel_requested, "stopping_generation": False,
+             "job": "extras", "job_count": 1 + app.jobs.queued_count(), "job_timestamp": "0",
+             "job_no": progress.batch_index, "sampling_step": progress.step, "sampling_steps": progress.total_steps}
+    count = progress.batch_count
     return {"progress": progress.fraction, "eta_relative": 0.0, "state": state, "current_image": None,
-            "textinfo": f"image {min(progress.image_index + 1, progress.image_count)} of {progress.image_count}"}
+            "textinfo": f"image {min(progress.batch_index + 1, count)} of {count}"}

@@ -60,8 +60,8 @@ def generation_request(app: App, body: GenerationFields,
 
 def _sampler(app: App, name: str, scheduler: str | None) -> tuple[str, str]:
     try:
-        sampler, scheduler = app.engine.samplers.split_legacy_name(name, scheduler)
-        app.engine.samplers.resolve(sampler, scheduler)
+        sampler, scheduler = app.samplers.split_legacy_name(name, scheduler)
+        app.samplers.resolve(sampler, scheduler)
     except ValueError as error:
         raise HTTPException(404, str(error)) from error
     return sampler, scheduler
@@ -107,7 +107,8 @@ def _img2img(body: Img2ImgRequest, decode: ImageDecoder | None) -> Img2ImgInput:
 def info_json(app: App, body: GenerationFields, request: GenerationRequest, output: GenerationOutput,
               warnings: list[str]) -> str:
     """A1111's `Processed.js()`: the JSON string clients parse from the `info` field."""
-    loaded = app.models.loaded
+    loaded = app.loaded_model
+    record = app.models.find(request.checkpoint) if request.checkpoint else (loaded.record if loaded else None)
     seeds = list(output.seeds)
     count = len(seeds)
     info = {
@@ -117,8 +118,8 @@ def info_json(app: App, body: GenerationFields, request: GenerationRequest, outp
         "subseed_strength": 0, "width": request.width, "height": request.height,
         "sampler_name": request.sampler_name, "cfg_scale": request.cfg_scale, "steps": request.steps,
         "batch_size": request.batch_size, "restore_faces": False, "face_restoration_model": None,
-        "sd_model_name": loaded.record.model_name if loaded else None,
-        "sd_model_hash": loaded.record.short_hash if loaded else None,
+        "sd_model_name": record.model_name if record else None,
+        "sd_model_hash": record.short_hash if record else None,
         "sd_vae_name": loaded.vae.model_name if loaded and loaded.vae else None,
         "sd_vae_hash": loaded.vae.short_hash if loaded and loaded.vae else None,
         "seed_resize_from_w": -1, "seed_resize_from_h": -1,
@@ -126,7 +127,7 @@ def info_json(app: App, body: GenerationFields, request: GenerationRequest, outp
         "extra_generation_params": {}, "index_of_first_image": 0,
         "infotexts": [image.infotext for image in output.images], "styles": body.styles or [],
         "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
-        "clip_skip": request.clip_skip or int(app.settings.get("CLIP_stop_at_last_layers")),
+        "clip_skip": request.clip_skip or app.instance_model().clip_skip,
         "is_using_inpainting_conditioning": bool(request.img2img and request.img2img.mask and loaded
                                                  and loaded.pipeline.unet.config.in_channels == 9),
         "version": VERSION_TEXT,

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from PIL import Image, UnidentifiedImageError
+from starlette.concurrency import run_in_threadpool
 
 from webui.api.callers import current_caller, job_owner, may_control, require_admin
 from webui.api.extension_routes import sdapi_extension_list
@@ -32,13 +33,12 @@ from webui.app_context import App
 from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
-from webui.jobs.job import JobSnapshot, JobState
-from webui.jobs.queue import QueueFullError
+from webui.jobs.job import Job, JobKind, JobSnapshot
+from webui.jobs.tasks import ModelSwitch, job_result
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
 EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info")
-JOB_WAIT_SECONDS = 1.0
 SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
 HIDDEN = "(hidden)"
 
@@ -61,13 +61,12 @@ def decode_image(data: str) -> Image.Image:
 def _list_routes(router: APIRouter, app: App) -> None:
     @router.get("/samplers")
     def samplers() -> list[dict[str, Any]]:
-        return [{"name": spec.name, "aliases": list(spec.aliases), "options": {}}
-                for spec in app.engine.samplers.samplers]
+        return [{"name": spec.name, "aliases": list(spec.aliases), "options": {}} for spec in app.samplers.samplers]
 
     @router.get("/schedulers")
     def schedulers() -> list[dict[str, Any]]:
         return [{"name": schedule.name, "label": schedule.label, "aliases": None, "default_rho": -1,
-                 "need_inner_model": False} for schedule in app.engine.samplers.schedule_types]
+                 "need_inner_model": False} for schedule in app.samplers.schedule_types]
 
     @router.get("/sd-models")
     def sd_models() -> list[dict[str, Any]]:
@@ -104,12 +103,12 @@ def _network_routes(router: APIRouter, app: App) -> None:
     @router.get("/embeddings")
     def embeddings() -> dict[str, Any]:
         """A1111's shape: loaded = usable with the current model, skipped = the others (name → details)."""
-        networks = app.engine.networks
-        loaded = app.models.loaded
+        networks = app.networks
+        loaded = app.loaded_model
         if networks is None or loaded is None:
             return {"loaded": {}, "skipped": {}}
         width = loaded.pipeline.text_encoder.config.hidden_size
-        usable = app.device.run(networks.embeddings.vectors_for_width, width)  # torch loads: the device thread
+        usable = networks.embeddings.vectors_for_width(width)
         return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
                                   "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
                            for name, vectors in usable.items()},
@@ -117,7 +116,7 @@ def _network_routes(router: APIRouter, app: App) -> None:
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
-        networks = app.engine.networks
+        networks = app.networks
         records = networks.loras.records if networks else []
         return [{"name": record.name, "alias": record.alias or record.name, "path": str(record.path),
                  "metadata": dict(record.metadata)} for record in records]
@@ -134,26 +133,27 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/refresh-embeddings")
     def refresh_embeddings() -> None:
-        if app.engine.networks is not None:
-            app.engine.networks.embeddings.refresh()
+        if app.networks is not None:
+            app.networks.embeddings.refresh()
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:
-        if app.engine.networks is not None:
-            app.engine.networks.loras.refresh()
+        if app.networks is not None:
+            app.networks.loras.refresh()
 
     @router.post("/unload-checkpoint")
-    def unload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
+    async def unload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
+        """Frees the memory; the next job (or reload-checkpoint) loads the instance's checkpoint again."""
         require_admin(caller, "POST /sdapi/v1/unload-checkpoint")
-        app.device.run(app.models.unload)
+        await job_result(app.submit_model_switch(ModelSwitch(unload=True, remember=False), job_owner(caller)))
         return {}
 
     @router.post("/reload-checkpoint")
-    def reload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
+    async def reload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:
         require_admin(caller, "POST /sdapi/v1/reload-checkpoint")
-        remembered = app.settings.get("sd_model_checkpoint")
-        if app.models.loaded is None and remembered:
-            app.switch_checkpoint(remembered)
+        remembered = app.instance_model().checkpoint
+        if app.loaded_model is None and remembered:
+            await app.switch_checkpoint(remembered, job_owner(caller))
         return {}
 
 
@@ -163,16 +163,16 @@ def _options_routes(router: APIRouter, app: App) -> None:
         return app.settings.values() | {"sd_vae": app.models.vae_choice}
 
     @router.post("/options")
-    def set_options(body: dict[str, Any], caller: Caller = Depends(current_caller)) -> None:
+    async def set_options(body: dict[str, Any], caller: Caller = Depends(current_caller)) -> None:
         require_admin(caller, "POST /sdapi/v1/options")
         if "sd_model_checkpoint" in body:
             try:
-                app.switch_checkpoint(str(body["sd_model_checkpoint"]))
+                await app.switch_checkpoint(str(body["sd_model_checkpoint"]), job_owner(caller))
             except CheckpointNotFoundError as error:
                 raise HTTPException(404, str(error)) from error
         if "sd_vae" in body:
             try:
-                app.switch_vae(str(body["sd_vae"]))
+                await app.switch_vae(str(body["sd_vae"]), job_owner(caller))
             except LookupError as error:
                 raise HTTPException(404, str(error)) from error
         other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
@@ -192,7 +192,7 @@ def _options_routes(router: APIRouter, app: App) -> None:
         total = _meminfo("MemTotal")
         free = _meminfo("MemAvailable")
         return {"ram": {"free": free, "used": total - free, "total": total},
-                "cuda": {"error": "no CUDA device"} if app.models.plan.device != "cuda" else {}}
+                "cuda": {"error": "no CUDA device"} if app.plan.device != "cuda" else {}}
 
 
 def _meminfo(field: str) -> int:
@@ -204,21 +204,15 @@ def _meminfo(field: str) -> int:
 
 
 def _job_routes(router: APIRouter, app: App) -> None:
-    def run(body: GenerationFields, request: GenerationRequest, warnings: list[str], caller: Caller) -> ImageResponse:
-        """Queue the job and wait for it; a client that goes away does not cancel it (it stays in its history)."""
-        try:
-            job = app.jobs.submit(request, owner=job_owner(caller))
-        except QueueFullError as error:
-            raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from error
-        snapshot = job.snapshot()
-        while not snapshot.state.finished:
-            snapshot = job.wait_for_update(snapshot.version, timeout=JOB_WAIT_SECONDS)
-        if snapshot.state is not JobState.DONE or snapshot.result is None:
-            raise HTTPException(500, f"generation {snapshot.state.value}: {snapshot.error or 'no result'}")
-        output = snapshot.result
+    async def run(body: GenerationFields, request: GenerationRequest, warnings: list[str],
+                  caller: Caller) -> ImageResponse:
+        """Admit and queue the job (on a pool thread: it encodes and stores the payload), then await it holding no
+        thread; a client that goes away does not cancel it (it stays in its history)."""
+        job: Job = await run_in_threadpool(app.submit_generation, request, job_owner(caller))
+        output = await job_result(job)
         if body.override_settings and not body.override_settings_restore_afterwards:
             if caller.is_admin:
-                _keep_overrides(app, request)
+                await _keep_overrides(app, output.request or request, job_owner(caller))
             else:
                 warnings.append("override_settings_restore_afterwards=false was ignored: changing the settings for "
                                 "everyone needs an admin account")
@@ -226,15 +220,16 @@ def _job_routes(router: APIRouter, app: App) -> None:
             else []
         parameters = body.model_dump(exclude={"init_images", "mask"})
         return ImageResponse(images=images, parameters=parameters,
-                             info=info_json(app, body, request, output, warnings))
+                             info=info_json(app, body, output.request or request, output, warnings))
 
     @router.post("/txt2img", response_model=ImageResponse)
-    def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        return run(body, *generation_request(app, body), caller)
+    async def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
+        return await run(body, *generation_request(app, body), caller)
 
     @router.post("/img2img", response_model=ImageResponse)
-    def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        return run(body, *generation_request(app, body, decode_image), caller)
+    async def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
+        prepared = await run_in_threadpool(generation_request, app, body, decode_image)  # decoding takes time
+        return await run(body, *prepared, caller)
 
     _progress_routes(router, app)
 
@@ -248,12 +243,12 @@ def _job_routes(router: APIRouter, app: App) -> None:
 
 def _progress_routes(router: APIRouter, app: App) -> None:
     @router.get("/progress")
-    def progress(skip_current_image: bool = False, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
+    async def progress(skip_current_image: bool = False, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
         """The running job in detail if it is the caller's (or the caller is an admin); otherwise only how many jobs
-        are ahead of the caller's own."""
+        are ahead of the caller's own. Answered on the event loop: it never waits for a thread."""
         running = app.jobs.snapshot_running()
-        if running is None and (extras := extras_progress(app, caller)) is not None:
-            return extras
+        if running is not None and running.kind is JobKind.EXTRAS and may_control(caller, running.owner):
+            return extras_progress(app, running)
         if running is None or not may_control(caller, running.owner):
             return _idle_progress(app, caller, running)
         fraction = min(1.0, 0.01 + running.progress.fraction)
@@ -269,17 +264,17 @@ def _progress_routes(router: APIRouter, app: App) -> None:
                 "current_image": current_image, "textinfo": None}
 
     @router.post("/interrupt")
-    def interrupt(caller: Caller = Depends(current_caller)) -> dict:
-        """Stop the running job if it is the caller's (an admin may stop anyone's); 403 for someone else's."""
+    async def interrupt(caller: Caller = Depends(current_caller)) -> dict:
+        """Stop the running job if it is the caller's (an admin may stop anyone's); 403 for someone else's. The
+        interrupted job still answers its client with what it made (A1111)."""
         running = app.jobs.snapshot_running()
         if running is not None:
             _check_control(caller, running)
             app.jobs.cancel(running.id)
-        app.extras.interrupt(None if caller.is_admin else job_owner(caller))
         return {}
 
     @router.post("/skip")
-    def skip(caller: Caller = Depends(current_caller)) -> None:
+    async def skip(caller: Caller = Depends(current_caller)) -> None:
         running = app.jobs.snapshot_running()
         if running is not None:
             _check_control(caller, running)
@@ -300,10 +295,10 @@ def _idle_progress(app: App, caller: Caller, running: JobSnapshot | None) -> dic
     return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": textinfo}
 
 
-def _keep_overrides(app: App, request: GenerationRequest) -> None:
+async def _keep_overrides(app: App, request: GenerationRequest, owner: str) -> None:
     """A1111's override_settings_restore_afterwards=false: the job's overrides become the settings."""
     if request.checkpoint is not None:
-        app.switch_checkpoint(request.checkpoint)
+        await app.switch_checkpoint(request.checkpoint, owner)
     if request.clip_skip is not None:
         app.settings.set("CLIP_stop_at_last_layers", request.clip_skip)
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from webui import __version__
+from webui.api.errors import install_error_handlers
 from webui.api.extension_routes import mount_extension_routes
 from webui.api.gate import GatePolicy, SecurityGate
 from webui.api.job_routes import create_job_router
@@ -35,6 +36,7 @@ def create_http_app(app: App, page=None) -> FastAPI:
         private = app.accounts.ui_login_required or app.accounts.api_login_required
         return {"status": "ok", "checkpoint": loaded.record.title if loaded and not private else None}
 
+    install_error_handlers(http)
     http.include_router(create_job_router(app))
     if serves_api:
         http.include_router(create_sdapi_router(app))

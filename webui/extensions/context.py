@@ -108,14 +108,14 @@ class KestrelExtensionContext:
             checkpoints=tuple(record.title for record in self._app.models.checkpoints()),
             vaes=tuple(record.name for record in self._app.models.vaes()),
             loras=tuple(record.name for record in networks.loras.records) if networks else (),
-            samplers=tuple(spec.name for spec in self._app.engine.samplers.samplers),
+            samplers=tuple(spec.name for spec in self._app.samplers.samplers),
         )
 
     def generate(self, request: GenerationRequest, timeout: float = 600.0) -> Generation:
-        if self._app.device.is_current:
+        if self._app.jobs.on_worker:
             raise RuntimeError("generate() cannot be called from a hook or other work on the device thread: "
                                "the job would wait for the job that is running it")
-        job = self._app.jobs.submit(request, owner=f"extension:{self._name}")
+        job = self._app.submit_generation(request, owner=f"extension:{self._name}")
         deadline = time.monotonic() + timeout
         snapshot = job.snapshot()
         while not snapshot.state.finished:

@@ -1,8 +1,7 @@
-"""The Extras tab's runs: upscale one image or a batch on the device thread, save each with A1111's chunks.
+"""The Extras tab's runs: upscale one image or a batch as an EXTRAS job, save each with A1111's chunks.
 
-A run is started from any thread and does its work through `DeviceThread.run`, so it takes its turn with the
-generation jobs and never runs a model beside them. Each run can be watched (image i of n, tile t of m) and
-interrupted between tiles; `/sdapi/v1/interrupt` stops every run, a tab's Interrupt only that browser's.
+A run is a job in the shared queue like a generation, so it takes its fair turn, belongs to its owner, shows
+progress (image i of n, tile t of m) and is interrupted between tiles by its owner or an admin.
 
 Saved files carry the source image's own text chunks (its `parameters`, if any) plus the post-processing infotext
 under A1111's two keys, `postprocessing` and `extras`; with `enable_pnginfo` off they carry none.
@@ -11,9 +10,8 @@ under A1111's two keys, `postprocessing` and `extras`; with `enable_pnginfo` off
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -22,7 +20,7 @@ from webui.engine.extras_request import ExtrasRequest
 from webui.engine.postprocess import postprocess_image
 from webui.engine.upscale import UpscaleInterrupted, UpscalerRegistry
 from webui.infotext.png import EXTRAS_KEY, POSTPROCESSING_KEY, image_text_items, png_bytes_with_text_chunks
-from webui.jobs.device import DeviceThread
+from webui.jobs.job import Job
 from webui.storage.extras_files import ExtrasSaver
 
 log = logging.getLogger(__name__)
@@ -52,21 +50,6 @@ class ExtrasOutput:
     path: Path | None
 
 
-@dataclass(frozen=True)
-class ExtrasProgress:
-    image_index: int = 0              # images finished
-    image_count: int = 0
-    tile: int = 0                     # tiles finished in the current upscaler pass
-    tiles: int = 0
-
-    @property
-    def fraction(self) -> float:
-        if self.image_count <= 0:
-            return 0.0
-        within = self.tile / self.tiles if self.tiles else 0.0
-        return min(1.0, (self.image_index + within) / self.image_count)
-
-
 def images_in_folder(folder: Path) -> list[ExtrasInput]:
     """A1111's "Batch from directory": every image file in the folder (not its subfolders), by name. Files that
     are not images are skipped, as there."""
@@ -87,51 +70,31 @@ def images_in_folder(folder: Path) -> list[ExtrasInput]:
     return inputs
 
 
-@dataclass
-class ExtrasRun:
+@dataclass(frozen=True)
+class ExtrasSpec:
+    """One Extras run: the upscale settings, the images, and whether (and where) to save the results."""
+
     request: ExtrasRequest
-    inputs: Sequence[ExtrasInput]
-    owner: str
+    inputs: tuple[ExtrasInput, ...]
     save: bool = True
     output_folder: Path | None = None   # "Batch from directory" output directory; None = outdir_extras_samples
-    _condition: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    progress: ExtrasProgress = ExtrasProgress()
-    outputs: tuple[ExtrasOutput, ...] = ()
-    error: str | None = None
-    error_is_input: bool = False        # the error comes from what was asked (a file or value), not from a bug
-    finished: bool = False
-    interrupted: bool = False
-    version: int = 0
 
-    def cancel(self) -> None:
-        self._cancel.set()
 
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def update(self, **changes: object) -> None:
-        with self._condition:
-            for name, value in changes.items():
-                setattr(self, name, value)
-            self.version += 1
-            self._condition.notify_all()
-
-    def wait_for_update(self, seen_version: int, timeout: float) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: self.version > seen_version or self.finished, timeout=timeout)
+@dataclass(frozen=True)
+class ExtrasResult:
+    outputs: tuple[ExtrasOutput, ...]
+    interrupted: bool
 
 
 class ExtrasService:
-    def __init__(self, upscalers: UpscalerRegistry, device: DeviceThread, options: Callable[[], ExtrasOptions],
+    """The runner of EXTRAS jobs (on the device worker): image i of n, tile t of m is the job's progress, and
+    Interrupt (the job's cancel) stops between tiles, keeping the images already finished."""
+
+    def __init__(self, upscalers: UpscalerRegistry, options: Callable[[], ExtrasOptions],
                  saver: ExtrasSaver | None = None) -> None:
         self._upscalers = upscalers
-        self._device = device
         self._options = options
         self._saver = saver or ExtrasSaver()
-        self._lock = threading.Lock()
-        self._active: list[ExtrasRun] = []
 
     def check(self, request: ExtrasRequest) -> None:
         """Unknown upscaler names fail here, before anything is queued (LookupError listing the allowed ones)."""
@@ -139,66 +102,28 @@ class ExtrasService:
         if request.blends_second:
             self._upscalers.get(request.upscaler_2)
 
-    def start(self, run: ExtrasRun) -> ExtrasRun:
-        """Run in the background (the caller watches `run`); the work itself happens on the device thread."""
-        self.check(request=run.request)
-        with self._lock:
-            self._active.append(run)
-        threading.Thread(target=self._execute, args=(run,), name="extras", daemon=True).start()
-        return run
-
-    def run(self, run: ExtrasRun) -> ExtrasRun:
-        """Run and wait for the end (the API's way)."""
-        self.start(run)
-        while not run.finished:
-            run.wait_for_update(run.version, timeout=1.0)
-        return run
-
-    def interrupt(self, owner: str | None = None) -> int:
-        with self._lock:
-            runs = [run for run in self._active if owner is None or run.owner == owner]
-        for run in runs:
-            run.cancel()
-        return len(runs)
-
-    def active(self) -> list[ExtrasRun]:
-        with self._lock:
-            return list(self._active)
-
-    def _execute(self, run: ExtrasRun) -> None:
-        outcome: dict[str, object] = {}
-        try:
-            outputs, interrupted = self._device.run(self._process, run)
-            outcome = {"outputs": outputs, "interrupted": interrupted}
-        except Exception as error:  # the owner sees the error; the service stays up
-            log.exception("extras run failed")
-            outcome = {"error": str(error) or type(error).__name__, "error_is_input": isinstance(error, ValueError)}
-        finally:
-            with self._lock:
-                self._active.remove(run)
-            run.update(**outcome, finished=True)  # after leaving the active list: a waiter sees a settled service
-
-    def _process(self, run: ExtrasRun) -> tuple[tuple[ExtrasOutput, ...], bool]:
+    def run(self, job: Job) -> ExtrasResult:
+        spec: ExtrasSpec = job.spec
         options = self._options()
-        folder = run.output_folder or options.folder
-        control = self._upscalers.control(cancelled=lambda: run.cancel_requested)
+        folder = spec.output_folder or options.folder
+        control = self._upscalers.control(cancelled=lambda: job.cancel_requested)
         outputs: list[ExtrasOutput] = []
-        total = len(run.inputs)
-        for index, item in enumerate(run.inputs):
-            run.update(progress=ExtrasProgress(index, total))
+        total = len(spec.inputs)
+        for index, item in enumerate(spec.inputs):
+            job.report_progress(index, 0, 0, batch_count=total)
 
             def tile_done(_pass: int, done: int, tiles: int, image_index: int = index) -> None:
-                run.update(progress=replace(run.progress, image_index=image_index, tile=done, tiles=tiles))
+                job.report_progress(image_index, done, tiles, batch_count=total)
 
             try:
-                result = postprocess_image(item.image, run.request, self._upscalers, control, progress=tile_done)
+                result = postprocess_image(item.image, spec.request, self._upscalers, control, progress=tile_done)
             except UpscaleInterrupted:
-                return tuple(outputs), True
+                return ExtrasResult(tuple(outputs), True)
             chunks = {**image_text_items(item.image), POSTPROCESSING_KEY: result.infotext,
                       EXTRAS_KEY: result.infotext} if options.embed_infotext else {}
             png = png_bytes_with_text_chunks(result.image, chunks)
             name = item.name if options.use_original_name else None
-            path = self._saver.save(png, folder, name) if run.save else None
+            path = self._saver.save(png, folder, name) if spec.save and not job.shutdown_requested else None
             outputs.append(ExtrasOutput(result.image, png, result.infotext, path))
-        run.update(progress=ExtrasProgress(total, total))
-        return tuple(outputs), run.cancel_requested
+        job.report_progress(total, 0, 0, batch_count=total)
+        return ExtrasResult(tuple(outputs), job.cancel_requested)

@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.engine.request import GenerationRequest
 from webui.infotext.format import add_parameters
 from webui.infotext.png import png_bytes_with_infotext
 from webui.jobs.hooks import FinishedImage, GenerationHooks, NoHooks
@@ -36,6 +37,8 @@ class GenerationOutput:
     is_demo_model: bool
     notes: tuple[str, ...] = ()
     grid: SavedImage | None = None   # A1111's grid of a batch, shown first in the gallery
+
+    request: GenerationRequest | None = None   # the request as it ran (after hooks, with its model facts)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -116,10 +119,11 @@ class GenerationService:
         images = [replace(item, infotext=add_parameters(item.infotext, self._hooks.after_image(
             FinishedImage(item.image, item.seed, index, item.infotext, request, job.owner))))
             for index, item in enumerate(result.images)]
-        saved = tuple(self._keep(item.image, item.seed, item.infotext, save, request.save_images) for item in images)
-        grid = self._grid(images, request, options)
+        keep = request.save_images and not job.shutdown_requested  # a stopped job runs again after the restart
+        saved = tuple(self._keep(item.image, item.seed, item.infotext, save, keep) for item in images)
+        grid = self._grid(images, request, options) if keep else None
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
-                                result.notes, grid)
+                                result.notes, grid, request)
 
     def _grid(self, images, request, options: JobOptions) -> SavedImage | None:
         """Saved images of a batch → one grid file with the first image's infotext (A1111's process_images)."""

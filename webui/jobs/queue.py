@@ -1,10 +1,15 @@
-"""The job queue: one worker thread owns the device and runs jobs one at a time.
+"""The job queue: every device task of every caller waits here, and one backend runs them one at a time.
 
-Every generation — from the UI, the HTTP API and extensions — is submitted here, so jobs never race for the GPU and a
-checkpoint switch never happens under a running job. Which queued job runs next is the `SchedulingPolicy`'s choice
-(round-robin between owners on a shared instance); limits per owner and in total refuse new jobs with a `QueueFullError`
-that says when to retry; a `JobStore` keeps waiting jobs across a restart. The `JobQueue` interface is small enough
-for a distributed backend to implement later.
+Generation, Extras, merges and conversions, benchmarks and checkpoint switches from the UI, the HTTP API and
+extensions are all submitted here, so they take fair turns, never race for the GPU, and a checkpoint switch never
+happens under a running job. Which queued job runs next is the `SchedulingPolicy`'s choice (round-robin between
+owners on a shared instance); limits per owner (`--queue-per-user`, 32) and in total (`--queue-max`, 256) refuse new
+jobs with a `QueueFullError` whose `retry_after` (seconds; the API's Retry-After) estimates when a place frees up
+from the recent job times; a `JobStore` keeps waiting generation jobs across a restart. Where a job runs is the
+`ExecutionBackend`'s business (backend.py).
+
+The lock guards the queue's lists only: a job's payload is encoded and stored before the lock is taken, and
+waiters are woken by the job itself, outside it.
 """
 
 from __future__ import annotations
@@ -15,35 +20,53 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Generic, TypeVar
+from typing import Any
 
-from webui.engine.request import GenerationRequest
-from webui.jobs.job import Job, JobSnapshot, JobState
+from webui.errors import DiskFull, KestrelError, ShuttingDown
+from webui.jobs.job import Job, JobKind, JobSnapshot, JobState
 from webui.jobs.scheduling import FirstComeFirstServed, SchedulingPolicy
 from webui.jobs.store import JobStore, NoJobStore
 
 log = logging.getLogger(__name__)
-ResultT = TypeVar("ResultT")
 DEFAULT_JOB_SECONDS = 5.0  # the Retry-After estimate before any job has finished
 
 
-class QueueFullError(RuntimeError):
+class QueueFullError(KestrelError):
     """The queue (or this owner's share of it) is full; `retry_after` estimates when a place frees up."""
+
+    http_status = 429
 
     def __init__(self, message: str, retry_after: float = DEFAULT_JOB_SECONDS) -> None:
         super().__init__(message)
         self.retry_after = max(1, min(3600, math.ceil(retry_after)))
 
 
-class JobQueue(Generic[ResultT]):
-    def __init__(self, runner: Callable[[Job], ResultT], policy: SchedulingPolicy | None = None,
+class _CallableBackend:
+    """A plain function as the backend (tests, tools): runs the job on the queue's own worker thread."""
+
+    def __init__(self, runner: Callable[[Job], Any]) -> None:
+        self._runner = runner
+        self._thread_id: int | None = None
+
+    def execute(self, job: Job) -> Any:
+        self._thread_id = threading.get_ident()
+        return self._runner(job)
+
+    @property
+    def on_worker(self) -> bool:
+        return threading.get_ident() == self._thread_id
+
+
+class JobQueue:
+    def __init__(self, backend: Any, policy: SchedulingPolicy | None = None,
                  max_queued: int = 256, finished_kept: int = 256, max_per_owner: int | None = None,
                  store: JobStore | None = None) -> None:
-        self._runner = runner
+        self._backend = backend if hasattr(backend, "execute") else _CallableBackend(backend)
         self._policy = policy or FirstComeFirstServed()
         self._max_queued = max_queued
         self._max_per_owner = max_per_owner or max_queued
         self._store = store or NoJobStore()
+        self._persistent = not isinstance(self._store, NoJobStore)
         self._recent_seconds: deque[float] = deque(maxlen=20)
         self._lock = threading.Condition()
         self._queued: list[Job] = []
@@ -54,32 +77,45 @@ class JobQueue(Generic[ResultT]):
         self._stopping = False
         self._worker: threading.Thread | None = None
 
+    @property
+    def limits(self) -> tuple[int, int]:
+        """(waiting jobs per owner, waiting jobs in all) before a submit is refused with QueueFullError."""
+        return self._max_per_owner, self._max_queued
+
+    @property
+    def on_worker(self) -> bool:
+        """True on the device worker (inside a job): waiting for another job there would deadlock."""
+        return bool(self._backend.on_worker)
+
     def start(self) -> None:
-        """Queue the jobs a previous run left in the store, then start the worker (not at construction: building the
-        App must not start threads). Restored jobs save their images: whoever waited for them is gone."""
+        """Queue the jobs a previous run left in the store, then start the dispatcher (not at construction:
+        building the App must not start threads). Restored jobs save their images: whoever waited is gone."""
         with self._lock:
             if self._worker is not None:
                 return
             for stored in self._store.pending():
                 job: Job = Job(replace(stored.request, save_images=True), stored.owner, job_id=stored.id)
+                job.stored = True
                 self._queued.append(job)
                 self._jobs[job.id] = job
             if self._queued:
                 log.info("restored %d queued job(s) from the last run", len(self._queued))
                 self._update_positions()
             self._stopping = False
-            self._worker = threading.Thread(target=self._work, name="generation-worker", daemon=True)
+            self._worker = threading.Thread(target=self._work, name="job-dispatcher", daemon=True)
             self._worker.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Cancel what is queued, let the running job stop at its next step, and join the worker."""
+        """Shutting down: waiting jobs end with ShuttingDown (a stored one says it is kept and will run after the
+        restart), the running one stops at its next step without saving, and the dispatcher is joined."""
         with self._lock:
             self._stopping = True
             for job in self._queued:
-                job.finish(JobState.CANCELLED, error="server is shutting down")
+                failure = ShuttingDown(kept=job.stored)
+                job.finish(JobState.FAILED, error=str(failure), failure=failure)
             self._queued.clear()
             if self._running is not None:
-                self._running.request_cancel()
+                self._running.request_shutdown()
             self._lock.notify_all()
             worker = self._worker
         if worker is not None:
@@ -88,18 +124,35 @@ class JobQueue(Generic[ResultT]):
                 with self._lock:
                     self._worker = None
 
-    def submit(self, request: GenerationRequest, owner: str) -> Job:
-        job: Job = Job(request, owner)
+    def submit(self, spec: Any, owner: str, kind: JobKind = JobKind.GENERATE) -> Job:
+        """Queue a job. Raises QueueFullError (429), ShuttingDown (503), or DiskFull (507) when a job that saves
+        images cannot be stored; a job that saves nothing runs unstored instead."""
+        job: Job = Job(spec, owner, kind=kind)
         with self._lock:
-            if self._stopping:
-                raise RuntimeError("the server is shutting down; no new jobs are accepted")
-            self._check_room(owner)
-            self._store.add(job.id, owner, request)
-            self._queued.append(job)
-            self._jobs[job.id] = job
-            self._update_positions()
-            self._lock.notify_all()
+            self._check_open_and_room(owner)
+        if kind is JobKind.GENERATE and self._persistent:
+            self._store_new(job)  # encodes the payload: outside the lock
+        try:
+            with self._lock:
+                self._check_open_and_room(owner)
+                self._queued.append(job)
+                self._jobs[job.id] = job
+                self._update_positions()
+                self._lock.notify_all()
+        except KestrelError:
+            self._unstore(job)
+            raise
         return job
+
+    def _store_new(self, job: Job) -> None:
+        try:
+            self._store.add(job.id, job.owner, job.spec)
+        except DiskFull:
+            if getattr(job.spec, "save_images", True):
+                raise
+            log.warning("job %s is not kept across a restart: the job store's disk is full", job.id)
+            return
+        job.stored = True
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -111,14 +164,16 @@ class JobQueue(Generic[ResultT]):
             job = self._jobs.get(job_id)
             if job is None or job.snapshot().state.finished:
                 return False
-            if job in self._queued:
+            queued = job in self._queued
+            if queued:
                 self._queued.remove(job)
-                self._store.remove(job.id)
                 self._update_positions()
-                job.finish(JobState.CANCELLED)
-            else:
-                job.request_cancel()
-            return True
+        if queued:
+            self._unstore(job)
+            job.finish(JobState.CANCELLED)
+        else:
+            job.request_cancel()
+        return True
 
     def skip_running(self, owner: str | None = None) -> bool:
         """Skip the running job's current batch (only if it belongs to `owner`, when one is given)."""
@@ -129,10 +184,11 @@ class JobQueue(Generic[ResultT]):
         job.request_skip()
         return True
 
-    def cancel_owned_by(self, owner: str) -> int:
+    def cancel_owned_by(self, owner: str, kinds: tuple[JobKind, ...] | None = None) -> int:
         """Cancel every unfinished job of one owner (what an Interrupt button means); returns how many."""
         with self._lock:
-            ids = [job.id for job in [*self._queued, self._running] if job is not None and job.owner == owner]
+            ids = [job.id for job in [*self._queued, self._running]
+                   if job is not None and job.owner == owner and (kinds is None or job.kind in kinds)]
         return sum(self.cancel(job_id) for job_id in ids)
 
     def snapshots_of(self, owner: str) -> list[JobSnapshot]:
@@ -153,14 +209,17 @@ class JobQueue(Generic[ResultT]):
 
     def snapshot_running(self) -> JobSnapshot | None:
         with self._lock:
-            return self._running.snapshot() if self._running else None
+            running = self._running
+        return running.snapshot() if running else None
 
     def queued_count(self) -> int:
         with self._lock:
             return len(self._queued)
 
-    def _check_room(self, owner: str) -> None:
-        """Raise QueueFullError when the queue or this owner's share is full (caller holds the lock)."""
+    def _check_open_and_room(self, owner: str) -> None:
+        """Raise ShuttingDown or QueueFullError (caller holds the lock)."""
+        if self._stopping:
+            raise ShuttingDown(kept=False)
         job_seconds = sum(self._recent_seconds) / len(self._recent_seconds) if self._recent_seconds \
             else DEFAULT_JOB_SECONDS
         if len(self._queued) >= self._max_queued:
@@ -192,21 +251,35 @@ class JobQueue(Generic[ResultT]):
         while (job := self._next_job()) is not None:
             started = job.snapshot().started_at
             try:
-                result = self._runner(job)
-            except Exception as error:  # one bad job must not kill the worker; the error goes to its owner
-                log.exception("job %s failed", job.id)
-                self._unstore(job)
-                job.finish(JobState.FAILED, error=str(error) or type(error).__name__)
+                result = self._backend.execute(job)
+            except Exception as error:  # one bad job must not kill the dispatcher; the error goes to its owner
+                self._end_failed(job, error)
             else:
-                self._unstore(job)  # before finishing, so whoever sees the job done sees it gone from the store
-                job.finish(JobState.DONE, result=result)
+                if job.shutdown_requested:
+                    failure = ShuttingDown(kept=job.stored)  # stays stored: it runs again after the restart
+                    job.finish(JobState.FAILED, error=str(failure), failure=failure)
+                else:
+                    self._unstore(job)  # before finishing: whoever sees the job done sees it gone from the store
+                    job.finish(JobState.DONE, result=result)
             finally:
                 self._retire(job, started)
 
+    def _end_failed(self, job: Job, error: Exception) -> None:
+        if isinstance(error, KestrelError):
+            log.warning("job %s (%s) failed: %s", job.id, job.kind.value, error)
+        else:
+            log.exception("job %s (%s) failed", job.id, job.kind.value)
+        if not job.shutdown_requested:
+            self._unstore(job)
+        failure = error if isinstance(error, KestrelError) else None
+        job.finish(JobState.FAILED, error=str(error) or type(error).__name__, failure=failure)
+
     def _unstore(self, job: Job) -> None:
+        if not job.stored:
+            return
         try:
-            if not (self._stopping and job.cancel_requested):  # stopped by a shutdown: it runs again after the restart
-                self._store.remove(job.id)
+            self._store.remove(job.id)
+            job.stored = False
         except Exception:  # a store failure must not stop the worker; the job may run again after a restart
             log.exception("could not remove finished job %s from the store", job.id)
 

@@ -19,7 +19,9 @@ from PIL import Image
 from webui.app_context import App
 from webui.engine.extras_request import ExtrasRequest
 from webui.engine.upscale import UnknownUpscalerError
-from webui.jobs.extras import ExtrasInput, ExtrasRun, images_in_folder
+from webui.errors import KestrelError
+from webui.jobs.extras import ExtrasInput, ExtrasResult, ExtrasSpec, images_in_folder
+from webui.jobs.job import JobKind, JobSnapshot, JobState
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html
 
@@ -65,18 +67,19 @@ def _inputs(app: App, mode: int, image, files, input_dir: str) -> list[ExtrasInp
     return [ExtrasInput(image)]
 
 
-def _progress_html(run: ExtrasRun) -> str:
-    progress = run.progress
+def _progress_html(snapshot: JobSnapshot) -> str:
+    progress = snapshot.progress  # image i of n (batch_index of batch_count), tile t of m (step of total_steps)
     percent = int(progress.fraction * 100)
-    tiles = f" · tile {progress.tile}/{progress.tiles}" if progress.tiles else ""
-    text = f"{percent}% · image {min(progress.image_index + 1, progress.image_count)}/{progress.image_count}{tiles}"
+    tiles = f" · tile {progress.step}/{progress.total_steps}" if progress.total_steps else ""
+    count = progress.batch_count
+    text = f"{percent}% · image {min(progress.batch_index + 1, count)}/{count}{tiles}"
     return ('<div class="progress-info" data-state="running">'
             f'<div class="progress-bar" style="width:{percent}%"></div>'
             f'<span class="progress-text">{html.escape(text)}</span></div>')
 
 
 def make_generate_handler(app: App):
-    def generate(mode, image, files, input_dir, output_dir, show_results, resize_mode, resize, max_side, width,
+    async def generate(mode, image, files, input_dir, output_dir, show_results, resize_mode, resize, max_side, width,
                  height, crop, upscaler_1, upscaler_2, visibility, request: gr.Request):
         try:
             extras = ExtrasRequest(resize_mode=int(resize_mode), upscaling_resize=float(resize),
@@ -88,17 +91,18 @@ def make_generate_handler(app: App):
             raise gr.Error(str(error)) from error
         inputs = _inputs(app, int(mode), image, files, input_dir)
         output_folder = Path(output_dir.strip()) if int(mode) == FOLDER and (output_dir or "").strip() else None
-        run = ExtrasRun(extras, inputs, owner=ui_owner(app, request), output_folder=output_folder)
         try:
-            app.extras.start(run)
-        except UnknownUpscalerError as error:
+            job = app.submit_extras(ExtrasSpec(extras, tuple(inputs), output_folder=output_folder),
+                                    ui_owner(app, request))
+        except (UnknownUpscalerError, KestrelError) as error:
             raise gr.Error(str(error)) from error
         started = time.monotonic()
-        while not run.finished:
-            yield gr.skip(), _progress_html(run), gr.skip()
-            run.wait_for_update(run.version, timeout=PROGRESS_INTERVAL)
-        if run.error is not None:
-            raise gr.Error(f"Extras failed: {run.error}")
+        async for snapshot in job.updates(interval=PROGRESS_INTERVAL):
+            if not snapshot.state.finished:
+                yield gr.skip(), _progress_html(snapshot), gr.skip()
+        if snapshot.state is not JobState.DONE or snapshot.result is None:
+            raise gr.Error(f"Extras failed: {snapshot.error or snapshot.state.value}")
+        run: ExtrasResult = snapshot.result
         shown = run.outputs if int(mode) != FOLDER or show_results else ()
         # saved files are shown as themselves (a download keeps the chunks); a custom output folder is outside
         # what the page may serve, so its images are shown from memory
@@ -139,7 +143,7 @@ def _build_sources(app: App):
 
 
 def _build_upscale(app: App):
-    names = app.engine.upscalers.names()
+    names = app.upscalers.names()
     with gr.Accordion("Upscale", open=True, elem_id="extras_upscale"):
         with gr.Row():
             upscaler_1 = gr.Dropdown(names, value=names[0], label="Upscaler 1", elem_id="extras_upscaler_1")
@@ -172,9 +176,9 @@ def _build_upscale(app: App):
     switch.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], show_progress="hidden")
 
     def refreshed(first, second):
-        if app.engine.upscalers.library is not None:
-            app.engine.upscalers.library.refresh()
-        choices = app.engine.upscalers.names()
+        if app.upscalers.library is not None:
+            app.upscalers.library.refresh()
+        choices = app.upscalers.names()
         return (gr.Dropdown(choices=choices, value=first if first in choices else choices[0]),
                 gr.Dropdown(choices=choices, value=second if second in choices else choices[0]))
 
@@ -199,7 +203,7 @@ def build_extras_tab(app: App) -> ExtrasHandles:
     generate.click(make_generate_handler(app), inputs=[*sources, *upscale], outputs=[gallery, progress, info],
                    concurrency_limit=None, show_progress="minimal")
     def interrupt_own_runs(request: gr.Request) -> None:
-        app.extras.interrupt(ui_owner(app, request))
+        app.jobs.cancel_owned_by(ui_owner(app, request), kinds=(JobKind.EXTRAS,))
 
     interrupt.click(interrupt_own_runs, inputs=None, outputs=None, show_progress="hidden")
     return ExtrasHandles(sources[1], upscale[6], upscale[7])

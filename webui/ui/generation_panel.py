@@ -7,19 +7,19 @@ Handlers never call the pipeline. Interrupt and Skip act on this browser session
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 
 from webui.app_context import App
 from webui.config.styles import PromptStyle
 from webui.engine.request import RANDOM_SEED, GenerationRequest
+from webui.errors import KestrelError
 from webui.jobs.job import JobState
-from webui.jobs.queue import QueueFullError
 from webui.storage.saved_log import save_to_log
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html, progress_html
@@ -168,29 +168,31 @@ def base_request(app: App, styles, prompt, negative, sampler, scheduler, steps, 
         raise gr.Error(str(error)) from error
 
 
-def stream_job(app: App, job_request: GenerationRequest, request: gr.Request):
-    """Submit, then yield (gallery, progress, info, generation_info) updates until the job ends."""
+async def stream_job(app: App, job_request: GenerationRequest, request: gr.Request):
+    """Submit, then yield (gallery, progress, info, generation_info) updates until the job ends. An async generator
+    over the job's updates: a waiting page holds no server thread."""
     try:
-        app.engine.samplers.resolve(job_request.sampler_name, job_request.scheduler)
-        job = app.jobs.submit(job_request, owner=ui_owner(app, request))
-    except (ValueError, QueueFullError) as error:
+        app.samplers.resolve(job_request.sampler_name, job_request.scheduler)
+        job = await run_in_threadpool(app.submit_generation, job_request, ui_owner(app, request))
+    except (ValueError, LookupError, KestrelError) as error:
         raise gr.Error(str(error)) from error
-    snapshot, last_sent, shown_preview = job.snapshot(), 0.0, None
-    while not snapshot.state.finished:
-        if time.monotonic() - last_sent >= PROGRESS_INTERVAL:
-            preview = gr.skip()
-            if snapshot.preview is not None and snapshot.preview is not shown_preview:
-                shown_preview = snapshot.preview
-                preview = [Image.open(io.BytesIO(snapshot.preview))]  # the live preview, in the gallery
-            yield preview, progress_html(snapshot), gr.skip(), gr.skip()
-            last_sent = time.monotonic()
-        snapshot = job.wait_for_update(snapshot.version, timeout=PROGRESS_INTERVAL)
-    yield final_outputs(snapshot, show_grid=bool(app.settings.get("return_grid")))
+    shown_preview = None
+    async for snapshot in job.updates(interval=PROGRESS_INTERVAL):
+        if snapshot.state.finished:
+            yield final_outputs(snapshot, show_grid=bool(app.settings.get("return_grid")))
+            return
+        preview = gr.skip()
+        if snapshot.preview is not None and snapshot.preview is not shown_preview:
+            shown_preview = snapshot.preview
+            preview = [Image.open(io.BytesIO(snapshot.preview))]  # the live preview, in the gallery
+        yield preview, progress_html(snapshot), gr.skip(), gr.skip()
 
 
 def final_outputs(snapshot, show_grid: bool = True):
     if snapshot.state is JobState.FAILED:
         raise gr.Error(f"Generation failed: {snapshot.error}")
+    if snapshot.state is JobState.CANCELLED:
+        return gr.skip(), "", "<p>Cancelled before it ran.</p>", []
     output = snapshot.result
     if output is None:
         return gr.skip(), "", "<p>Interrupted before any image was finished.</p>", []
@@ -211,13 +213,14 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
     inputs = [row.forever, row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs]
     forever_sessions: set[str] = set()  # this tab's sessions in "Generate forever" mode
 
-    def generate(request: gr.Request, forever: bool, *values):
+    async def generate(request: gr.Request, forever: bool, *values):
         """One run, or runs back to back while this session's "Generate forever" stays on."""
         session = request.session_hash or "anonymous"
         if forever:
             forever_sessions.add(session)
         while True:
-            yield from handler(*values, request=request)
+            async for update in handler(*values, request=request):
+                yield update
             if session not in forever_sessions:
                 return
 

@@ -136,16 +136,17 @@ def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, res
 
 
 def make_generate_handler(app: App):
-    def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
-                 mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising, mask_blur, mask_mode,
-                 fill, area, padding, script, x_type, x_values, y_type, y_values, z_type, z_values, checkpoint,
-                 request: gr.Request):
+    async def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
+                       batch_size, mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
+                       mask_blur, mask_mode, fill, area, padding, script, x_type, x_values, y_type, y_values, z_type,
+                       z_values, checkpoint, request: gr.Request):
         img2img = img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
                                       mask_blur, mask_mode, fill, area, padding)
         job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, img2img=img2img)
         axes = (x_type, x_values, y_type, y_values, z_type, z_values)
-        yield from run_with_script(app, job_request, script, axes, request)
+        async for update in run_with_script(app, job_request, script, axes, request):
+            yield update
 
     return generate
 

@@ -11,11 +11,14 @@ import html
 import gradio as gr
 
 from webui.app_context import App
+from webui.errors import KestrelError
+from webui.jobs.job import Job, JobKind
+from webui.jobs.tasks import ConvertSpec, MergeSpec, outcome
 from webui.model_manager.download import KNOWN_CHECKPOINTS, DownloadError
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.model_manager.merge import MERGE_METHODS
 from webui.model_manager.safetensors_header import CheckpointFormatError
-from webui.ui.callers import require_admin
+from webui.ui.callers import require_admin, ui_owner
 
 NO_VAE = "None"
 NO_KNOWN = "(none: use the URL below)"
@@ -59,22 +62,24 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
         choices = _checkpoint_titles(app)
         return [gr.update(choices=choices) for _ in range(5)]
 
-    def do_merge(a, b, c, kind, amount, name, vae_name, request: gr.Request, progress=gr.Progress()):
+    async def do_merge(a, b, c, kind, amount, name, vae_name, request: gr.Request, progress=gr.Progress()):
         require_admin(app, request, "Writing a checkpoint into models/")
         try:
             vae_path = next((record.path for record in app.models.vaes() if record.name == vae_name), None)
-            created = app.device.run(app.tools.merge, a, b, c, kind, float(amount), name, vae_path,
-                                      lambda done, total: progress(done / total, desc="merging"))
-        except TOOL_ERRORS as error:
+            job = app.jobs.submit(MergeSpec(a, b, c, kind, float(amount), name or "", vae_path),
+                                  ui_owner(app, request), kind=JobKind.MERGE)
+            created = await _with_progress(job, progress, "merging")
+        except TOOL_ERRORS + (KestrelError,) as error:
             raise gr.Error(f"Merge failed: {error}") from error
         return [f"<p>Checkpoint saved to <code>{html.escape(created.name)}</code></p>", *refreshed_lists()]
 
-    def do_convert(title, request: gr.Request, progress=gr.Progress()):
+    async def do_convert(title, request: gr.Request, progress=gr.Progress()):
         require_admin(app, request, "Writing a checkpoint into models/")
         try:
             progress(0.1, desc="converting")
-            report = app.device.run(app.tools.convert, title)
-        except TOOL_ERRORS as error:
+            job = app.jobs.submit(ConvertSpec(title), ui_owner(app, request), kind=JobKind.CONVERT)
+            report = await _with_progress(job, progress, "converting")
+        except TOOL_ERRORS + (KestrelError,) as error:
             raise gr.Error(f"Conversion failed: {error}") from error
         return [f"<p>{html.escape(report.summary())}</p>", *refreshed_lists()]
 
@@ -94,3 +99,13 @@ def build_merger_tab(app: App, checkpoint_dropdown: gr.Dropdown) -> None:
     merge.click(do_merge, inputs=[primary, secondary, tertiary, method, multiplier, custom_name, vae],
                 outputs=[result, *lists])
     convert.click(do_convert, inputs=[convert_source], outputs=[result, *lists])
+
+
+async def _with_progress(job: Job, progress: gr.Progress, what: str):
+    """Show a queued tool job's progress in the page until it ends; its result, or its error raised."""
+    async for snapshot in job.updates(interval=0.25):
+        if snapshot.queue_position is not None:
+            progress(0.0, desc=f"waiting: {snapshot.queue_position} job(s) ahead")
+        else:
+            progress(snapshot.progress.fraction, desc=what)
+    return outcome(snapshot)

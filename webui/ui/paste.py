@@ -12,6 +12,7 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.infotext.paste import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, PastedFields
+from webui.jobs.tasks import ModelSwitch
 from webui.ui.generation_panel import PromptRow, SamplingControls
 from webui.ui.txt2img_tab import HiresControls
 
@@ -70,8 +71,8 @@ def _checkpoint(app: App, model_hash: str | None, may_switch: bool):
         return gr.skip()
     try:
         title = app.models.find(model_hash).title
-        if may_switch and (app.models.loaded is None or app.models.loaded.record.title != title):
-            app.switch_checkpoint(title)
+        if may_switch and app.instance_model().checkpoint != title:
+            app.submit_model_switch(ModelSwitch(checkpoint=title))  # queued: runs before this page's next job
     except (LookupError, ValueError, OSError) as error:
         gr.Warning(f"Checkpoint with hash {model_hash} not used: {error}")
         return gr.skip()
@@ -82,7 +83,7 @@ def _sampler(app: App, name: str | None, schedule: str | None) -> tuple[str | No
     if name is None:
         return None, None
     try:
-        return app.engine.samplers.split_legacy_name(name, None if schedule == "Automatic" else schedule)
+        return app.samplers.split_legacy_name(name, None if schedule == "Automatic" else schedule)
     except ValueError:
         gr.Warning(f"Sampler {name!r} from the infotext is unknown here; the sampler was left as it was")
         return None, schedule

@@ -10,8 +10,12 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.benchmark.plan import ATTENTIONS, DEFAULT_RESOLUTIONS, PRECISIONS
-from webui.benchmark.suite import BenchmarkRequest, run_benchmark
-from webui.ui.callers import require_admin
+from webui.benchmark.suite import BenchmarkRequest
+from webui.errors import KestrelError
+from webui.jobs.job import JobKind
+from webui.jobs.tasks import BenchmarkSpec
+from webui.jobs.tasks import outcome as result_of_job
+from webui.ui.callers import require_admin, ui_owner
 
 
 def system_markdown(app: App) -> str:
@@ -60,15 +64,18 @@ def build_system_tab(app: App) -> None:
         report = gr.Markdown(elem_id="benchmark_report")
         plot = gr.Image(label="Plot", type="filepath", interactive=False, elem_id="benchmark_plot")
 
-    def benchmark(chosen_resolutions, chosen_precisions, chosen_attentions, chosen_steps, request: gr.Request,
-                  progress=gr.Progress()):
-        require_admin(app, request, "A benchmark holds the device for minutes and")
+    async def benchmark(chosen_resolutions, chosen_precisions, chosen_attentions, chosen_steps,
+                        gradio_request: gr.Request, progress=gr.Progress()):
+        require_admin(app, gradio_request, "A benchmark holds the device for minutes and")
         try:
             request = BenchmarkRequest(tuple(sorted(int(size) for size in chosen_resolutions)),
                                        tuple(chosen_precisions), tuple(chosen_attentions), int(chosen_steps))
-            outcome = app.device.run(run_benchmark, app.models, app.paths.outputs, request,
-                                     progress=lambda done, total, what: progress(done / max(total, 1), desc=what))
-        except ValueError as error:
+            job = app.jobs.submit(BenchmarkSpec(request, app.paths.outputs), ui_owner(app, gradio_request),
+                                  kind=JobKind.BENCHMARK)
+            async for snapshot in job.updates(interval=0.5):
+                progress(snapshot.progress.fraction, desc="benchmarking")
+            outcome = result_of_job(snapshot)
+        except (ValueError, KestrelError) as error:
             raise gr.Error(str(error)) from error
         return f"<p>Written to <code>{outcome.folder}</code></p>", outcome.markdown, str(outcome.plot)
 

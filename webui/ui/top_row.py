@@ -7,12 +7,14 @@ from dataclasses import dataclass
 import gradio as gr
 
 from webui.app_context import App
+from webui.errors import KestrelError
+from webui.jobs.tasks import ModelSwitch, outcome
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.model_manager.memory_policy import MemoryPolicyError
 from webui.model_manager.probe import UnsupportedArchitectureError
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.vae import AUTOMATIC, NONE
-from webui.ui.callers import require_admin, ui_caller
+from webui.ui.callers import require_admin, ui_caller, ui_owner
 from webui.ui.settings_tab import quick_keys, setting_component
 
 DEMO_NOTICE = (
@@ -33,8 +35,8 @@ class TopRow:
 
 
 def _current_title(app: App) -> str | None:
-    loaded = app.models.loaded
-    return loaded.record.title if loaded else None
+    """The instance's checkpoint (a setting), not whatever a job that named its own left loaded."""
+    return app.instance_model().checkpoint
 
 
 def _is_demo(app: App) -> bool:
@@ -50,11 +52,11 @@ def _build_vae_dropdown(app: App, visible: bool = True) -> gr.Dropdown:
     vae = gr.Dropdown(choices=_vae_choices(app), value=app.models.vae_choice, label="SD VAE",
                       elem_id="setting_sd_vae", interactive=True, scale=2, visible=visible)
 
-    def switch_vae(choice: str, request: gr.Request):
+    async def switch_vae(choice: str, request: gr.Request):
         try:
             require_admin(app, request, "Switching the VAE")
-            app.switch_vae(choice)
-        except LOAD_ERRORS + (LookupError,) as error:
+            await app.switch_vae(choice, ui_owner(app, request))
+        except LOAD_ERRORS + (LookupError, KestrelError) as error:
             gr.Warning(f"Could not use VAE {choice}: {error}")
         return gr.update(value=app.models.vae_choice)
 
@@ -106,14 +108,17 @@ def build_top_row(app: App) -> TopRow:
         _build_other_quicksettings(app, [key for key in quick if key not in ("sd_vae", "CLIP_stop_at_last_layers")])
     demo_notice = gr.Markdown(DEMO_NOTICE, elem_id="demo_model_notice", visible=_is_demo(app))
 
-    def switch(title: str, request: gr.Request, progress=gr.Progress()):  # Gradio injects both
+    async def switch(title: str, request: gr.Request, progress=gr.Progress()):  # Gradio injects both
         previous = _current_title(app)
         if not ui_caller(app, request).is_admin:  # the choice stays in this page and goes with this user's jobs
             gr.Info(f"Your generations will use {title}; switching the model for everyone needs an admin.")
             return gr.update(value=title), gr.update()
         try:
-            new_title = app.switch_checkpoint(title, lambda stage, fraction: progress(fraction, desc=stage))
-        except LOAD_ERRORS as error:
+            job = app.submit_model_switch(ModelSwitch(checkpoint=title), ui_owner(app, request))
+            async for snapshot in job.updates(interval=0.2):
+                progress(snapshot.progress.fraction, desc=f"loading {title}")
+            new_title = outcome(snapshot)
+        except LOAD_ERRORS + (KestrelError,) as error:
             gr.Warning(f"Could not load {title}: {error}. Still using {previous}.")
             return gr.update(value=previous), gr.update()
         return gr.update(value=new_title, choices=[r.title for r in app.models.checkpoints()]), \

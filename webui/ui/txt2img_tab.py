@@ -89,16 +89,17 @@ def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resiz
 
 
 def make_generate_handler(app: App):
-    def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count, batch_size,
-                 hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x, hr_resize_y, hr_sampler,
-                 hr_scheduler, hr_prompt, hr_negative, script, x_type, x_values, y_type, y_values, z_type, z_values,
-                 checkpoint, request: gr.Request):
+    async def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
+                       batch_size, hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
+                       hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative, script, x_type, x_values,
+                       y_type, y_values, z_type, z_values, checkpoint, request: gr.Request):
         hires = hires_from_inputs(hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
                                   hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
         job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
                                    batch_count, batch_size, checkpoint, hires=hires)
         axes = (x_type, x_values, y_type, y_values, z_type, z_values)
-        yield from run_with_script(app, job_request, script, axes, request)
+        async for update in run_with_script(app, job_request, script, axes, request):
+            yield update
 
     return generate
 

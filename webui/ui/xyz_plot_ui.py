@@ -14,8 +14,8 @@ from PIL import Image
 from webui.app_context import App, read_job_options
 from webui.engine.request import GenerationRequest
 from webui.engine.xyz_plot import AXES, PlotAxis, cell_requests, plot_axes
+from webui.errors import KestrelError
 from webui.jobs.job import JobState
-from webui.jobs.queue import QueueFullError
 from webui.storage.outputs import ImageSaver, encode_png
 from webui.storage.plot_grid import labelled_grid, side_by_side
 from webui.ui.callers import ui_owner
@@ -24,7 +24,6 @@ from webui.ui.html import infotext_html
 
 NONE = "None"
 XYZ_PLOT = "X/Y/Z plot"
-PROGRESS_INTERVAL = 0.5
 
 
 @dataclass
@@ -52,13 +51,13 @@ def build_script_controls(tab: str) -> ScriptControls:
     return ScriptControls(script, axes)
 
 
-def run_with_script(app: App, job_request: GenerationRequest, script: str, axis_values: tuple,
-                    request: gr.Request):
+async def run_with_script(app: App, job_request: GenerationRequest, script: str, axis_values: tuple,
+                          request: gr.Request):
     """The chosen script (X/Y/Z plot) or the plain job, as the Generate handlers of both tabs run them."""
-    if script == XYZ_PLOT:
-        yield from run_xyz_plot(app, job_request, axis_values, ui_owner(app, request))
-    else:
-        yield from stream_job(app, job_request, request)
+    updates = run_xyz_plot(app, job_request, axis_values, ui_owner(app, request)) if script == XYZ_PLOT \
+        else stream_job(app, job_request, request)
+    async for update in updates:
+        yield update
 
 
 def _axes(values: tuple) -> list[PlotAxis]:
@@ -69,21 +68,19 @@ def _axes(values: tuple) -> list[PlotAxis]:
         raise gr.Error(str(error)) from error
 
 
-def run_xyz_plot(app: App, base: GenerationRequest, axis_values: tuple, owner: str):
+async def run_xyz_plot(app: App, base: GenerationRequest, axis_values: tuple, owner: str):
     """Yield (gallery, progress, info, generation_info) like a single job, for the whole plot."""
     axes = _axes(axis_values)
     try:
         cells = cell_requests(base, axes, random.Random())
-        jobs = [app.jobs.submit(cell.request, owner=owner) for cell in cells]
-    except (ValueError, QueueFullError) as error:
+        jobs = [app.submit_generation(cell.request, owner=owner) for cell in cells]
+    except (ValueError, LookupError, KestrelError) as error:
         raise gr.Error(str(error)) from error
     started = time.monotonic()
-    while not all(job.snapshot().state.finished for job in jobs):
-        done = sum(job.snapshot().state.finished for job in jobs)
-        text = f"X/Y/Z plot: {done} of {len(jobs)} cells done"
+    for index, job in enumerate(jobs):
+        text = f"X/Y/Z plot: {index} of {len(jobs)} cells done"
         yield gr.skip(), f'<div class="progress-info" data-state="running">{text}</div>', gr.skip(), gr.skip()
-        jobs[min(done, len(jobs) - 1)].wait_for_update(jobs[min(done, len(jobs) - 1)].snapshot().version,
-                                                        timeout=PROGRESS_INTERVAL)
+        await job.done()
     snapshots = [job.snapshot() for job in jobs]
     failed = next((snapshot for snapshot in snapshots if snapshot.state is JobState.FAILED), None)
     if failed is not None:

@@ -1,0 +1,38 @@
+"""Admission: the one step every generation request passes before it is queued.
+
+The UI and the API only map their own fields onto a `GenerationRequest` (its constructor validates the values);
+admission then decides the model facts the job will run with — the checkpoint (the request's own, from
+`override_settings` or a non-admin's dropdown, else the instance's), and clip skip — and records them on the request.
+So a job that names its own checkpoint never changes what the next job runs on: that one names the instance's
+checkpoint again, and the worker switches back through the RAM cache (A1111's
+`override_settings_restore_afterwards`, default true).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from webui.engine.request import GenerationRequest
+from webui.errors import ModelMissing
+from webui.model_manager.catalog import CheckpointRecord
+
+
+@dataclass(frozen=True)
+class InstanceModel:
+    """What the instance runs when a request names nothing (A1111's sd_model_checkpoint, CLIP_stop_at_last_layers)."""
+
+    checkpoint: str | None
+    clip_skip: int = 1
+
+
+def admit_generation(request: GenerationRequest, instance: InstanceModel,
+                     find: Callable[[str], CheckpointRecord]) -> GenerationRequest:
+    """The request with its checkpoint resolved to a title and its clip skip decided. Raises ModelMissing when
+    the checkpoint it names (or the instance's) is not installed, CheckpointRefused when the file is unusable."""
+    query = request.checkpoint or instance.checkpoint
+    if not query:
+        raise ModelMissing("checkpoint", "(none)", where="models/Stable-diffusion")
+    record = find(query)
+    return replace(request, checkpoint=record.title,
+                   clip_skip=request.clip_skip if request.clip_skip is not None else instance.clip_skip)
