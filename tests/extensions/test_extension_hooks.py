@@ -117,7 +117,7 @@ def test_generate_goes_through_the_queue_with_every_extensions_hooks(app):
 def test_generate_refuses_to_run_inside_a_job(app):
     context = KestrelExtensionContext("tester", app)
     with pytest.raises(RuntimeError, match="cannot be called from a hook"):
-        app.device.run(context.generate, GenerationRequest(prompt="x", **SMALL))
+        app.backend.call(context.generate, GenerationRequest(prompt="x", **SMALL))
 
 
 def test_model_lists(app):

@@ -94,7 +94,8 @@ class ModelManager:
         self._cache = cache or WeightCache(max_bytes=2**62, max_entries=DEFAULT_CACHE_ENTRIES)
         self._readers = readers or CheckpointReaders()
         self._probes = default_probes()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # switches and jobs: held while a job runs
+        self._catalog_lock = threading.Lock()  # the file lists only: readers never wait for a running job
         self._records: list[CheckpointRecord] = []
         self._loaded: LoadedModel | None = None
         self._slots: WeightSlots | None = None  # where the resident pipeline's tensors live, for swaps
@@ -120,12 +121,12 @@ class ModelManager:
         records = scan_checkpoints(self._sources.folders, self._sources.extra_files)
         records = [self._with_cached_hash(record) for record in records]
         vaes = scan_vaes(self._sources.vae_folders, self._sources.folders)
-        with self._lock:
+        with self._catalog_lock:
             self._records, self._vaes = records, vaes
         return list(records)
 
     def vaes(self) -> list[VaeRecord]:
-        with self._lock:
+        with self._catalog_lock:
             return list(self._vaes)
 
     @property
@@ -150,12 +151,13 @@ class ModelManager:
         return record.with_sha256(cached) if cached else record
 
     def checkpoints(self) -> list[CheckpointRecord]:
-        with self._lock:
+        with self._catalog_lock:
             return list(self._records)
 
     def find(self, query: str) -> CheckpointRecord:
-        """Look a checkpoint up by any A1111 alias (title, name, hash, ...); the error lists what exists."""
-        with self._lock:
+        """Look a checkpoint up by any A1111 alias (title, name, hash, ...); the error lists what exists. Never waits
+        for a running job (the catalog has its own lock)."""
+        with self._catalog_lock:
             records = list(self._records)
         for record in records:
             if record.matches(query):
@@ -287,7 +289,8 @@ class ModelManager:
             self._release_memory()
 
     def _replace_record(self, record: CheckpointRecord) -> None:
-        self._records = [record if existing.path == record.path else existing for existing in self._records]
+        with self._catalog_lock:
+            self._records = [record if existing.path == record.path else existing for existing in self._records]
 
     def _release_memory(self) -> None:
         """For a dropped pipeline: modules hold reference cycles, so collect them now rather than at some later
