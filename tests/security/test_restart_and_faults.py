@@ -28,7 +28,8 @@ def test_jobs_waiting_at_a_restart_run_after_it(tmp_path, tiny_checkpoint, start
     server = start_server(data, "--api")
     http = httpx.Client(base_url=server.url, timeout=120)
     jobs = [tiny_job(steps=150, width=128, height=128, seed=1), tiny_job(seed=2), tiny_job(seed=3)]
-    threads = [threading.Thread(target=lambda body=body: _post_ignoring_disconnect(http, body), daemon=True)
+    answers: dict[int, httpx.Response] = {}
+    threads = [threading.Thread(target=lambda body=body: _post_ignoring_disconnect(http, body, answers), daemon=True)
                for body in jobs]
     threads[0].start()
     assert wait_until(lambda: http.get("/sdapi/v1/progress").json()["state"]["sampling_step"] > 0)
@@ -36,23 +37,31 @@ def test_jobs_waiting_at_a_restart_run_after_it(tmp_path, tiny_checkpoint, start
         thread.start()
     assert wait_until(lambda: http.get("/sdapi/v1/progress").json()["state"]["job_count"] == 3)
     server.stop()
+    for thread in threads:
+        thread.join(30)
+    # every waiting client, the running job's too, is told its job is kept (not a 200 with no images)
+    assert sorted(answers) == [1, 2, 3]
+    for answer in answers.values():
+        assert answer.status_code == 503 and "kept and will run after the restart" in answer.json()["detail"]
     with sqlite3.connect(data / "queue.sqlite3") as store:
         assert store.execute("SELECT count(*) FROM jobs").fetchone()[0] == 3
     assert saved_pngs(data) == []  # API jobs do not save by default, and none had finished
 
     restarted = start_server(data, "--api")
-    assert wait_until(lambda: len(saved_pngs(data)) == 3, timeout=120)  # restored jobs save their images
+    assert wait_until(lambda: len(saved_pngs(data)) == 3, timeout=180), restarted.log_path.read_text()[-3000:]
     assert sorted(path.stem.split("-")[1] for path in saved_pngs(data)) == ["1", "2", "3"]
     with sqlite3.connect(data / "queue.sqlite3") as store:
         assert wait_until(lambda: store.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0)
     assert "restored 3 queued job(s)" in restarted.log_path.read_text()
 
 
-def _post_ignoring_disconnect(http, body):
+def _post_ignoring_disconnect(http, body, answers=None):
     try:
-        http.post("/sdapi/v1/txt2img", json=body)
+        answer = http.post("/sdapi/v1/txt2img", json=body)
     except httpx.HTTPError:
-        pass  # the server went away under us: that is the point
+        return  # the server went away under us: that is the point
+    if answers is not None:
+        answers[body["seed"]] = answer
 
 
 @pytest.fixture
