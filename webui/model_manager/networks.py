@@ -10,7 +10,6 @@ embedding = sha256 of the file; both 12 hex characters.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import struct
 import threading
@@ -22,7 +21,7 @@ import torch
 
 from webui.model_manager.checkpoint_files import CheckpointReaders, load_pickle_object
 from webui.model_manager.hashing import HashCache, sha256_of_file
-from webui.model_manager.safetensors_header import CheckpointFormatError
+from webui.model_manager.safetensors_header import CheckpointFormatError, read_safetensors_header
 
 log = logging.getLogger(__name__)
 NETWORK_HASH_LENGTH = 12
@@ -46,12 +45,12 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
     if path.suffix.lower() != ".safetensors":
         return {}
     try:
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(min(length, 100 * 1024 * 1024)))
-    except (OSError, ValueError, struct.error) as error:
+        header, _ = read_safetensors_header(path)  # bounded: a header bomb is refused before it is parsed
+    except OSError as error:
         raise CheckpointFormatError(f"{path.name}: unreadable safetensors header: {error}") from error
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    metadata = header.get("__metadata__")
+    if not isinstance(metadata, dict):
+        return {}
     return {str(key): str(value) for key, value in (metadata or {}).items()}
 
 
