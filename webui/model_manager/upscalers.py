@@ -9,7 +9,8 @@ asks spandrel's architecture registry to recognise the weights (ESRGAN/RRDB old 
 Compact, SwinIR, DAT, ...) and keeps the last model used, so the tiles of one image and the images of a batch do
 not reload it.
 
-Everything here is torch work and runs on the device thread (the callers see to it).
+Loading and running a model is torch work on the device thread (the callers see to it). `details` is not: list
+routes call it from any thread (see its docstring).
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ class UpscalerLibrary:
         self._lock = threading.Lock()
         self._records: list[UpscalerRecord] = []
         self._details: dict[tuple[str, int, float], UpscalerDetails] = {}
+        self._describing = threading.Lock()  # one file is read to describe it at a time, and each only once
         self._loaded: LoadedUpscaler | None = None
 
     @property
@@ -197,13 +199,31 @@ class UpscalerLibrary:
         return None
 
     def details(self, record: UpscalerRecord) -> UpscalerDetails:
-        """Architecture and scale (cached per file version); loads the model once to find out."""
+        """Architecture and scale, for list routes: callable from any thread, never needs the device.
+
+        Cached per file version (path, size, mtime). On a miss the weights are read (safely, as for loading) and
+        spandrel recognises the architecture on the CPU, on the caller's thread, once per file version; the model
+        built to find out is dropped at once (it is never moved to the device). A file's scale is not in its
+        metadata (a `.pth` has none), so this is the one way to learn it. Raises `UpscalerLoadError` for a file
+        that is not an upscaler. Thread-safe: a concurrent `load` on the device thread is not disturbed."""
         key = _identity(record.path)
         with self._lock:
             known = self._details.get(key)
         if known is not None:
             return known
-        return self.load(record).details
+        with self._describing:
+            with self._lock:
+                known = self._details.get(key)
+            if known is None:
+                known = describe_model(build_upscaler_model(read_upscaler_state_dict(record.path), record.path.name))
+                with self._lock:
+                    self._details[key] = known
+        return known
+
+    def cached_details(self, record: UpscalerRecord) -> UpscalerDetails | None:
+        """The details if already known for this file version (no file is read); None otherwise."""
+        with self._lock:
+            return self._details.get(_identity(record.path))
 
     def load(self, record: UpscalerRecord) -> LoadedUpscaler:
         with self._lock:
