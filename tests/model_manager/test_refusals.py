@@ -47,6 +47,7 @@ def setup(tmp_path_factory, tiny_checkpoint, cpu_plan):
     bad.mkdir(parents=True)
     copy_checkpoint(tiny_checkpoint, models / "good.safetensors")
     (bad / "truncated.safetensors").write_bytes(tiny_checkpoint.read_bytes()[:5000])
+    (bad / "my model v2.ckpt").write_bytes(b"PK\x03\x04 not really a zip")
     (bad / "not-json.safetensors").write_bytes(raw_safetensors(b"\xff" * 64))
     (bad / "past-the-end.safetensors").write_bytes(raw_safetensors(json.dumps(
         {"w": {"dtype": "F16", "shape": [1024], "data_offsets": [0, 2048]}}).encode(), b"\0" * 16))
@@ -71,6 +72,7 @@ def setup(tmp_path_factory, tiny_checkpoint, cpu_plan):
 REFUSED = {
     "bad/truncated.safetensors": "corrupt or truncated",
     "bad/not-json.safetensors": "corrupt .safetensors header",
+    "bad/my model v2.ckpt": "corrupt or truncated checkpoint",
     "bad/past-the-end.safetensors": "truncated file: tensor 'w' needs bytes 0–2048",
     "bad/empty.safetensors": "the file is empty",
     "bad/empty.ckpt": "the file is empty",
@@ -90,6 +92,7 @@ def test_a_refused_file_names_itself_and_the_reason_and_the_live_model_stays(set
     with pytest.raises(CheckpointRefused) as checked:
         manager.check_file(name)
     assert checked.value.file == name and REFUSED[name] in checked.value.reason
+    assert Path(name).name not in checked.value.reason  # named once, as the user knows it
     assert checked.value.http_status == 422 and "/" + "tmp" not in str(checked.value)  # no server path
     with pytest.raises(CheckpointRefused) as loading:
         manager.load(name)

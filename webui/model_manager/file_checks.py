@@ -74,7 +74,7 @@ class FileChecks:
             index = self._readers.read_index(path)
             architecture = identify(index, self._probes, path.name)
         except (CheckpointFormatError, UnsupportedArchitectureError, OSError) as error:
-            refused = refusal(file, error)
+            refused = refusal(file, error, path)
             refused.__cause__ = error
             return refused
         return CheckedFile(architecture, dict(index.metadata))

@@ -32,6 +32,7 @@ from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.file_checks import FileChecks
 from webui.model_manager.hashing import HashCache
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
 from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
 from webui.model_manager.probe import Architecture, UnsupportedArchitectureError, default_probes
 from webui.model_manager.refusals import check_location, refusal
@@ -95,12 +96,14 @@ class LoadedModel:
 
 class ModelManager:
     def __init__(self, sources: ModelSources, plan: MemoryPlan, hash_cache: HashCache | None,
-                 cache: WeightCache | None = None, readers: CheckpointReaders | None = None) -> None:
+                 cache: WeightCache | None = None, readers: CheckpointReaders | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._sources = sources
         self._plan = plan
         self._hash_cache = hash_cache  # None = --no-hashing
         self._cache = cache or WeightCache(max_bytes=2**62, max_entries=DEFAULT_CACHE_ENTRIES)
         self._readers = readers or CheckpointReaders()
+        self._loaders = loaders or default_loaders(self._readers)
         self._checks = FileChecks(self._readers, default_probes())
         self._lock = threading.RLock()  # switches and jobs; held for a whole job, so lookups never take it
         self._records_lock = threading.Lock()  # the lists below: lookups from any thread answer at once
@@ -204,7 +207,7 @@ class ModelManager:
                 report("activating", 0.9)
                 self._loaded = self._activate(prepared, time.perf_counter() - started, from_cache)
             except (CheckpointFormatError, UnsupportedArchitectureError) as error:
-                raise refusal(record.name, error) from error
+                raise refusal(record.name, error, record.path) from error
             self._cache.put(prepared)  # only what activated cleanly is cached; this may evict older entries
             try:
                 self._loaded = self._apply_vae(self._loaded)
@@ -226,7 +229,7 @@ class ModelManager:
                 report(f"hashing {record.name}", 0.4 * done / max(total, 1))
             record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, hash_progress))
         report(f"loading {record.name}", 0.4)
-        state_dict = self._readers.read_state_dict(record.path)
+        state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
         configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
         weights = prepare_weights(configs, state_dict, self._plan)
         return PreparedCheckpoint(record, checked.architecture, configs, weights,
@@ -289,9 +292,9 @@ class ModelManager:
             if self._hash_cache is not None:
                 record = replace(record, sha256=self._hash_cache.sha256(record.path, record.name, kind="vae"))
             dtype = TORCH_DTYPES[self._plan.vae_dtype]
-            weights = {"vae": read_vae_weights(record, self._readers, loaded.configs.vae, dtype)}
+            weights = {"vae": read_vae_weights(record, self._loaders, loaded.configs.vae, dtype)}
         except CheckpointFormatError as error:
-            raise refusal(record.name, error) from error
+            raise refusal(record.name, error, record.path) from error
         self._external_vae = (record, weights)
         return record, weights
 

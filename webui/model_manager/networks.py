@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-from webui.model_manager.checkpoint_files import CheckpointReaders, load_pickle_object
+from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.hashing import HashCache, sha256_of_file
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
 from webui.model_manager.safetensors_header import (
     CheckpointFormatError,
     TensorIndex,
@@ -79,9 +80,10 @@ class LoraRecord:
 
 
 class LoraLibrary:
-    def __init__(self, folder: Path, readers: CheckpointReaders | None = None) -> None:
+    def __init__(self, folder: Path, readers: CheckpointReaders | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folder = folder
-        self._readers = readers or CheckpointReaders()
+        self._loaders = loaders or default_loaders(readers)
         self._records: list[LoraRecord] = []
         self._hashes: dict[tuple[str, int, float], str] = {}
         self._lock = threading.Lock()
@@ -111,7 +113,7 @@ class LoraLibrary:
             (record for record in records if record.alias == name), None)
 
     def read(self, record: LoraRecord) -> dict[str, torch.Tensor]:
-        return self._readers.read_state_dict(record.path)
+        return self._loaders.state_dict("lora", record.path)
 
     def short_hash(self, record: LoraRecord) -> str:
         if record.metadata.get("sshs_model_hash"):
@@ -174,9 +176,11 @@ def embedding_vectors(path: Path, loaded: object) -> torch.Tensor:
 
 
 class EmbeddingLibrary:
-    def __init__(self, folder: Path, hash_cache: HashCache | None = None) -> None:
+    def __init__(self, folder: Path, hash_cache: HashCache | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folder = folder
         self._hash_cache = hash_cache
+        self._loaders = loaders or default_loaders()
         self._records: list[EmbeddingRecord] = []
         self._loaded: dict[tuple[str, int, float], torch.Tensor] = {}
         self._skipped: dict[str, str] = {}
@@ -264,11 +268,7 @@ class EmbeddingLibrary:
             cached = self._loaded.get(identity)
         if cached is not None:
             return cached
-        if record.path.suffix.lower() == ".safetensors":
-            loaded: object = CheckpointReaders().read_state_dict(record.path)
-        else:
-            loaded = load_pickle_object(record.path)
-        vectors = embedding_vectors(record.path, loaded)
+        vectors = embedding_vectors(record.path, self._loaders.read("embedding", record.path))
         with self._lock:
             self._loaded[identity] = vectors
         return vectors

@@ -28,25 +28,26 @@ class RefusedArchitecture(CheckpointRefused, UnsupportedArchitectureError):
     """A readable checkpoint of an architecture we cannot run (SD 2.x, SDXL, SD 3, ...)."""
 
 
-def refusal(file: str, error: Exception) -> CheckpointRefused:
-    """The typed refusal for `error`, raised about the file the user calls `file` (raise it `from error`)."""
+def refusal(file: str, error: Exception, path: Path | None = None) -> CheckpointRefused:
+    """The typed refusal for `error`, raised about the file the user calls `file` and that lies at `path`
+    (raise it `from error`)."""
     if isinstance(error, CheckpointRefused):
         return error
-    reason = _reason_of(error)
+    reason = _reason_of(error, {Path(file).name, *((path.name,) if path else ())})
     if isinstance(error, UnsupportedArchitectureError):
         return RefusedArchitecture(file, reason)
     return RefusedFile(file, reason)
 
 
-def _reason_of(error: Exception) -> str:
+def _reason_of(error: Exception, base_names: set[str]) -> str:
     """The message without the "<base name>: " the low-level readers put in front (the refusal adds the user's
     name for the file instead); an OSError says what the system said, without the server path."""
     if isinstance(error, OSError) and error.strerror:
         return f"cannot be read: {error.strerror}"
     message = str(error)
-    head, separator, rest = message.partition(": ")
-    if separator and "." in head and " " not in head:  # "model.safetensors: corrupt ..." → "corrupt ..."
-        return rest
+    for name in base_names:
+        if message.startswith(f"{name}: "):  # "model.safetensors: corrupt ..." → "corrupt ..."
+            return message.removeprefix(f"{name}: ")
     return message
 
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from webui.model_manager.checkpoint_files import SAFETENSORS_READER, UnsafeCheckpointError, load_pickle_object
+from webui.model_manager.checkpoint_files import UnsafeCheckpointError
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
 from webui.model_manager.safetensors_header import CheckpointFormatError
 
 log = logging.getLogger(__name__)
@@ -104,18 +105,14 @@ def discover_upscalers(folders: Mapping[str, Path]) -> list[UpscalerRecord]:
     return records
 
 
-def read_upscaler_state_dict(path: Path) -> dict[str, Any]:
+def read_upscaler_state_dict(path: Path, loaders: LoaderRegistry | None = None) -> dict[str, Any]:
     """The file's tensors, read safely: safetensors after a header check, pickles weights-only (a file that needs
     anything beyond tensors and plain containers is refused, and nothing in it runs)."""
-    suffix = path.suffix.lower()
+    if path.suffix.lower() not in UPSCALER_EXTENSIONS:
+        raise UpscalerLoadError(f"{path.name}: unsupported upscaler file type; allowed: "
+                                f"{', '.join(UPSCALER_EXTENSIONS)}")
     try:
-        if suffix == ".safetensors":
-            return dict(SAFETENSORS_READER.read_state_dict(path))
-        if suffix == ".pth":
-            loaded = load_pickle_object(path)
-        else:
-            raise UpscalerLoadError(f"{path.name}: unsupported upscaler file type; allowed: "
-                                    f"{', '.join(UPSCALER_EXTENSIONS)}")
+        loaded = (loaders or default_loaders()).read("upscaler", path)
     except UnsafeCheckpointError as error:
         asked = UNSUPPORTED_GLOBAL.search(str(error.__cause__ or error))
         what = f"asks for {asked.group(1)}, which is code, not tensors" if asked else "needs more than tensors"
@@ -161,8 +158,10 @@ def describe_model(descriptor) -> UpscalerDetails:
 class UpscalerLibrary:
     """The upscaler files of the A1111 folders, and the model last used (kept, so a batch loads it once)."""
 
-    def __init__(self, folders: Mapping[str, Path], device: str = "cpu", half: bool = False) -> None:
+    def __init__(self, folders: Mapping[str, Path], device: str = "cpu", half: bool = False,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folders = dict(folders)
+        self._loaders = loaders or default_loaders()
         self._device = device
         self._half = half                # fp16 on CUDA when the plan says so and the architecture supports it
         self._lock = threading.Lock()
@@ -215,7 +214,8 @@ class UpscalerLibrary:
             with self._lock:
                 known = self._details.get(key)
             if known is None:
-                known = describe_model(build_upscaler_model(read_upscaler_state_dict(record.path), record.path.name))
+                known = describe_model(build_upscaler_model(read_upscaler_state_dict(record.path, self._loaders),
+                                                               record.path.name))
                 with self._lock:
                     self._details[key] = known
         return known
@@ -229,7 +229,7 @@ class UpscalerLibrary:
         with self._lock:
             if self._loaded is not None and self._loaded.record == record:
                 return self._loaded
-        descriptor = build_upscaler_model(read_upscaler_state_dict(record.path), record.path.name)
+        descriptor = build_upscaler_model(read_upscaler_state_dict(record.path, self._loaders), record.path.name)
         details = describe_model(descriptor)
         dtype = torch.float16 if self._half and details.supports_half else torch.float32
         loaded = LoadedUpscaler(record, details, descriptor.to(device=torch.device(self._device), dtype=dtype))
