@@ -132,7 +132,7 @@ def test_too_many_entries_in_a_small_header_are_refused(setup):
         manager.check_file("crowd.safetensors")
 
 
-def test_the_check_answers_while_a_job_holds_the_model(setup):
+def test_the_check_and_the_lists_answer_while_a_job_holds_the_model(setup):
     manager, _ = setup
     holding, release = threading.Event(), threading.Event()
 
@@ -146,10 +146,15 @@ def test_the_check_answers_while_a_job_holds_the_model(setup):
     try:
         assert holding.wait(10)
         answers: list[object] = []
-        checker = threading.Thread(target=lambda: answers.append(manager.check_file("good.safetensors")))
+
+        def list_routes() -> None:
+            answers.extend([manager.check_file("good.safetensors").name, manager.find("good").name,
+                            len(manager.checkpoints()) > 1, manager.vaes() is not None])
+
+        checker = threading.Thread(target=list_routes)
         checker.start()
         checker.join(10)
-        assert answers and answers[0].name == "good.safetensors"  # did not wait for the job's lock
+        assert answers == ["good.safetensors", "good.safetensors", True, True]  # none waited for the job's lock
     finally:
         release.set()
         worker.join()

@@ -13,6 +13,7 @@ from PIL import Image
 from webui.config.atomic import write_atomically
 from webui.errors import DiskFull
 from webui.infotext.png import png_bytes_with_infotext
+from webui.model_manager.hashing import HashCache
 from webui.storage.extras_files import ExtrasSaver
 from webui.storage.outputs import ImageSaver, SaveOptions
 from webui.storage.saved_log import save_to_log
@@ -101,3 +102,17 @@ def test_saving_to_the_log_on_a_full_disk_leaves_neither_image_nor_row(tiny_disk
     assert files_under(tiny_disk) == ["filler"]
     filler.unlink()
     assert save_to_log(image, "a cat\nSteps: 4, Seed: 12, Size: 64x64", log_folder).read_bytes() == image.read_bytes()
+
+
+def test_a_hash_is_still_known_when_the_hash_cache_cannot_be_saved(tiny_disk, tmp_path):
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"weights" * 1000)
+    cache = HashCache(tiny_disk / "cache.json")
+    filler = fill(tiny_disk, leave=0)
+    digest = cache.sha256(model, "model.safetensors")  # the load that asked for it goes on
+    assert cache.cached(model, "model.safetensors") == digest and not (tiny_disk / "cache.json").exists()
+    filler.unlink()
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"more")
+    cache.sha256(other, "other.safetensors")  # the next write saves both
+    assert digest in (tiny_disk / "cache.json").read_text()
