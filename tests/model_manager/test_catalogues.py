@@ -69,3 +69,8 @@ def test_upscaler_details_need_no_device_and_are_read_once(tmp_path):
         raise AssertionError("a classifier was described as an upscaler")
     write_pth(esrgan / "4x-Old.pth", rrdb_old_layout(scale=2))  # same name, new file version
     assert library.details(records["4x-Old"]).scale == 2
+
+
+def test_the_loaded_model_says_which_embedding_width_fits(loaded_manager):
+    loaded = loaded_manager.loaded
+    assert loaded.text_encoder_width == loaded.pipeline.text_encoder.config.hidden_size

@@ -89,6 +89,11 @@ class LoadedModel:
     vae: VaeRecord | None = None  # the external VAE in force; None = the baked-in one
 
     @property
+    def text_encoder_width(self) -> int:
+        """Its text encoder's width (768 for SD 1.x): which embeddings fit, known without touching the pipeline."""
+        return int(self.configs.text_encoder["hidden_size"])
+
+    @property
     def scheduler_config(self) -> Mapping[str, Any]:
         """The checkpoint's own scheduler config; samplers are built from it, never from a previous sampler."""
         return self.configs.scheduler
