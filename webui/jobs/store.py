@@ -102,7 +102,10 @@ class SqliteJobStore:
                 restored.append(StoredJob(job_id, owner, decode_request(payload)))
             except (ValueError, TypeError, KeyError) as error:
                 log.warning("dropping stored job %s of %s: %s", job_id, owner, error)
-                self.remove(job_id)
+                try:
+                    self.remove(job_id)
+                except DiskFull as full:  # it is skipped again at the next start; a full disk must not stop this one
+                    log.warning("could not drop stored job %s: %s", job_id, full)
         return restored
 
     def close(self) -> None:
