@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from webui.config.atomic import write_json_atomically
+from webui.errors import DiskFull
 
 log = logging.getLogger(__name__)
 BLOCK_SIZE = 1024 * 1024
@@ -87,5 +88,8 @@ class HashCache:
         with self._lock:
             data = self._read()
             data.setdefault("hashes", {})[key] = {**identity, "sha256": digest}
-            write_json_atomically(self._cache_file, data)
+            try:
+                write_json_atomically(self._cache_file, data)
+            except DiskFull as error:  # the hash is known (and kept in memory); a full disk must not stop a load
+                log.warning("could not save the hash cache: %s", error)
         return digest

@@ -17,7 +17,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,16 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
+from webui.errors import ModelMissing
 from webui.model_manager.catalog import CheckpointRecord, scan_checkpoints
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.demo import DEMO_METADATA_KEY
+from webui.model_manager.file_checks import FileChecks
 from webui.model_manager.hashing import HashCache
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
 from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
-from webui.model_manager.probe import Architecture, default_probes, identify
+from webui.model_manager.probe import Architecture, UnsupportedArchitectureError, default_probes
+from webui.model_manager.refusals import check_location, refusal
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import SD1Configs, resolve_sd1_configs
 from webui.model_manager.sd1_pipeline import (
@@ -53,8 +57,13 @@ LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done
 DEFAULT_CACHE_ENTRIES = 2
 
 
-class CheckpointNotFoundError(LookupError):
-    pass
+class CheckpointNotFoundError(ModelMissing):
+    """No checkpoint by that name (a `ModelMissing`, so the API answers 404); the message lists what exists."""
+
+    def __init__(self, message: str, name: str = "", available: Sequence[str] = ()) -> None:
+        super().__init__("checkpoint", name, available)
+        self.message = message  # the wording users and the UI already know
+        self.args = (message,)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,11 @@ class LoadedModel:
     vae: VaeRecord | None = None  # the external VAE in force; None = the baked-in one
 
     @property
+    def text_encoder_width(self) -> int:
+        """Its text encoder's width (768 for SD 1.x): which embeddings fit, known without touching the pipeline."""
+        return int(self.configs.text_encoder["hidden_size"])
+
+    @property
     def scheduler_config(self) -> Mapping[str, Any]:
         """The checkpoint's own scheduler config; samplers are built from it, never from a previous sampler."""
         return self.configs.scheduler
@@ -87,15 +101,17 @@ class LoadedModel:
 
 class ModelManager:
     def __init__(self, sources: ModelSources, plan: MemoryPlan, hash_cache: HashCache | None,
-                 cache: WeightCache | None = None, readers: CheckpointReaders | None = None) -> None:
+                 cache: WeightCache | None = None, readers: CheckpointReaders | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._sources = sources
         self._plan = plan
         self._hash_cache = hash_cache  # None = --no-hashing
         self._cache = cache or WeightCache(max_bytes=2**62, max_entries=DEFAULT_CACHE_ENTRIES)
         self._readers = readers or CheckpointReaders()
-        self._probes = default_probes()
-        self._lock = threading.RLock()  # switches and jobs: held while a job runs
-        self._catalog_lock = threading.Lock()  # the file lists only: readers never wait for a running job
+        self._loaders = loaders or default_loaders(self._readers)
+        self._checks = FileChecks(self._readers, default_probes())
+        self._lock = threading.RLock()  # switches and jobs; held for a whole job, so lookups never take it
+        self._records_lock = threading.Lock()  # the lists below: lookups from any thread answer at once
         self._records: list[CheckpointRecord] = []
         self._loaded: LoadedModel | None = None
         self._slots: WeightSlots | None = None  # where the resident pipeline's tensors live, for swaps
@@ -121,12 +137,12 @@ class ModelManager:
         records = scan_checkpoints(self._sources.folders, self._sources.extra_files)
         records = [self._with_cached_hash(record) for record in records]
         vaes = scan_vaes(self._sources.vae_folders, self._sources.folders)
-        with self._catalog_lock:
+        with self._records_lock:
             self._records, self._vaes = records, vaes
         return list(records)
 
     def vaes(self) -> list[VaeRecord]:
-        with self._catalog_lock:
+        with self._records_lock:
             return list(self._vaes)
 
     @property
@@ -142,8 +158,12 @@ class ModelManager:
                 self._vae_choice = choice
                 return None
             resolve_vae(choice, self._loaded.record, self._vaes)  # validate before changing anything
-            self._vae_choice = choice
-            self._loaded = self._apply_vae(self._loaded)
+            previous, self._vae_choice = self._vae_choice, choice
+            try:
+                self._loaded = self._apply_vae(self._loaded)
+            except BaseException:
+                self._vae_choice = previous  # a refused VAE file leaves the choice (and the live VAE) as they were
+                raise
             return self._loaded
 
     def _with_cached_hash(self, record: CheckpointRecord) -> CheckpointRecord:
@@ -151,19 +171,30 @@ class ModelManager:
         return record.with_sha256(cached) if cached else record
 
     def checkpoints(self) -> list[CheckpointRecord]:
-        with self._catalog_lock:
+        """Thread-safe, and never waits for a running job."""
+        with self._records_lock:
             return list(self._records)
 
     def find(self, query: str) -> CheckpointRecord:
-        """Look a checkpoint up by any A1111 alias (title, name, hash, ...); the error lists what exists. Never waits
-        for a running job (the catalog has its own lock)."""
-        with self._catalog_lock:
-            records = list(self._records)
+        """Look a checkpoint up by any A1111 alias (title, name, hash, ...); the error lists what exists.
+        Thread-safe, and never waits for a running job."""
+        records = self.checkpoints()
         for record in records:
             if record.matches(query):
                 return record
-        available = ", ".join(record.title for record in records) or "none (models/Stable-diffusion is empty)"
-        raise CheckpointNotFoundError(f"checkpoint {query!r} not found; available: {available}")
+        titles = [record.title for record in records]
+        available = ", ".join(titles) or "none (models/Stable-diffusion is empty)"
+        raise CheckpointNotFoundError(f"checkpoint {query!r} not found; available: {available}", query, titles)
+
+    def check_file(self, query: str) -> CheckpointRecord:
+        """The checkpoint `query` names, if it can be loaded as far as its location and header tell: raises
+        `CheckpointNotFoundError` (unknown name) or `webui.errors.CheckpointRefused` (outside the model folders,
+        empty, corrupt, truncated, header too large, hostile pickle, unsupported architecture). For admission:
+        callable from any thread, needs no device and takes no lock a job holds; reads the header once per
+        file version (a `.ckpt` is index-loaded weights-only, see `file_checks`)."""
+        record = self.find(query)
+        self._checks.check(record.name, record.path, self._sources.folders, self._sources.extra_files)
+        return record
 
     def load(self, query: str, progress: LoadProgress | None = None) -> LoadedModel:
         """Make a checkpoint live (no-op if it already is); on any error the live model stays."""
@@ -175,10 +206,13 @@ class ModelManager:
             started = time.perf_counter()
             prepared = self._cache.get(str(record.path))
             from_cache = prepared is not None
-            if prepared is None:
-                prepared = self._prepare(record, report)
-            report("activating", 0.9)
-            self._loaded = self._activate(prepared, time.perf_counter() - started, from_cache)
+            try:
+                if prepared is None:
+                    prepared = self._prepare(record, report)
+                report("activating", 0.9)
+                self._loaded = self._activate(prepared, time.perf_counter() - started, from_cache)
+            except (CheckpointFormatError, UnsupportedArchitectureError) as error:
+                raise refusal(record.name, error, record.path) from error
             self._cache.put(prepared)  # only what activated cleanly is cached; this may evict older entries
             try:
                 self._loaded = self._apply_vae(self._loaded)
@@ -194,18 +228,17 @@ class ModelManager:
 
     def _prepare(self, record: CheckpointRecord, report: LoadProgress) -> PreparedCheckpoint:
         report(f"reading {record.name}", 0.0)
-        index = self._readers.read_index(record.path)
-        architecture = identify(index, self._probes, record.path.name)
+        checked = self._checks.check(record.name, record.path, self._sources.folders, self._sources.extra_files)
         if self._hash_cache is not None and record.sha256 is None:
             def hash_progress(done: int, total: int) -> None:
                 report(f"hashing {record.name}", 0.4 * done / max(total, 1))
             record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, hash_progress))
         report(f"loading {record.name}", 0.4)
-        state_dict = self._readers.read_state_dict(record.path)
-        configs = resolve_sd1_configs(record.path, state_dict, architecture)
+        state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
+        configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
         weights = prepare_weights(configs, state_dict, self._plan)
-        return PreparedCheckpoint(record, architecture, configs, weights,
-                                  is_demo=index.metadata.get(DEMO_METADATA_KEY) == "1")
+        return PreparedCheckpoint(record, checked.architecture, configs, weights,
+                                  is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1")
 
     def _activate(self, prepared: PreparedCheckpoint, seconds: float, from_cache: bool) -> LoadedModel:
         """Swap into the resident pipeline when the architecture matches, else build a new one.
@@ -259,10 +292,14 @@ class ModelManager:
     def _external_vae_weights(self, record: VaeRecord, loaded: LoadedModel) -> tuple[VaeRecord, Weights]:
         if self._external_vae is not None and self._external_vae[0].path == record.path:
             return self._external_vae
-        if self._hash_cache is not None:
-            record = replace(record, sha256=self._hash_cache.sha256(record.path, record.name, kind="vae"))
-        dtype = TORCH_DTYPES[self._plan.vae_dtype]
-        weights = {"vae": read_vae_weights(record, self._readers, loaded.configs.vae, dtype)}
+        check_location(record.name, record.path, (*self._sources.vae_folders, *self._sources.folders))
+        try:
+            if self._hash_cache is not None:
+                record = replace(record, sha256=self._hash_cache.sha256(record.path, record.name, kind="vae"))
+            dtype = TORCH_DTYPES[self._plan.vae_dtype]
+            weights = {"vae": read_vae_weights(record, self._loaders, loaded.configs.vae, dtype)}
+        except CheckpointFormatError as error:
+            raise refusal(record.name, error, record.path) from error
         self._external_vae = (record, weights)
         return record, weights
 
@@ -289,7 +326,7 @@ class ModelManager:
             self._release_memory()
 
     def _replace_record(self, record: CheckpointRecord) -> None:
-        with self._catalog_lock:
+        with self._records_lock:
             self._records = [record if existing.path == record.path else existing for existing in self._records]
 
     def _release_memory(self) -> None:

@@ -10,7 +10,6 @@ embedding = sha256 of the file; both 12 hex characters.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import struct
 import threading
@@ -20,9 +19,15 @@ from pathlib import Path
 
 import torch
 
-from webui.model_manager.checkpoint_files import CheckpointReaders, load_pickle_object
+from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.hashing import HashCache, sha256_of_file
-from webui.model_manager.safetensors_header import CheckpointFormatError
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
+from webui.model_manager.safetensors_header import (
+    CheckpointFormatError,
+    TensorIndex,
+    read_safetensors_header,
+    read_safetensors_index,
+)
 
 log = logging.getLogger(__name__)
 NETWORK_HASH_LENGTH = 12
@@ -46,12 +51,12 @@ def safetensors_metadata(path: Path) -> dict[str, str]:
     if path.suffix.lower() != ".safetensors":
         return {}
     try:
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            header = json.loads(handle.read(min(length, 100 * 1024 * 1024)))
-    except (OSError, ValueError, struct.error) as error:
+        header, _ = read_safetensors_header(path)  # bounded: a header bomb is refused before it is parsed
+    except OSError as error:
         raise CheckpointFormatError(f"{path.name}: unreadable safetensors header: {error}") from error
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    metadata = header.get("__metadata__")
+    if not isinstance(metadata, dict):
+        return {}
     return {str(key): str(value) for key, value in (metadata or {}).items()}
 
 
@@ -75,9 +80,10 @@ class LoraRecord:
 
 
 class LoraLibrary:
-    def __init__(self, folder: Path, readers: CheckpointReaders | None = None) -> None:
+    def __init__(self, folder: Path, readers: CheckpointReaders | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folder = folder
-        self._readers = readers or CheckpointReaders()
+        self._loaders = loaders or default_loaders(readers)
         self._records: list[LoraRecord] = []
         self._hashes: dict[tuple[str, int, float], str] = {}
         self._lock = threading.Lock()
@@ -107,7 +113,7 @@ class LoraLibrary:
             (record for record in records if record.alias == name), None)
 
     def read(self, record: LoraRecord) -> dict[str, torch.Tensor]:
-        return self._readers.read_state_dict(record.path)
+        return self._loaders.state_dict("lora", record.path)
 
     def short_hash(self, record: LoraRecord) -> str:
         if record.metadata.get("sshs_model_hash"):
@@ -130,6 +136,29 @@ class EmbeddingRecord:
     path: Path
 
 
+@dataclass(frozen=True)
+class EmbeddingShape:
+    vectors: int  # how many tokens the trigger word stands for
+    width: int    # the text encoder width it was made for (768 for SD 1.x)
+
+
+@dataclass(frozen=True)
+class EmbeddingCatalogue:
+    """What `/sdapi/v1/embeddings` lists: usable with a text encoder of one width, and the others with reasons."""
+
+    loaded: Mapping[str, EmbeddingShape]
+    skipped: Mapping[str, str]
+
+
+def embedding_shape_from_header(path: Path, index: TensorIndex) -> EmbeddingShape:
+    """The same formats as `embedding_vectors`, told from a `.safetensors` header's shapes alone."""
+    shapes = {name: info.shape for name, info in index.tensors.items()}
+    shape = shapes.get("emb_params") or (next(iter(shapes.values())) if len(shapes) == 1 else None)
+    if shape is None or len(shape) not in (1, 2) or 0 in shape:
+        raise CheckpointFormatError(f"{path.name}: not a textual-inversion embedding (no vector table found)")
+    return EmbeddingShape(1, shape[0]) if len(shape) == 1 else EmbeddingShape(shape[0], shape[1])
+
+
 def embedding_vectors(path: Path, loaded: object) -> torch.Tensor:
     """The vectors of an embedding file in any of the formats people download: A1111 `.pt` (`string_to_param`),
     A1111 `.safetensors` (`emb_params`), diffusers (`{token: vector}`) or a lone tensor."""
@@ -147,12 +176,15 @@ def embedding_vectors(path: Path, loaded: object) -> torch.Tensor:
 
 
 class EmbeddingLibrary:
-    def __init__(self, folder: Path, hash_cache: HashCache | None = None) -> None:
+    def __init__(self, folder: Path, hash_cache: HashCache | None = None,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folder = folder
         self._hash_cache = hash_cache
+        self._loaders = loaders or default_loaders()
         self._records: list[EmbeddingRecord] = []
         self._loaded: dict[tuple[str, int, float], torch.Tensor] = {}
         self._skipped: dict[str, str] = {}
+        self._shapes: dict[tuple[str, int, float], EmbeddingShape | str] = {}  # shape, or why it is no embedding
         self._lock = threading.Lock()
 
     def refresh(self) -> list[EmbeddingRecord]:
@@ -189,17 +221,54 @@ class EmbeddingLibrary:
             self._skipped = skipped
         return usable
 
+    def catalogue(self, width: int) -> EmbeddingCatalogue:
+        """Name → vector count and width of every embedding usable with a text encoder `width` wide, plus the
+        skipped ones with their reasons, without the device: a `.safetensors` file's header is read (bounded), a
+        `.pt`/`.bin` pickle is loaded weights-only on the caller's thread (A1111's .pt embeddings keep their shape
+        only inside the pickle). Either is done once per file version (path, size, mtime) and cached; the vectors
+        of a pickle are kept, so the generation that uses it later does not read it again.
+        Thread-safe: the caches have a lock, held only to look up and store, never while a file is read."""
+        loaded: dict[str, EmbeddingShape] = {}
+        skipped: dict[str, str] = {}
+        for record in self.records:
+            shape = self._shape(record)
+            if isinstance(shape, str):
+                skipped[record.name] = shape
+            elif shape.width != width:
+                skipped[record.name] = f"vectors are {shape.width} wide; this model needs {width}"
+            else:
+                loaded[record.name] = shape
+        return EmbeddingCatalogue(loaded, skipped)
+
+    def _shape(self, record: EmbeddingRecord) -> EmbeddingShape | str:
+        try:
+            identity = _file_identity(record.path)
+        except OSError as error:
+            return f"{record.path.name}: cannot be read: {error.strerror}"
+        with self._lock:
+            known = self._shapes.get(identity)
+        if known is not None:
+            return known
+        try:
+            if record.path.suffix.lower() == ".safetensors":
+                shape: EmbeddingShape | str = embedding_shape_from_header(record.path,
+                                                                          read_safetensors_index(record.path))
+            else:
+                vectors = self._load(record)
+                shape = EmbeddingShape(int(vectors.shape[0]), int(vectors.shape[-1]))
+        except (CheckpointFormatError, OSError) as error:
+            shape = str(error)
+        with self._lock:
+            self._shapes[identity] = shape
+        return shape
+
     def _load(self, record: EmbeddingRecord) -> torch.Tensor:
         identity = _file_identity(record.path)
         with self._lock:
             cached = self._loaded.get(identity)
         if cached is not None:
             return cached
-        if record.path.suffix.lower() == ".safetensors":
-            loaded: object = CheckpointReaders().read_state_dict(record.path)
-        else:
-            loaded = load_pickle_object(record.path)
-        vectors = embedding_vectors(record.path, loaded)
+        vectors = embedding_vectors(record.path, self._loaders.read("embedding", record.path))
         with self._lock:
             self._loaded[identity] = vectors
         return vectors

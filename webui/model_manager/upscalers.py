@@ -9,7 +9,8 @@ asks spandrel's architecture registry to recognise the weights (ESRGAN/RRDB old 
 Compact, SwinIR, DAT, ...) and keeps the last model used, so the tiles of one image and the images of a batch do
 not reload it.
 
-Everything here is torch work and runs on the device thread (the callers see to it).
+Loading and running a model is torch work on the device thread (the callers see to it). `details` is not: list
+routes call it from any thread (see its docstring).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import torch
 
-from webui.model_manager.checkpoint_files import SAFETENSORS_READER, UnsafeCheckpointError, load_pickle_object
+from webui.model_manager.checkpoint_files import UnsafeCheckpointError
+from webui.model_manager.loaders import LoaderRegistry, default_loaders
 from webui.model_manager.safetensors_header import CheckpointFormatError
 
 log = logging.getLogger(__name__)
@@ -103,18 +105,14 @@ def discover_upscalers(folders: Mapping[str, Path]) -> list[UpscalerRecord]:
     return records
 
 
-def read_upscaler_state_dict(path: Path) -> dict[str, Any]:
+def read_upscaler_state_dict(path: Path, loaders: LoaderRegistry | None = None) -> dict[str, Any]:
     """The file's tensors, read safely: safetensors after a header check, pickles weights-only (a file that needs
     anything beyond tensors and plain containers is refused, and nothing in it runs)."""
-    suffix = path.suffix.lower()
+    if path.suffix.lower() not in UPSCALER_EXTENSIONS:
+        raise UpscalerLoadError(f"{path.name}: unsupported upscaler file type; allowed: "
+                                f"{', '.join(UPSCALER_EXTENSIONS)}")
     try:
-        if suffix == ".safetensors":
-            return dict(SAFETENSORS_READER.read_state_dict(path))
-        if suffix == ".pth":
-            loaded = load_pickle_object(path)
-        else:
-            raise UpscalerLoadError(f"{path.name}: unsupported upscaler file type; allowed: "
-                                    f"{', '.join(UPSCALER_EXTENSIONS)}")
+        loaded = (loaders or default_loaders()).read("upscaler", path)
     except UnsafeCheckpointError as error:
         asked = UNSUPPORTED_GLOBAL.search(str(error.__cause__ or error))
         what = f"asks for {asked.group(1)}, which is code, not tensors" if asked else "needs more than tensors"
@@ -160,13 +158,16 @@ def describe_model(descriptor) -> UpscalerDetails:
 class UpscalerLibrary:
     """The upscaler files of the A1111 folders, and the model last used (kept, so a batch loads it once)."""
 
-    def __init__(self, folders: Mapping[str, Path], device: str = "cpu", half: bool = False) -> None:
+    def __init__(self, folders: Mapping[str, Path], device: str = "cpu", half: bool = False,
+                 loaders: LoaderRegistry | None = None) -> None:
         self._folders = dict(folders)
+        self._loaders = loaders or default_loaders()
         self._device = device
         self._half = half                # fp16 on CUDA when the plan says so and the architecture supports it
         self._lock = threading.Lock()
         self._records: list[UpscalerRecord] = []
         self._details: dict[tuple[str, int, float], UpscalerDetails] = {}
+        self._describing = threading.Lock()  # one file is read to describe it at a time, and each only once
         self._loaded: LoadedUpscaler | None = None
 
     @property
@@ -197,19 +198,38 @@ class UpscalerLibrary:
         return None
 
     def details(self, record: UpscalerRecord) -> UpscalerDetails:
-        """Architecture and scale (cached per file version); loads the model once to find out."""
+        """Architecture and scale, for list routes: callable from any thread, never needs the device.
+
+        Cached per file version (path, size, mtime). On a miss the weights are read (safely, as for loading) and
+        spandrel recognises the architecture on the CPU, on the caller's thread, once per file version; the model
+        built to find out is dropped at once (it is never moved to the device). A file's scale is not in its
+        metadata (a `.pth` has none), so this is the one way to learn it. Raises `UpscalerLoadError` for a file
+        that is not an upscaler. Thread-safe: a concurrent `load` on the device thread is not disturbed."""
         key = _identity(record.path)
         with self._lock:
             known = self._details.get(key)
         if known is not None:
             return known
-        return self.load(record).details
+        with self._describing:
+            with self._lock:
+                known = self._details.get(key)
+            if known is None:
+                known = describe_model(build_upscaler_model(read_upscaler_state_dict(record.path, self._loaders),
+                                                               record.path.name))
+                with self._lock:
+                    self._details[key] = known
+        return known
+
+    def cached_details(self, record: UpscalerRecord) -> UpscalerDetails | None:
+        """The details if already known for this file version (no file is read); None otherwise."""
+        with self._lock:
+            return self._details.get(_identity(record.path))
 
     def load(self, record: UpscalerRecord) -> LoadedUpscaler:
         with self._lock:
             if self._loaded is not None and self._loaded.record == record:
                 return self._loaded
-        descriptor = build_upscaler_model(read_upscaler_state_dict(record.path), record.path.name)
+        descriptor = build_upscaler_model(read_upscaler_state_dict(record.path, self._loaders), record.path.name)
         details = describe_model(descriptor)
         dtype = torch.float16 if self._half and details.supports_half else torch.float32
         loaded = LoadedUpscaler(record, details, descriptor.to(device=torch.device(self._device), dtype=dtype))

@@ -16,8 +16,8 @@ import torch
 from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
 from webui.model_manager.catalog import CheckpointRecord
-from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.hashing import short_hash
+from webui.model_manager.loaders import LoaderRegistry
 from webui.model_manager.safetensors_header import CheckpointFormatError
 
 VAE_EXTENSIONS = (".safetensors", ".pt", ".ckpt")
@@ -69,10 +69,10 @@ def resolve_vae(choice: str, checkpoint: CheckpointRecord, vaes: list[VaeRecord]
     raise LookupError(f"VAE {choice!r} not found; allowed: {allowed}")
 
 
-def read_vae_weights(record: VaeRecord, readers: CheckpointReaders, vae_config: Mapping,
+def read_vae_weights(record: VaeRecord, loaders: LoaderRegistry, vae_config: Mapping,
                      dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """The file's weights under diffusers' AutoencoderKL keys, in `dtype`."""
-    state = readers.read_state_dict(record.path)
+    state = loaders.state_dict("vae", record.path)
     if not any(key.endswith("decoder.conv_out.weight") for key in state):
         raise CheckpointFormatError(f"{record.name}: not a VAE (no decoder.conv_out.weight)")
     converted = convert_ldm_vae_checkpoint(state, dict(vae_config))

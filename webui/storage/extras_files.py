@@ -11,7 +11,7 @@ import re
 import threading
 from pathlib import Path
 
-from webui.config.atomic import write_atomically
+from webui.config.atomic import disk_full_as_typed_error, write_atomically
 from webui.storage.outputs import next_sequence_number
 
 UNSAFE_NAME_CHARACTERS = re.compile(r"[\\/:*?\"<>|\x00-\x1f]")
@@ -22,7 +22,7 @@ class ExtrasSaver:
         self._lock = threading.Lock()
 
     def save(self, payload: bytes, folder: Path, original_name: str | None = None) -> Path:
-        with self._lock:
+        with self._lock, disk_full_as_typed_error(folder):  # a full disk: DiskFull(folder), no temp file left
             folder.mkdir(parents=True, exist_ok=True)
             path = self._free_path(folder, original_name)
             write_atomically(path, lambda stream: stream.write(payload))

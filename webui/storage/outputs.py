@@ -2,7 +2,9 @@
 
 `outputs/txt2img-images/YYYY-MM-DD/NNNNN-SEED.png`: the date folder (`save_to_dirs`, pattern "[date]"), a 5-digit
 sequence number one past the highest already in the folder, then the seed. Each file is written to a temporary
-name and renamed, so a crash never leaves half an image under a real name.
+name and renamed, so a crash never leaves half an image under a real name; a full disk raises
+`webui.errors.DiskFull` naming the folder, with no temporary file left (`stale_files` removes what a hard kill
+leaves).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from webui.config.atomic import write_atomically
+from webui.config.atomic import disk_full_as_typed_error, write_atomically
 from webui.infotext.png import png_bytes_with_infotext
 
 LEADING_NUMBER = re.compile(r"^(\d+)")
@@ -83,7 +85,7 @@ class ImageSaver:
     def save_encoded(self, payload: bytes, seed: int, options: SaveOptions, today: date | None = None) -> Path:
         """Write an already encoded image (see `encode_png`) under the next A1111 file name."""
         folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
-        with self._lock:
+        with self._lock, disk_full_as_typed_error(folder):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{next_sequence_number(folder):05d}-{seed}.{options.image_format}"
             write_atomically(path, lambda stream: stream.write(payload))
@@ -95,7 +97,7 @@ class ImageSaver:
             raise ValueError(f"grid prefix {prefix!r} is not one of {', '.join(GRID_PREFIXES)}")
         folder = options.folder / (today or date.today()).isoformat() if options.save_to_dirs else options.folder
         number = re.compile(rf"^{re.escape(prefix)}-(\d+)")
-        with self._lock:
+        with self._lock, disk_full_as_typed_error(folder):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{prefix}-{next_sequence_number(folder, number):04d}.{options.image_format}"
             write_atomically(path, lambda stream: stream.write(payload))
