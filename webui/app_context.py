@@ -45,6 +45,7 @@ from webui.model_manager.weight_cache import WeightCache
 from webui.security.accounts import AccountDirectory
 from webui.security.setup import LoginFlags, build_accounts
 from webui.storage.outputs import ImageSaver, SaveOptions
+from webui.storage.stale_files import remove_stale_temp_files
 
 log = logging.getLogger(__name__)
 VERSION_TEXT = f"{PRODUCT_NAME}-{__version__}"  # deliberately not "v1.x": A1111 would apply old-version quirks
@@ -106,7 +107,7 @@ class App:
         return InstanceModel(checkpoint, int(self.settings.get("CLIP_stop_at_last_layers")))
 
     def admit(self, request: GenerationRequest) -> GenerationRequest:
-        return admit_generation(request, self.instance_model(), self.models.find)
+        return admit_generation(request, self.instance_model(), self.models.check_file)
 
     def submit_generation(self, request: GenerationRequest, owner: str) -> Job:
         """Admit (model facts decided now) and queue one generation job."""
@@ -117,8 +118,8 @@ class App:
         return self.jobs.submit(spec, owner, kind=JobKind.EXTRAS)
 
     def submit_model_switch(self, switch: ModelSwitch, owner: str = SYSTEM_OWNER) -> Job:
-        if switch.checkpoint is not None:
-            self.models.find(switch.checkpoint)  # an unknown name fails now, not after waiting in the queue
+        if switch.checkpoint is not None:  # an unknown or unusable file fails now, from its header alone
+            self.models.check_file(switch.checkpoint)
         return self.jobs.submit(switch, owner, kind=JobKind.MODEL)
 
     async def switch_checkpoint(self, query: str, owner: str = SYSTEM_OWNER) -> str:
@@ -263,9 +264,20 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths)), extensions)
     _register_runners(app, runners)
+    removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
+    if removed:
+        log.info("removed %d temp file(s) left by interrupted saves", len(removed))
     _load_initial_model(app)
     load_extensions(app, extensions)  # after the model (setup may list models), before any UI is built
     return app
+
+
+def _output_folders(app: App) -> list[Path]:
+    """Every folder images are saved under (settings may point outside outputs/), for the temp-file sweep."""
+    job = read_job_options(app.settings, app.paths)
+    folders = [app.paths.outputs, job.save.folder, read_extras_options(app.settings, app.paths).folder]
+    folders += [options.folder for options in (job.save_img2img, job.grids.txt2img, job.grids.img2img) if options]
+    return sorted(set(folders))
 
 
 def _register_runners(app: App, runners: RunnerRegistry) -> None:

@@ -1,5 +1,6 @@
 """Faults a shared server survives: a restart with jobs waiting, a full disk while saving."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -64,16 +65,44 @@ def _post_ignoring_disconnect(http, body, answers=None):
         answers[body["seed"]] = answer
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mount_point = tmp_path / "tiny-disk"
+def _mounted_tmpfs(mount_point, size: str):
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here to fill: {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    return mount_point
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    yield _mounted_tmpfs(tmp_path / "tiny-disk", "256k")
+    subprocess.run(["umount", "-l", str(tmp_path / "tiny-disk")], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    yield _mounted_tmpfs(tmp_path / "small-disk", "64m")
+    subprocess.run(["umount", "-l", str(tmp_path / "small-disk")], check=False)
+
+
+def test_a_full_job_store_disk_is_507_for_saving_jobs_while_jobs_that_save_nothing_run(tiny_checkpoint,
+                                                                                       start_server, small_disk):
+    data = data_dir_with_model(small_disk / "data", tiny_checkpoint)  # queue.sqlite3 lives on the small disk
+    server = start_server(data, "--api")
+    filler = small_disk / "filler"
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        assert http.post("/sdapi/v1/txt2img", json=tiny_job(seed=1)).status_code == 200
+        free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
+        filler.write_bytes(b"\0" * free)  # nothing left: the job store cannot take a new row
+        refused = http.post("/sdapi/v1/txt2img", json=tiny_job(seed=2, save_images=True))
+        assert refused.status_code == 507 and "queue.sqlite3" in refused.json()["detail"], refused.text
+        unsaved = http.post("/sdapi/v1/txt2img", json=tiny_job(seed=3))  # saves nothing: runs unstored
+        assert unsaved.status_code == 200 and json.loads(unsaved.json()["info"])["all_seeds"] == [3]
+        filler.unlink()  # space is back: the store recovers without a restart
+        saved = http.post("/sdapi/v1/txt2img", json=tiny_job(seed=4, save_images=True))
+        assert saved.status_code == 200, saved.text
+        assert len(list((data / "outputs").rglob("*-4.png"))) == 1
 
 
 def test_a_full_disk_fails_the_job_cleanly_and_the_server_goes_on(tmp_path, tiny_checkpoint, start_server,
@@ -87,7 +116,8 @@ def test_a_full_disk_fails_the_job_cleanly_and_the_server_goes_on(tmp_path, tiny
     filler.write_bytes(b"\0" * (free - 8 * 1024))  # leave a few KB: less than one 256x256 PNG of noise
     with httpx.Client(base_url=server.url, timeout=120) as http:
         failed = http.post("/sdapi/v1/txt2img", json=tiny_job(width=256, height=256, save_images=True, seed=9))
-        assert failed.status_code == 500 and "No space left on device" in failed.json()["detail"]
+        assert failed.status_code == 507 and "No space left on device" in failed.json()["detail"]
+        assert str(outputs) in failed.json()["detail"]  # names the disk that is full
         assert [path.name for path in outputs.rglob("*") if path.is_file()] == []  # no half-written PNG, no temp
         assert http.post("/sdapi/v1/txt2img", json=tiny_job(seed=10)).status_code == 200  # still serving
         filler.unlink()

@@ -107,12 +107,11 @@ def _network_routes(router: APIRouter, app: App) -> None:
         loaded = app.loaded_model
         if networks is None or loaded is None:
             return {"loaded": {}, "skipped": {}}
-        width = loaded.pipeline.text_encoder.config.hidden_size
-        usable = networks.embeddings.vectors_for_width(width)
+        catalogue = networks.embeddings.catalogue(loaded.text_encoder_width)  # file metadata, never the device
         return {"loaded": {name: {"step": None, "sd_checkpoint": None, "sd_checkpoint_name": None,
-                                  "shape": int(vectors.shape[-1]), "vectors": int(vectors.shape[0])}
-                           for name, vectors in usable.items()},
-                "skipped": {name: {"reason": reason} for name, reason in networks.embeddings.skipped().items()}}
+                                  "shape": shape.width, "vectors": shape.vectors}
+                           for name, shape in catalogue.loaded.items()},
+                "skipped": {name: {"reason": reason} for name, reason in catalogue.skipped.items()}}
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
