@@ -268,7 +268,8 @@ class GenerationEngine:
     def _plan(self, loaded: LoadedModel, request: GenerationRequest, networks: PromptNetworks,
               sampler: ResolvedSampler, hires_sampler: ResolvedSampler | None) -> JobPlan:
         pipeline = loaded.pipeline
-        device = torch.device(loaded.plan.device) if loaded.plan.offload != "none" else None
+        execution = loaded.plan.execution_device
+        device = torch.device(execution) if execution is not None else None
         embeddings = None
         if self._networks is not None:
             embeddings = self._networks.embeddings.vectors_for_width(pipeline.text_encoder.config.hidden_size)
@@ -356,5 +357,4 @@ class GenerationEngine:
 
 
 def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:
-    device = "cpu" if loaded.plan.offload != "none" else loaded.plan.device
-    return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+    return [torch.Generator(device=loaded.plan.generator_device).manual_seed(seed) for seed in seeds]
