@@ -147,3 +147,29 @@ def test_registering_a_name_twice_raises(app):
         context.add_postprocessor("x", lambda target: None)
     with pytest.raises(TypeError, match="VariantNeeds"):
         context.add_pipeline_variant("v", object())
+
+
+def test_the_corner_mark_example_loads_and_marks_generated_images_only(app, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from tests.support.extensions import app_for
+
+    data = tmp_path / "data"
+    example = Path(__file__).resolve().parents[2] / "examples" / "extensions" / "corner-mark"
+    shutil.copytree(example, data / "extensions" / "corner-mark")
+    try:
+        loaded = app_for(app, data)
+        assert loaded.extensions.record("corner-mark").status is Status.LOADED
+        (entry,) = loaded.extensions.postprocessors()
+        assert entry.name == "corner-mark:mark"
+        picture = Image.new("RGB", (16, 16), (0, 0, 0))
+        result = entry.item.step(api.PostprocessInput(picture, generation=GenerationRequest(prompt="x")))
+        got = np.asarray(result.image)
+        assert (got[:8, :8] == (255, 0, 255)).all() and (got[8:, 8:] == 0).all()
+        assert result.fields == (("Corner mark", 8),) and np.asarray(picture).max() == 0
+        from webui.engine.extras_request import ExtrasRequest
+
+        assert entry.item.step(api.PostprocessInput(picture, extras=ExtrasRequest())) is None
+    finally:
+        app.engine.seams.attach(app.extensions)  # app_for shares this module's engine: give it back its extensions
