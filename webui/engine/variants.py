@@ -1,12 +1,15 @@
 """The built-in pipeline variants: txt2img (with the hires-fix second pass), img2img and inpaint.
 
 Each is registered under the name `GenerationRequest.mode` gives, in `default_variants()`. What happens on
-Interrupt and Skip follows A1111 (`processing.py`): the sampler stops and the latents reached so far are decoded and
-returned, so the batch keeps an image. For hires fix, A1111's `sample_hr_pass` returns the first pass's samples
-when the job was interrupted before it started; we do the same for Skip and for a stop between two tiles of the
-hires upscale (the first pass is then complete, so its image is what was made), and a stop during the hires
-sampling decodes the hires latents reached. img2img and inpaint decode what their pass reached; inpaint still
-pastes the result back over the unmasked pixels, as A1111's overlay does for every image.
+Interrupt and Skip follows A1111 (`processing.py`): the sampler stops and what the batch reached is decoded and
+returned, so the batch keeps an image. One difference: A1111 decodes its denoiser's last prediction of the clean
+image (`last_latent`), diffusers hands back the latents of the step reached, so an early stop looks noisier here.
+Hires fix: A1111's `sample_hr_pass` returns the first pass's samples when the job was interrupted before it began;
+we do that for Skip too (A1111 checks only `interrupted` and would start a hires pass that stops at its first step)
+and for a stop between two tiles of the hires upscale (the first pass is then complete, so its image is what was
+made); a stop during the hires sampling decodes the hires latents reached. img2img and inpaint decode what their
+pass reached; inpaint still pastes the result back over the unmasked pixels, as A1111's overlay does for every
+image.
 """
 
 from __future__ import annotations
