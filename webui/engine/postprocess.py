@@ -74,7 +74,7 @@ def postprocess_image(image: Image.Image, request: ExtrasRequest, upscalers: Ups
                       control: UpscaleControl, progress: TileProgress | None = None,
                       steps: Sequence[Entry[PostProcessor]] | None = None) -> PostprocessedImage:
     """Unknown upscaler names fail before any work (the message lists the allowed ones). `steps` defaults to
-    the built-ins; pass the engine's `extras_steps()` to include extensions' post-processors."""
+    the built-ins; pass `engine.seams.extras_entries()` to include extensions' post-processors."""
     upscalers.get(request.upscaler_1)
     if request.blends_second:
         upscalers.get(request.upscaler_2)
