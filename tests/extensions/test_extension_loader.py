@@ -84,7 +84,7 @@ def test_the_shim_restores_a_modules_package_that_was_there(app, tmp_path):
 
 @pytest.mark.parametrize(("manifest", "message"), [
     ('name = "x"\n', "extension.toml lacks version, api_version (required: name, version, api_version)"),
-    (MANIFEST.format(name="too-new", api=2), "needs extension API version 2; this Kestrel offers version 1"),
+    (MANIFEST.format(name="too-new", api=3), "needs extension API version 3; this Kestrel offers version 2"),
     ("name = [", "extension.toml is not valid TOML"),
     (MANIFEST.format(name="bad name", api=1), "name 'bad name' must be 1-64 letters"),
     (MANIFEST.format(name="x", api='"1"'), "api_version '1' must be a whole number"),

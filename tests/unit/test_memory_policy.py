@@ -94,3 +94,27 @@ def test_leaner_plans_go_vae_tiling_then_sliced_attention_then_offload():
     cpu_plan = leaner_plan(leaner_plan(plan_memory(CPU, PrecisionFlags())))
     assert (cpu_plan.vae_tiling, cpu_plan.attention, cpu_plan.offload) == (True, "sliced", "none")
     assert leaner_plan(cpu_plan) is None  # offloading means nothing on a CPU
+
+
+def test_the_plan_carries_the_device_properties_and_where_generators_run():
+    card = plan_memory(cuda(8, xformers=True), PrecisionFlags())
+    assert (card.device_name, card.total_vram_mb, card.xformers_available) == ("test card", 8192, True)
+    assert (card.generator_device, card.execution_device) == ("cuda", None)
+    offloaded = plan_memory(cuda(4), PrecisionFlags())
+    assert (offloaded.offloaded, offloaded.generator_device, offloaded.execution_device) == (True, "cpu", "cuda")
+    cpu = plan_memory(CPU, PrecisionFlags())
+    assert (cpu.device_name, cpu.total_vram_mb, cpu.generator_device) == ("cpu", None, "cpu")
+
+
+def test_modes_are_typed_with_the_strings_everything_prints():
+    from typing import get_args
+
+    from webui.model_manager.memory_policy import ATTENTION_MODES, OFFLOAD_MODES, AttentionMode, MemoryPlan
+
+    assert ATTENTION_MODES == get_args(AttentionMode) == ("sdpa", "xformers", "sliced", "classic")
+    assert OFFLOAD_MODES == ("none", "model", "sequential")
+    plan = plan_memory(cuda(2), PrecisionFlags())
+    assert (plan.attention, plan.offload) == ("sliced", "sequential") and plan.attention in ATTENTION_MODES
+    assert "attention sliced; offload sequential" in plan.describe()
+    with pytest.raises(MemoryPolicyError, match="vae dtype 'fp8' is not one of fp32, fp16, bf16"):
+        MemoryPlan("cpu", "fp32", "fp32", "fp8", "sdpa", "none", False, False)

@@ -163,6 +163,22 @@ class JobConditioning:
         cond, uncond = self.cond.at(step), self.uncond.at(step)
         return cond.unsqueeze(0).expand(batch_size, -1, -1), uncond.unsqueeze(0).expand(batch_size, -1, -1)
 
+    def tensors(self) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """(positive, negative): one tensor per schedule entry, what a conditioning step receives."""
+        return (tuple(vectors for _, vectors in self.cond.entries),
+                tuple(vectors for _, vectors in self.uncond.entries))
+
+    def with_tensors(self, positive: tuple[torch.Tensor, ...], negative: tuple[torch.Tensor, ...]) -> JobConditioning:
+        """The same schedules with each entry's tensor replaced (a conditioning step's result)."""
+        old_positive, old_negative = self.tensors()
+        if all(new is old for new, old in zip((*positive, *negative), (*old_positive, *old_negative), strict=True)):
+            return self  # nothing replaced: keep the very same object
+        cond = ScheduledConditioning(tuple((end, vectors) for (end, _), vectors in
+                                           zip(self.cond.entries, positive, strict=True)))
+        uncond = ScheduledConditioning(tuple((end, vectors) for (end, _), vectors in
+                                             zip(self.uncond.entries, negative, strict=True)))
+        return JobConditioning(cond, uncond, self.embeddings_used)
+
 
 def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str, steps: int,
                        hires_steps: int | None = None) -> JobConditioning:

@@ -10,21 +10,21 @@ generator, so any image of a batch can be reproduced alone.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+import traceback
 from dataclasses import dataclass, replace
-from typing import Any
 
-import diffusers
 import torch
 from PIL import Image
 
 from webui.engine.conditioning import JobConditioning, PromptEncoder, build_conditioning
+from webui.engine.conditioning_steps import ConditioningInput, apply_steps
 from webui.engine.decode import decode_latents
-from webui.engine.img2img import Img2ImgRun
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
 from webui.engine.lora import LoraToApply, applied_loras
+from webui.engine.model_facts import ModelFacts, uses_inpainting_conditioning
 from webui.engine.network_tags import NetworkTag, extract_network_tags
-from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_latents
+from webui.engine.passes import SamplingSettings
+from webui.engine.postprocessors import PostprocessInput, run_postprocessors
 from webui.engine.request import LATENT_UPSCALE_MODES, MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.engine.sampling import (
@@ -35,11 +35,16 @@ from webui.engine.sampling import (
     ProgressCallback,
     SkipCheck,
 )
-from webui.engine.upscale import UnknownUpscalerError, UpscaleInterrupted, UpscalerRegistry
+from webui.engine.seams import EngineSeams
+from webui.engine.upscale import UnknownUpscalerError, UpscalerRegistry
+from webui.engine.variant_registry import BatchRun, candidates
+from webui.engine.variants import build_scheduler
+from webui.infotext.format import add_parameters
 from webui.model_manager.manager import LoadedModel, ModelManager
 from webui.model_manager.networks import ExtraNetworks
 
-__all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions"]
+__all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions",
+           "ModelFacts", "build_scheduler"]
 
 
 @dataclass(frozen=True)
@@ -51,21 +56,32 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class GenerationResult:
+    """Interrupted or skipped batches are in `images` too, with what their latents had reached (A1111)."""
+
     images: tuple[GeneratedImage, ...]
     interrupted: bool
     checkpoint_title: str
     is_demo_model: bool
     notes: tuple[str, ...] = ()  # things the user should know (NaN fallback, out-of-memory retry, unknown LoRA)
+    model: ModelFacts | None = None  # what the job really ran with (None only from results built by hand)
+    skipped: int = 0                 # batches cut short by Skip (their partial images are kept)
+
+
+def model_facts(loaded: LoadedModel, request: GenerationRequest) -> ModelFacts:
+    """The facts of the model the job held, read from the LoadedModel `ModelManager.use` gave it."""
+    record, vae = loaded.record, loaded.vae
+    has_mask = request.img2img is not None and request.img2img.mask is not None
+    return ModelFacts(
+        checkpoint_title=record.title, model_name=record.model_name, model_short_hash=record.short_hash,
+        vae_name=vae.model_name if vae else None, vae_short_hash=vae.short_hash if vae else None,
+        clip_skip=request.clip_skip or 1,
+        inpainting_conditioning=uses_inpainting_conditioning(int(loaded.pipeline.unet.config.in_channels), has_mask),
+        is_demo=loaded.is_demo)
 
 
 def resolve_seed(seed: int, rng: random.Random) -> int:
     """-1 draws a seed the way A1111 does; any other value is used as it is."""
     return rng.randrange(MAX_SEED) if seed == RANDOM_SEED else seed
-
-
-def build_scheduler(base_config: Mapping[str, Any], sampler: ResolvedSampler):
-    scheduler_class = getattr(diffusers, sampler.scheduler_class)
-    return scheduler_class.from_config(dict(base_config), **dict(sampler.config_overrides))
 
 
 def batch_seeds(first_seed: int, batch_index: int, batch_size: int) -> list[int]:
@@ -107,12 +123,19 @@ class JobPlan:
 
 class GenerationEngine:
     def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None,
-                 networks: ExtraNetworks | None = None, upscalers: UpscalerRegistry | None = None) -> None:
+                 networks: ExtraNetworks | None = None, upscalers: UpscalerRegistry | None = None,
+                 seams: EngineSeams | None = None) -> None:
         self._models = models
         self._samplers = samplers
         self._rng = rng or random.Random()
         self._networks = networks
         self._upscalers = upscalers or UpscalerRegistry()
+        self._seams = seams or EngineSeams()
+
+    @property
+    def seams(self) -> EngineSeams:
+        """Pipeline variants, conditioning steps and post-processors (built-ins and extensions')."""
+        return self._seams
 
     @property
     def upscalers(self) -> UpscalerRegistry:
@@ -152,7 +175,9 @@ class GenerationEngine:
         signals = JobSignals(progress, cancelled, skip, preview, options.preview_every)
         images: list[GeneratedImage] = []
         notes: list[str] = list(networks.notes)
+        skipped = 0
         with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras):
+            facts = model_facts(loaded, request)
             plan = self._plan(loaded, request, networks, sampler, hires_sampler)
             infotext = JobInfotext(request, plan, loaded, options, self._hash_keys(networks, plan))
             for batch_index in range(request.batch_count):
@@ -161,14 +186,30 @@ class GenerationEngine:
                 signals.skipped = False
                 seeds = batch_seeds(request.seed, batch_index, request.batch_size)
                 loaded, batch = self._run_with_memory_retry(loaded, plan, signals, batch_index, seeds, notes)
+                images.extend(self._finished(batch, seeds, len(images), request, infotext))
                 if signals.stopped:
-                    break
+                    break  # A1111: the interrupted batch keeps what it made; later batches do not run
                 if signals.skipped:
+                    skipped += 1
                     notes.append(f"batch {batch_index + 1} of {request.batch_count} skipped")
-                    continue
-                images.extend(GeneratedImage(image, seed, infotext.for_seed(seed))
-                              for image, seed in zip(batch, seeds, strict=True))
-        return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes))
+        return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes),
+                                facts, skipped)
+
+    def _finished(self, batch: list[Image.Image], seeds: list[int], first_index: int, request: GenerationRequest,
+                  infotext: JobInfotext) -> list[GeneratedImage]:
+        """Each decoded image through the post-processors; their infotext fields join the image's infotext."""
+        entries = self._seams.postprocessor_entries()
+        finished = []
+        for offset, (image, seed) in enumerate(zip(batch, seeds, strict=True)):
+            text = infotext.for_seed(seed)
+            if entries:
+                outcome = run_postprocessors(entries, PostprocessInput(image, generation=request, seed=seed,
+                                                                       index=first_index + offset,
+                                                                       upscalers=self._upscalers,
+                                                                       control=self._upscalers.control()))
+                image, text = outcome.image, add_parameters(text, outcome.fields)
+            finished.append(GeneratedImage(image, seed, text))
+        return finished
 
     def _prompt_networks(self, request: GenerationRequest) -> PromptNetworks:
         """A1111 reads extra-network tags from the prompt (and the hires prompt); an unknown LoRA is a warning and
@@ -227,7 +268,8 @@ class GenerationEngine:
     def _plan(self, loaded: LoadedModel, request: GenerationRequest, networks: PromptNetworks,
               sampler: ResolvedSampler, hires_sampler: ResolvedSampler | None) -> JobPlan:
         pipeline = loaded.pipeline
-        device = torch.device(loaded.plan.device) if loaded.plan.offload != "none" else None
+        execution = loaded.plan.execution_device
+        device = torch.device(execution) if execution is not None else None
         embeddings = None
         if self._networks is not None:
             embeddings = self._networks.embeddings.vectors_for_width(pipeline.text_encoder.config.hidden_size)
@@ -240,14 +282,25 @@ class GenerationEngine:
         hires_steps = 0
         hires_conditioning = None
         with torch.inference_mode():
-            conditioning = build_conditioning(encoder, networks.prompt, request.negative_prompt, request.steps)
+            conditioning = self._stepped(request, build_conditioning(encoder, networks.prompt,
+                                                                     request.negative_prompt, request.steps))
             if hires is not None:
                 second = hires.steps or request.steps
                 hires_steps = max(1, int(second * hires.denoising_strength))
-                hires_conditioning = build_conditioning(encoder, networks.hires_prompt or networks.prompt,
-                                                        hires.negative_prompt or request.negative_prompt,
-                                                        request.steps, hires_steps=second)
+                hires_conditioning = self._stepped(request, build_conditioning(
+                    encoder, networks.hires_prompt or networks.prompt,
+                    hires.negative_prompt or request.negative_prompt, request.steps, hires_steps=second), hires=True)
         return JobPlan(request, sampler, hires_sampler, conditioning, hires_conditioning, first_steps, hires_steps)
+
+    def _stepped(self, request: GenerationRequest, conditioning: JobConditioning, hires: bool = False
+                 ) -> JobConditioning:
+        """The conditioning after every conditioning step (the same object when there are none)."""
+        entries = self._seams.conditioning_entries()
+        if not entries:
+            return conditioning
+        positive, negative = conditioning.tensors()
+        result = apply_steps(entries, ConditioningInput(request, positive, negative, hires))
+        return conditioning.with_tensors(result.positive, result.negative)
 
     def _run_with_memory_retry(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
                                seeds: list[int], notes: list[str]) -> tuple[LoadedModel, list[Image.Image]]:
@@ -269,53 +322,39 @@ class GenerationEngine:
 
     def _run_batch(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
                    seeds: list[int], notes: list[str]) -> list[Image.Image]:
+        """The batch on the pipeline variant that accepts the request (an extension's first, built-ins last). An
+        extension's variant that raises is reported and the next candidate runs the batch from the start."""
         request = plan.request
-        pipeline = loaded.pipeline
-        pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.sampler)
-        generators = _generators(loaded, seeds)
+        for entry in candidates(self._seams.variant_entries(), request):
+            batch = self._batch_run(loaded, plan, signals, batch_index, seeds, notes)
+            try:
+                with torch.inference_mode():
+                    return entry.item.run(batch)
+            except torch.OutOfMemoryError:
+                raise  # the memory retry's business, whoever ran
+            except Exception:
+                if entry.on_failure is None:
+                    raise
+                entry.on_failure(traceback.format_exc())
+        raise RuntimeError(f"every pipeline variant for this {request.mode} request failed; see the Extensions tab")
+
+    def _batch_run(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
+                   seeds: list[int], notes: list[str]) -> BatchRun:
+        request = plan.request
+        loaded.pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.sampler)
         observer = PassObserver(signals, batch_index, plan.conditioning, len(seeds), plan.first_pass_steps, 0,
                                 plan.total_steps, (request.width, request.height))
         settings = SamplingSettings(request.steps, request.cfg_scale, request.width, request.height)
-        with torch.inference_mode():
-            if request.img2img is not None:
-                return Img2ImgRun(pipeline, request, generators).run(observer, settings, notes)
-            latents = txt2img_pass(pipeline, observer, settings, generators)
-            if signals.stopped or signals.skipped:
-                return []  # the engine drops this batch; no point decoding it
-            if plan.hires_conditioning is not None:
-                try:
-                    latents = self._hires_pass(loaded, plan, signals, batch_index, seeds, latents, notes)
-                except UpscaleInterrupted:
-                    return []  # stopped (or skipped) between two tiles of the hires upscale
-            return _decode(pipeline, latents, notes)
 
-    def _hires_pass(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
-                    seeds: list[int], latents: torch.Tensor, notes: list[str]) -> torch.Tensor:
-        request, hires = plan.request, plan.request.hires
-        assert hires is not None and plan.hires_conditioning is not None
-        width, height = hires.target_size(request.width, request.height)
-        pipeline = loaded.pipeline
-        if plan.hires_sampler is not None:
-            pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.hires_sampler)
-        if hires.is_latent:
-            init: list[Image.Image] | torch.Tensor = upscale_latents(latents, hires.upscaler, width, height)
-        else:
-            upscaler = self._upscalers.get(hires.upscaler)
-            control = self._upscalers.control(cancelled=signals.should_stop)
-            init = [upscaler.upscale(image, (width, height), control) for image in _decode(pipeline, latents, notes)]
-        observer = PassObserver(signals, batch_index, plan.hires_conditioning, len(seeds), plan.hires_steps,
-                                plan.first_pass_steps, plan.total_steps, (width, height))
-        settings = SamplingSettings(hires.steps or request.steps, request.cfg_scale, width, height)
-        return img2img_pass(pipeline, observer, settings, _generators(loaded, seeds), init, hires.denoising_strength)
+        def decode(latents: torch.Tensor) -> list[Image.Image]:
+            images, note = decode_latents(loaded.pipeline, latents)
+            if note and note not in notes:
+                notes.append(note)
+            return images
+
+        return BatchRun(loaded, plan, signals, batch_index, tuple(seeds), _generators(loaded, seeds), observer,
+                        settings, self._upscalers, decode, lambda: _generators(loaded, seeds), notes)
 
 
 def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:
-    device = "cpu" if loaded.plan.offload != "none" else loaded.plan.device
-    return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
-
-
-def _decode(pipeline, latents: torch.Tensor, notes: list[str]) -> list[Image.Image]:
-    images, note = decode_latents(pipeline, latents)
-    if note and note not in notes:
-        notes.append(note)
-    return images
+    return [torch.Generator(device=loaded.plan.generator_device).manual_seed(seed) for seed in seeds]

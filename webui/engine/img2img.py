@@ -47,21 +47,24 @@ class Img2ImgRun:
         self._generators = generators
         self._size = (request.width, request.height)
 
-    def run(self, observer: PassObserver, settings: SamplingSettings, notes: list[str]) -> list[Image.Image]:
+    def img2img(self, observer: PassObserver, settings: SamplingSettings, notes: list[str]) -> list[Image.Image]:
+        """Interrupted or skipped, the latents the pass reached are decoded all the same (A1111)."""
         source = self._spec.image.convert("RGB")
-        init = resize_for_img2img(source, self._spec.resize_mode, *self._size)
-        if self._spec.mask is not None:
-            return self._inpaint(init, self._spec.mask, observer, settings, notes)
-        start: list[Image.Image] | torch.Tensor = [init] * len(self._generators)
+        start: list[Image.Image] | torch.Tensor = [self._init(source)] * len(self._generators)
         if self._spec.resize_mode == LATENT_UPSCALE_RESIZE:
             start = self._latent_upscaled(source)
         if run_steps(self._request.steps, self._spec.denoising_strength) < 1:
             return self._decode(self._as_latents(start), notes)
         latents = img2img_pass(self._pipeline, observer, settings, self._generators, start,
                                self._spec.denoising_strength)
-        if observer.signals.stopped or observer.signals.skipped:
-            return []
         return self._decode(latents, notes)
+
+    def inpaint(self, observer: PassObserver, settings: SamplingSettings, notes: list[str]) -> list[Image.Image]:
+        assert self._spec.mask is not None
+        return self._inpaint(self._init(self._spec.image.convert("RGB")), self._spec.mask, observer, settings, notes)
+
+    def _init(self, source: Image.Image) -> Image.Image:
+        return resize_for_img2img(source, self._spec.resize_mode, *self._size)
 
     def _latent_upscaled(self, source: Image.Image) -> torch.Tensor:
         """A1111's latent-upscale resize: encode at the source size (rounded to 8), scale the latents."""
@@ -93,9 +96,7 @@ class Img2ImgRun:
         else:
             start, masked_latents = self._inpaint_start(work_image, work_hard, spec.fill)
             latents = inpaint_pass(self._pipeline, observer, settings, self._generators, start, work_mask,
-                                   strength, masked_latents)
-            if observer.signals.stopped or observer.signals.skipped:
-                return []
+                                   strength, masked_latents)  # interrupted: what it reached, pasted back below
             generated = self._decode(latents, notes)
         overlay = overlay_mask(soft_mask, INPAINT_AREAS[1] if spec.only_masked else INPAINT_AREAS[0])
         return [paste_back(init, image, overlay, region) for image in generated]

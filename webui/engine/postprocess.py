@@ -8,16 +8,28 @@ of the requested size. The infotext is A1111's post-processing line, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image
 
 from webui.engine.extras_request import ExtrasRequest, plan_upscale
+from webui.engine.postprocessors import (
+    PostprocessInput,
+    PostProcessor,
+    PostprocessResult,
+    TileProgress,
+    postprocessor_registry,
+    register_step,
+    run_postprocessors,
+)
+from webui.engine.registry import Entry, NamedRegistry
 from webui.engine.upscale import UpscaleControl, UpscalerRegistry
 from webui.infotext.format import parameters_line
 
-TileProgress = Callable[[int, int, int], None]  # (upscaler pass 0 or 1, tile done, tile count)
+UPSCALE_ORDER = 2000  # after face restoration and extension steps of the default order, as in A1111's Extras
+
+__all__ = ["PostprocessedImage", "TileProgress", "extras_postprocessors", "postprocess_image", "upscale_step"]
 
 
 @dataclass(frozen=True)
@@ -26,14 +38,14 @@ class PostprocessedImage:
     infotext: str   # "" when nothing was done (upscaler 1 is None)
 
 
-def postprocess_image(image: Image.Image, request: ExtrasRequest, upscalers: UpscalerRegistry,
-                      control: UpscaleControl, progress: TileProgress | None = None) -> PostprocessedImage:
-    """Unknown upscaler names fail before any work (the message lists the allowed ones)."""
+def upscale_step(target: PostprocessInput) -> PostprocessResult | None:
+    """The Extras upscale (A1111's `postprocessing_upscale.py`); applies to Extras requests that upscale."""
+    request, upscalers, control = target.extras, target.upscalers, target.control
+    if request is None or not request.upscales or upscalers is None or control is None:
+        return None
     first = upscalers.get(request.upscaler_1)
     second = upscalers.get(request.upscaler_2) if request.blends_second else None
-    source = image.convert("RGB")
-    if not request.upscales:
-        return PostprocessedImage(source, "")
+    source, progress = target.image, target.progress
     plan = plan_upscale(request, source.width, source.height)
 
     def with_progress(which: int) -> UpscaleControl:
@@ -48,4 +60,25 @@ def postprocess_image(image: Image.Image, request: ExtrasRequest, upscalers: Ups
         canvas = Image.new("RGB", plan.crop_to)
         canvas.paste(result, (plan.crop_to[0] // 2 - result.width // 2, plan.crop_to[1] // 2 - result.height // 2))
         result = canvas
-    return PostprocessedImage(result, parameters_line(plan.info))
+    return PostprocessResult(result, tuple(plan.info.items()))
+
+
+def extras_postprocessors() -> NamedRegistry[PostProcessor]:
+    """The Extras tab's built-in steps (today: upscale)."""
+    registry = postprocessor_registry()
+    register_step(registry, "upscale", upscale_step, order=UPSCALE_ORDER)
+    return registry
+
+
+def postprocess_image(image: Image.Image, request: ExtrasRequest, upscalers: UpscalerRegistry,
+                      control: UpscaleControl, progress: TileProgress | None = None,
+                      steps: Sequence[Entry[PostProcessor]] | None = None) -> PostprocessedImage:
+    """Unknown upscaler names fail before any work (the message lists the allowed ones). `steps` defaults to
+    the built-ins; pass `engine.seams.extras_entries()` to include extensions' post-processors."""
+    upscalers.get(request.upscaler_1)
+    if request.blends_second:
+        upscalers.get(request.upscaler_2)
+    entries = extras_postprocessors().entries() if steps is None else steps
+    outcome = run_postprocessors(entries, PostprocessInput(image.convert("RGB"), extras=request,
+                                                           upscalers=upscalers, control=control, progress=progress))
+    return PostprocessedImage(outcome.image, parameters_line(dict(outcome.fields)) if outcome.fields else "")

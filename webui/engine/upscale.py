@@ -189,8 +189,11 @@ class UpscalerRegistry:
 
 
 def free_vram_mb(device: str) -> int | None:
-    """Free memory on the card the upscaler runs on, for the tile-size policy; None on the CPU (no cap)."""
-    if device != "cuda" or not torch.cuda.is_available():
+    """Free memory on the card the upscaler runs on, for the tile-size policy; None on the CPU (no cap).
+
+    `device` is the memory plan's (which already knows a card is there); this is a live reading of how much of it
+    is free right now, not a device property, so it is the one query the engine still makes."""
+    if device != "cuda":
         return None
     free, _total = torch.cuda.mem_get_info()
     return free // (1024 * 1024)

@@ -1,4 +1,4 @@
-"""Kestrel's extension API, version 1 — the only module an extension imports.
+"""Kestrel's extension API, version 2 — the only module an extension imports.
 
 An extension is a folder `extensions/<name>/` with an `extension.toml` (name, version, api_version) and a module
 whose `setup(ctx)` receives an `ExtensionContext`. Everything an extension can touch is named here; nothing else in
@@ -6,10 +6,15 @@ whose `setup(ctx)` receives an `ExtensionContext`. Everything an extension can t
 `__all__` keep their meaning and signatures; fields may be added to the dataclasses (with defaults) and methods to
 the context, never removed or changed. A change that would break an extension raises API_VERSION, and an
 extension asking for a newer version than this Kestrel offers is refused with a clear message, never half-loaded.
+An extension written for an older version loads unchanged: version 2 only adds.
 
 Changelog:
     1 — tabs, settings, routes under /ext/<name>/, before-generation and after-image hooks, a data folder, a
         logger, read-only model lists, generate() through the job queue.
+    2 — the engine's seams: add_pipeline_variant (run the requests it accepts on a diffusers pipeline built from
+        the resident components), add_conditioning_step (change the prompt embeddings after encoding) and
+        add_postprocessor (an image → image step after decode and in Extras, with its infotext fields). Each
+        runs isolated like the v1 hooks: one that raises is skipped, its traceback shown on the extension.
 """
 
 from __future__ import annotations
@@ -20,15 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from webui.engine.conditioning_steps import ConditioningChange, ConditioningInput, ConditioningStep
+from webui.engine.postprocessors import DEFAULT_ORDER, PostprocessInput, PostprocessResult, PostprocessStep
 from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask
+from webui.engine.variant_registry import BatchRun, PipelineVariant, VariantNeeds
 
-API_VERSION = 1
+API_VERSION = 2
 CHANGELOG = {1: "tabs, settings, routes, before-generation and after-image hooks, data folder, logger, "
-                "model lists, generate() through the job queue"}
+                "model lists, generate() through the job queue",
+             2: "add_pipeline_variant, add_conditioning_step and add_postprocessor: the engine's seams, each "
+                "isolated like the v1 hooks; v1 extensions load unchanged"}
 
-__all__ = ["API_VERSION", "CHANGELOG", "BeforeGeneration", "ExtensionContext", "GeneratedImage", "Generation",
+__all__ = ["API_VERSION", "CHANGELOG", "DEFAULT_ORDER", "BatchRun", "BeforeGeneration", "ConditioningChange",
+           "ConditioningInput", "ConditioningStep", "ExtensionContext", "GeneratedImage", "Generation",
            "GenerationRequest", "HiresFix", "ImageReady", "Img2ImgInput", "InpaintMask", "ModelLists",
-           "SETTING_COMPONENTS"]
+           "PipelineVariant", "PostprocessInput", "PostprocessResult", "PostprocessStep", "SETTING_COMPONENTS",
+           "VariantNeeds"]
 
 SETTING_COMPONENTS = ("checkbox", "number", "slider", "textbox", "dropdown", "radio")
 
@@ -130,4 +142,26 @@ class ExtensionContext(Protocol):
     def generate(self, request: GenerationRequest, timeout: float = 600.0) -> Generation:
         """Run a job through the same queue as everyone else and wait for it. Not from inside a hook (the hook
         runs in the job worker, which would wait for itself): that raises RuntimeError."""
+        ...
+
+    # ---- version 2: the engine's seams. Names are this extension's own (registered as "<extension>:<name>");
+    # the same name twice raises ValueError. All run on the device thread, inside the job.
+
+    def add_pipeline_variant(self, name: str, variant: PipelineVariant) -> None:
+        """Run the requests `variant.applies(request)` accepts (the latest registered wins over the built-in
+        txt2img / img2img / inpaint): `variant.run(batch)` returns one PIL image per seed of `batch`. Build your
+        diffusers pipeline from the resident components, `SomePipeline.from_pipe(batch.pipeline, ...)`, never a
+        copy. If it raises, the batch runs again on the next variant that accepts the request."""
+        ...
+
+    def add_conditioning_step(self, name: str, step: ConditioningStep) -> None:
+        """`step(ConditioningInput)` after the prompts are encoded, before sampling: return a ConditioningChange
+        with replacement tensors of the same count and shapes, or None. To change the request itself, use
+        `on_before_generation`. A step that raises or breaks the shapes is skipped."""
+        ...
+
+    def add_postprocessor(self, name: str, step: PostprocessStep, order: int = DEFAULT_ORDER) -> None:
+        """`step(PostprocessInput)` on every generated image after decode (`input.generation` set) and in Extras
+        (`input.extras` set): return PostprocessResult(new_image, fields) or None to leave the image. `fields`
+        land in the saved image's infotext. Lower `order` runs first (the Extras upscale is at 2000)."""
         ...

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from webui.config.options import OptionSpec
+from webui.engine.conditioning_steps import ConditioningStep
+from webui.engine.postprocessors import DEFAULT_ORDER, PostProcessor, PostprocessStep
 from webui.engine.request import GenerationRequest
+from webui.engine.variant_registry import PipelineVariant, VariantNeeds
 from webui.extensions.api import (
     SETTING_COMPONENTS,
     BeforeGenerationHook,
@@ -46,6 +49,9 @@ class KestrelExtensionContext:
         self._before: list[BeforeGenerationHook] = []
         self._image: list[ImageHook] = []
         self._settings: list[OptionSpec] = []
+        self._variants: dict[str, PipelineVariant] = {}
+        self._conditioning: dict[str, ConditioningStep] = {}
+        self._postprocessors: dict[str, PostProcessor] = {}
 
     @property
     def name(self) -> str:
@@ -102,6 +108,36 @@ class KestrelExtensionContext:
     def on_image(self, hook: ImageHook) -> None:
         self._image.append(hook)
 
+    def add_pipeline_variant(self, name: str, variant: PipelineVariant) -> None:
+        self._check_name("add_pipeline_variant", name, self._variants)
+        if not isinstance(getattr(variant, "needs", None), VariantNeeds):
+            raise TypeError(f"add_pipeline_variant({name!r}): the variant's `needs` must be a VariantNeeds")
+        for method in ("applies", "run"):
+            if not callable(getattr(variant, method, None)):
+                raise TypeError(f"add_pipeline_variant({name!r}): the variant has no callable {method}()")
+        self._variants[name] = variant
+
+    def add_conditioning_step(self, name: str, step: ConditioningStep) -> None:
+        self._check_name("add_conditioning_step", name, self._conditioning)
+        if not callable(step):
+            raise TypeError(f"add_conditioning_step({name!r}): step must be callable, got {step!r}")
+        self._conditioning[name] = step
+
+    def add_postprocessor(self, name: str, step: PostprocessStep, order: int = DEFAULT_ORDER) -> None:
+        self._check_name("add_postprocessor", name, self._postprocessors)
+        if not callable(step):
+            raise TypeError(f"add_postprocessor({name!r}): step must be callable, got {step!r}")
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise TypeError(f"add_postprocessor({name!r}): order must be a whole number, got {order!r}")
+        self._postprocessors[name] = PostProcessor(step, order)
+
+    @staticmethod
+    def _check_name(method: str, name: str, staged: dict[str, Any]) -> None:
+        if not isinstance(name, str) or not name.strip() or ":" in name:
+            raise ValueError(f"{method}: name {name!r} must be non-empty text without ':'")
+        if name in staged:
+            raise ValueError(f"{method}: {name!r} is already registered by this extension")
+
     def models(self) -> ModelLists:
         networks = self._app.engine.networks
         return ModelLists(
@@ -133,4 +169,7 @@ class KestrelExtensionContext:
         """Register the staged settings and return the rest for the registry (called after setup succeeded)."""
         for spec in self._settings:
             self._app.settings.register(spec)
-        return Contributions(tuple(self._tabs), tuple(self._routes), tuple(self._before), tuple(self._image))
+        return Contributions(tuple(self._tabs), tuple(self._routes), tuple(self._before), tuple(self._image),
+                             variants=tuple(self._variants.items()),
+                             conditioning_steps=tuple(self._conditioning.items()),
+                             postprocessors=tuple(self._postprocessors.items()))

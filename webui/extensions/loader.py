@@ -9,6 +9,7 @@ config.json, or --disable-all-extensions) are listed but not imported.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import sys
@@ -89,8 +90,7 @@ def _load_kestrel(folder: Path, app: App, record: ExtensionRecord, progress: _Pr
     setup(context)
     contributions = context.commit()
     css, scripts = _assets(folder)
-    return Contributions(contributions.tabs, contributions.routes, contributions.before_hooks,
-                         contributions.image_hooks, css, scripts)
+    return dataclasses.replace(contributions, css=css, scripts=scripts)
 
 
 def _load_a1111(folder: Path, app: App, record: ExtensionRecord, progress: _Progress) -> Contributions:
@@ -155,3 +155,4 @@ def load_extensions(app: App, extensions: Extensions) -> None:
             extensions.add(duplicate)
         else:
             log.info("extension %s: %s (%.3f s)", record.name, record.status.value, record.load_seconds)
+    app.engine.seams.attach(extensions)  # the v2 seams (variants, conditioning, post-processors) from the next job

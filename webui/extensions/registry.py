@@ -1,9 +1,11 @@
 """What the extensions brought: one record per extension folder (status, timings, failures) and the tabs, routes,
 hooks, css and scripts of those that loaded.
 
-`Extensions` implements the jobs layer's `GenerationHooks`: each hook runs isolated — one that raises, or returns
+`Extensions` implements the jobs layer's `GenerationHooks` (v1 hooks) and the engine's `EngineContributions`
+(v2 seams: pipeline variants, conditioning steps, post-processors): each runs isolated — one that raises, or returns
 something other than what the API promises, is skipped for that call and the failure is recorded on its extension
-(shown in the Extensions tab); the job goes on.
+(shown in the Extensions tab); the job goes on. The engine does the skipping (it knows what "skip" means at each
+seam); every entry handed to it carries a report that records the traceback here.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from webui.engine.conditioning_steps import ConditioningStep
+from webui.engine.postprocessors import PostProcessor
+from webui.engine.registry import Entry, FailureReport
 from webui.engine.request import GenerationRequest
+from webui.engine.variant_registry import PipelineVariant
 from webui.extensions.api import BeforeGeneration, BeforeGenerationHook, ImageHook, ImageReady
 from webui.jobs.hooks import FinishedImage, InfotextFields
 
 log = logging.getLogger(__name__)
 FAILURES_KEPT = 5  # per extension: the most recent tracebacks of hooks, tabs and callbacks
+VARIANT_STAGE = "pipeline variant hook"          # stages ending in "hook" count as hook failures
+CONDITIONING_STAGE = "conditioning step hook"
+POSTPROCESSOR_STAGE = "post-processor hook"
 
 
 class Status(enum.StrEnum):
@@ -94,6 +103,9 @@ class Contributions:
     css: tuple[str, ...] = ()
     scripts: tuple[tuple[str, str], ...] = ()     # (file name, source)
     a1111: Any = None                             # the extension's A1111 shim, when it is one
+    variants: tuple[tuple[str, PipelineVariant], ...] = ()          # API v2; names without the extension prefix
+    conditioning_steps: tuple[tuple[str, ConditioningStep], ...] = ()
+    postprocessors: tuple[tuple[str, PostProcessor], ...] = ()
 
 
 def _valid_fields(result: object) -> InfotextFields:
@@ -167,6 +179,22 @@ class Extensions:
 
     def scripts(self) -> Sequence[tuple[str, str]]:
         return [script for _, contribution in self.contributions() for script in contribution.scripts]
+
+    # ---- EngineContributions (webui.engine.seams): asked once per job
+    def _report(self, name: str, stage: str) -> FailureReport:
+        return lambda trace: self.record_failure(name, stage, trace)
+
+    def pipeline_variants(self) -> list[Entry[PipelineVariant]]:
+        return [Entry(f"{name}:{key}", variant, self._report(name, VARIANT_STAGE))
+                for name, contribution in self.contributions() for key, variant in contribution.variants]
+
+    def conditioning_steps(self) -> list[Entry[ConditioningStep]]:
+        return [Entry(f"{name}:{key}", step, self._report(name, CONDITIONING_STAGE))
+                for name, contribution in self.contributions() for key, step in contribution.conditioning_steps]
+
+    def postprocessors(self) -> list[Entry[PostProcessor]]:
+        return [Entry(f"{name}:{key}", processor, self._report(name, POSTPROCESSOR_STAGE))
+                for name, contribution in self.contributions() for key, processor in contribution.postprocessors]
 
     # ---- GenerationHooks (webui.jobs.hooks)
     def before_generation(self, request: GenerationRequest, owner: str) -> GenerationRequest:

@@ -4,6 +4,10 @@ The jobs layer defines the protocol and calls it; `webui.extensions` implements 
 the composition root hands an implementation to `GenerationService`. Two points, both on the device thread while
 the job runs: before generation (the request may be replaced — it is frozen, so a hook returns a new one) and after
 each image (extra infotext fields; the image itself is not changed here).
+
+Extension API v2's seams (pipeline variants, conditioning steps, post-processors that do change the image) do not
+pass through here: they plug into the engine (`webui.engine.seams.EngineContributions`), which runs them inside
+`GenerationEngine.generate`, so this protocol — and every v1 extension — stays as it was.
 """
 
 from __future__ import annotations

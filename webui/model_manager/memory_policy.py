@@ -4,11 +4,25 @@ Kept free of torch so it can be tested for any card on a CPU-only machine. The d
 our users own: fp16 on CUDA (fp32 on CPU, where fp16 is slow and partly unsupported), PyTorch SDPA attention
 (memory-efficient already; slicing on CPU is slower and no smaller), and offloading only when VRAM is short.
 Flags with A1111's names override the defaults; impossible requests are errors that say why.
+
+The modes are `Literal` types whose values are the strings logs, infotext, the benchmark and the tests already use,
+so a typo is a type error and nothing that prints them changes. The plan also carries the device properties the
+engine needs (name, VRAM, where generators and prompt encoding run), so nothing below it probes the device again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
+
+DeviceKind = Literal["cpu", "cuda"]
+Dtype = Literal["fp32", "fp16", "bf16"]
+AttentionMode = Literal["sdpa", "xformers", "sliced", "classic"]
+OffloadMode = Literal["none", "model", "sequential"]
+DEVICE_KINDS: tuple[DeviceKind, ...] = get_args(DeviceKind)
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
+ATTENTION_MODES: tuple[AttentionMode, ...] = get_args(AttentionMode)
+OFFLOAD_MODES: tuple[OffloadMode, ...] = get_args(OffloadMode)
 
 SMALL_CARD_MB = 3 * 1024      # below this, only sequential (layer by layer) offload fits SD 1.x in fp16
 MEDIUM_CARD_MB = 5 * 1024     # below this, keep one model on the card at a time (A1111's --medvram)
@@ -21,7 +35,7 @@ class MemoryPolicyError(ValueError):
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    kind: str                      # "cpu" or "cuda"
+    kind: str                      # "cpu" or "cuda" (checked by plan_memory: it comes from the command line)
     name: str = "cpu"
     total_vram_mb: int | None = None
     xformers_available: bool = False
@@ -41,15 +55,38 @@ class PrecisionFlags:
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    device: str
-    unet_dtype: str
+    device: DeviceKind
+    unet_dtype: str                # a Dtype, checked below (the benchmark still passes plain strings in)
     text_encoder_dtype: str
     vae_dtype: str
-    attention: str                 # "sdpa" | "xformers" | "sliced" | "classic"
-    offload: str                   # "none" | "model" | "sequential"
+    attention: AttentionMode
+    offload: OffloadMode
     vae_slicing: bool
     vae_tiling: bool
     reasons: tuple[str, ...] = ()
+    device_name: str = "cpu"              # what the device calls itself ("NVIDIA GeForce RTX 3060")
+    total_vram_mb: int | None = None      # None on the CPU
+    xformers_available: bool = False
+
+    def __post_init__(self) -> None:
+        for part, dtype in (("unet", self.unet_dtype), ("text encoder", self.text_encoder_dtype),
+                            ("vae", self.vae_dtype)):
+            if dtype not in DTYPES:
+                raise MemoryPolicyError(f"{part} dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+
+    @property
+    def offloaded(self) -> bool:
+        return self.offload != "none"
+
+    @property
+    def generator_device(self) -> DeviceKind:
+        """Where seeded noise is drawn: the CPU under offload (the weights move, the generators must not)."""
+        return "cpu" if self.offloaded else self.device
+
+    @property
+    def execution_device(self) -> DeviceKind | None:
+        """Where offloaded modules run (prompt tokens go there); None when each module sits on its device."""
+        return self.device if self.offloaded else None
 
     def describe(self) -> str:
         dtypes = f"unet {self.unet_dtype}, text encoder {self.text_encoder_dtype}, vae {self.vae_dtype}"
@@ -59,7 +96,7 @@ class MemoryPlan:
         return f"{summary}; {vae}" if vae else summary
 
 
-def _choose_attention(device: DeviceInfo, flags: PrecisionFlags, small_card: bool) -> tuple[str, str]:
+def _choose_attention(device: DeviceInfo, flags: PrecisionFlags, small_card: bool) -> tuple[AttentionMode, str]:
     if flags.xformers:
         if device.kind != "cuda":
             raise MemoryPolicyError(f"--xformers needs a CUDA device; this device is {device.kind}")
@@ -76,7 +113,7 @@ def _choose_attention(device: DeviceInfo, flags: PrecisionFlags, small_card: boo
     return "sdpa", "PyTorch SDPA (default)"
 
 
-def _choose_offload(device: DeviceInfo, flags: PrecisionFlags) -> tuple[str, str]:
+def _choose_offload(device: DeviceInfo, flags: PrecisionFlags) -> tuple[OffloadMode, str]:
     if device.kind != "cuda":
         if flags.medvram or flags.lowvram:
             return "none", "--medvram/--lowvram only apply to CUDA; ignored on CPU"
@@ -94,18 +131,17 @@ def _choose_offload(device: DeviceInfo, flags: PrecisionFlags) -> tuple[str, str
 
 
 def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
-    if device.kind not in ("cpu", "cuda"):
-        raise MemoryPolicyError(f"unknown device kind {device.kind!r}; allowed: cpu, cuda")
-    full_precision = device.kind == "cpu" or flags.no_half or flags.precision == "full"
-    model_dtype = "fp32" if full_precision else "fp16"
-    vae_dtype = "fp32" if full_precision or flags.no_half_vae else "fp16"
+    kind = _device_kind(device.kind)
+    full_precision = kind == "cpu" or flags.no_half or flags.precision == "full"
+    model_dtype: Dtype = "fp32" if full_precision else "fp16"
+    vae_dtype: Dtype = "fp32" if full_precision or flags.no_half_vae else "fp16"
     vram = device.total_vram_mb or 0
     on_cuda = device.kind == "cuda"
     attention, attention_reason = _choose_attention(device, flags, small_card=on_cuda and vram < SMALL_CARD_MB)
     offload, offload_reason = _choose_offload(device, flags)
     precision_reason = "CPU: fp32" if device.kind == "cpu" else f"CUDA: {model_dtype} (vae {vae_dtype})"
     return MemoryPlan(
-        device=device.kind,
+        device=kind,
         unet_dtype=model_dtype,
         text_encoder_dtype=model_dtype,
         vae_dtype=vae_dtype,
@@ -114,7 +150,16 @@ def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
         vae_slicing=on_cuda and vram < VAE_SLICING_BELOW_MB,
         vae_tiling=on_cuda and vram < MEDIUM_CARD_MB,
         reasons=(precision_reason, attention_reason, offload_reason),
+        device_name=device.name, total_vram_mb=device.total_vram_mb if on_cuda else None,
+        xformers_available=device.xformers_available,
     )
+
+
+def _device_kind(kind: str) -> DeviceKind:
+    for known in DEVICE_KINDS:
+        if kind == known:
+            return known
+    raise MemoryPolicyError(f"unknown device kind {kind!r}; allowed: {', '.join(DEVICE_KINDS)}")
 
 
 def leaner_plan(plan: MemoryPlan) -> MemoryPlan | None:
