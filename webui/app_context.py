@@ -262,7 +262,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     accounts = build_accounts(login_flags(options), paths.root)
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), backend,
               UiConfig(paths.root / "ui-config.json"), accounts,
-              ExtrasService(upscalers, lambda: read_extras_options(settings, paths)), extensions)
+              ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
+                            steps=engine.seams.extras_entries), extensions)
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:

@@ -169,7 +169,7 @@ def test_another_user_cannot_interrupt_and_sees_only_a_count(lan_pair):
         thread.join(60)
         waiting.join(60)
         assert result["response"].status_code == 200 and waiting_result["response"].status_code == 200
-        assert result["response"].json()["images"] == []  # stopped by its owner before the first image
+        assert len(result["response"].json()["images"]) == 1  # stopped by its owner: what was made (A1111)
 
 
 @pytest.fixture(scope="module")

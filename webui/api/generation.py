@@ -107,8 +107,7 @@ def _img2img(body: Img2ImgRequest, decode: ImageDecoder | None) -> Img2ImgInput:
 def info_json(app: App, body: GenerationFields, request: GenerationRequest, output: GenerationOutput,
               warnings: list[str]) -> str:
     """A1111's `Processed.js()`: the JSON string clients parse from the `info` field."""
-    loaded = app.loaded_model
-    record = app.models.find(request.checkpoint) if request.checkpoint else (loaded.record if loaded else None)
+    facts = output.model
     seeds = list(output.seeds)
     count = len(seeds)
     info = {
@@ -118,18 +117,17 @@ def info_json(app: App, body: GenerationFields, request: GenerationRequest, outp
         "subseed_strength": 0, "width": request.width, "height": request.height,
         "sampler_name": request.sampler_name, "cfg_scale": request.cfg_scale, "steps": request.steps,
         "batch_size": request.batch_size, "restore_faces": False, "face_restoration_model": None,
-        "sd_model_name": record.model_name if record else None,
-        "sd_model_hash": record.short_hash if record else None,
-        "sd_vae_name": loaded.vae.model_name if loaded and loaded.vae else None,
-        "sd_vae_hash": loaded.vae.short_hash if loaded and loaded.vae else None,
+        "sd_model_name": facts.model_name if facts else None,   # what this job ran with, not what is live now
+        "sd_model_hash": facts.model_short_hash if facts else None,
+        "sd_vae_name": facts.vae_name if facts else None,
+        "sd_vae_hash": facts.vae_short_hash if facts else None,
         "seed_resize_from_w": -1, "seed_resize_from_h": -1,
         "denoising_strength": _denoising(request),
         "extra_generation_params": {}, "index_of_first_image": 0,
         "infotexts": [image.infotext for image in output.images], "styles": body.styles or [],
         "job_timestamp": datetime.now().strftime("%Y%m%d%H%M%S"),
-        "clip_skip": request.clip_skip or app.instance_model().clip_skip,
-        "is_using_inpainting_conditioning": bool(request.img2img and request.img2img.mask and loaded
-                                                 and loaded.pipeline.unet.config.in_channels == 9),
+        "clip_skip": facts.clip_skip if facts else request.clip_skip or app.instance_model().clip_skip,
+        "is_using_inpainting_conditioning": bool(facts and facts.inpainting_conditioning),
         "version": VERSION_TEXT,
         "warnings": warnings + list(output.notes),
     }

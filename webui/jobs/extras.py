@@ -91,10 +91,11 @@ class ExtrasService:
     Interrupt (the job's cancel) stops between tiles, keeping the images already finished."""
 
     def __init__(self, upscalers: UpscalerRegistry, options: Callable[[], ExtrasOptions],
-                 saver: ExtrasSaver | None = None) -> None:
+                 saver: ExtrasSaver | None = None, steps: Callable[[], list] | None = None) -> None:
         self._upscalers = upscalers
         self._options = options
         self._saver = saver or ExtrasSaver()
+        self._steps = steps  # the post-processors in force (the built-in upscale plus extensions' steps)
 
     def check(self, request: ExtrasRequest) -> None:
         """Unknown upscaler names fail here, before anything is queued (LookupError listing the allowed ones)."""
@@ -116,7 +117,8 @@ class ExtrasService:
                 job.report_progress(image_index, done, tiles, batch_count=total)
 
             try:
-                result = postprocess_image(item.image, spec.request, self._upscalers, control, progress=tile_done)
+                result = postprocess_image(item.image, spec.request, self._upscalers, control, progress=tile_done,
+                                           steps=self._steps() if self._steps is not None else None)
             except UpscaleInterrupted:
                 return ExtrasResult(tuple(outputs), True)
             chunks = {**image_text_items(item.image), POSTPROCESSING_KEY: result.infotext,

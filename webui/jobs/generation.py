@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.engine.model_facts import ModelFacts
 from webui.engine.request import GenerationRequest
 from webui.infotext.format import add_parameters
 from webui.infotext.png import png_bytes_with_infotext
@@ -37,8 +38,9 @@ class GenerationOutput:
     is_demo_model: bool
     notes: tuple[str, ...] = ()
     grid: SavedImage | None = None   # A1111's grid of a batch, shown first in the gallery
-
     request: GenerationRequest | None = None   # the request as it ran (after hooks, with its model facts)
+    model: ModelFacts | None = None   # the checkpoint, VAE and clip skip the job really ran with
+    skipped: int = 0                  # batches Skip cut short (their images are what they had reached)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -123,7 +125,7 @@ class GenerationService:
         saved = tuple(self._keep(item.image, item.seed, item.infotext, save, keep) for item in images)
         grid = self._grid(images, request, options) if keep else None
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
-                                result.notes, grid, request)
+                                result.notes, grid, request, result.model, result.skipped)
 
     def _grid(self, images, request, options: JobOptions) -> SavedImage | None:
         """Saved images of a batch → one grid file with the first image's infotext (A1111's process_images)."""
