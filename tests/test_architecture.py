@@ -2,6 +2,7 @@
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,3 +126,33 @@ def test_importing_every_module_creates_no_file_thread_or_connection(tmp_path):
     assert report["modules"] >= 20
     assert (report["threads"], report["files"], report["network"]) == ([], [], [])
     assert list(tmp_path.iterdir()) == []
+
+
+DEVICE_THREAD_USES = re.compile(r"\bDeviceThread\b|\.device\.run\(|\bbackend\.call\(|\.backend\.execute\(")
+DEEP_APP_CHAIN = re.compile(r"\bapp\.[a-z_]+\.[a-z_]+\.[a-z_]+")
+DEVICE_THREAD_ALLOWED = {"webui/app_context.py"}  # the composition root loads the first model before the queue runs
+
+
+def test_only_the_jobs_layer_touches_the_device_thread():
+    """Every device task is a job: nothing outside webui/jobs hands work to the device thread beside the queue."""
+    offenders = []
+    for path in [*python_files(), ROOT / "app.py"]:
+        relative = str(path.relative_to(ROOT))
+        if relative.startswith("webui/jobs/") or relative in DEVICE_THREAD_ALLOWED:
+            continue
+        offenders += [f"{relative}: {match.group(0)}" for match in
+                      DEVICE_THREAD_USES.finditer(path.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_handlers_do_not_reach_through_the_app():
+    """UI and API handlers ask the App for what they need (`app.samplers`), not `app.engine.samplers.resolve`:
+    a deep chain ties a handler to the inside of a service."""
+    offenders = []
+    for path in python_files():
+        if package_of(path) not in ("ui", "api"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            offenders += [f"{path.relative_to(ROOT)}:{number}: {match.group(0)}"
+                          for match in DEEP_APP_CHAIN.finditer(line)]
+    assert offenders == []

@@ -98,6 +98,20 @@ class App:
     def loaded_model(self) -> LoadedModel | None:
         return self.models.loaded
 
+    def refresh_networks(self, loras: bool = True, embeddings: bool = True) -> None:
+        """Rescan models/Lora and embeddings/ (file lists only; nothing is loaded)."""
+        if self.networks is not None:
+            if loras:
+                self.networks.loras.refresh()
+            if embeddings:
+                self.networks.embeddings.refresh()
+
+    def refresh_upscalers(self) -> list[str]:
+        """Rescan the upscaler folders; the names the dropdowns offer now."""
+        if self.upscalers.library is not None:
+            self.upscalers.library.refresh()
+        return self.upscalers.names()
+
     # ---- admission and submission
     def instance_model(self) -> InstanceModel:
         """The instance's checkpoint is a setting (A1111's sd_model_checkpoint), not whatever is loaded."""

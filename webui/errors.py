@@ -29,7 +29,7 @@ class FieldError(KestrelError, ValueError):
     http_status = 422
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(message if message.startswith(f"{field} ") else f"{field}: {message}")
         self.field = field
         self.reason = message
 

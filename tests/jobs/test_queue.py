@@ -137,3 +137,81 @@ def test_skip_reaches_the_running_job_of_its_owner_only(queue):
     assert running.take_skip() and not running.take_skip()  # one press, taken once
     queue.runner.release.set()
     assert wait_finished(running).state is JobState.DONE
+
+
+class BlockingStore:
+    """A job store whose `add` blocks until released, as a slow disk or a large img2img payload would."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def add(self, job_id, owner, request):
+        self.entered.set()
+        assert self.release.wait(10)
+
+    def remove(self, job_id):
+        return None
+
+    def pending(self):
+        return []
+
+
+def test_a_slow_store_write_does_not_hold_the_queue_lock():
+    store = BlockingStore()
+    queue = JobQueue(ScriptedRunner(), store=store)
+    submitter = threading.Thread(target=lambda: queue.submit(request("big"), "ivy"))
+    submitter.start()
+    assert store.entered.wait(5)
+    answered = threading.Event()
+    reader = threading.Thread(target=lambda: (queue.queued_count(), queue.snapshot_running(),
+                                              queue.ahead_of("ivy"), answered.set()))
+    reader.start()
+    assert answered.wait(2), "readers waited for the store write"  # they would block until release before
+    store.release.set()
+    submitter.join(5)
+    assert queue.queued_count() == 1
+
+
+def test_waiting_for_jobs_on_an_event_loop_holds_no_thread():
+    """200 awaiters on one loop: no thread per waiter, and the worker's finish wakes each of them."""
+    import asyncio
+
+    runner = ScriptedRunner()
+    queue = JobQueue(runner)
+    jobs = [queue.submit(request(f"job {index}", steps=1), f"owner-{index % 7}") for index in range(200)]
+
+    async def wait_all():
+        waiters = [asyncio.ensure_future(job.done()) for job in jobs]
+        await asyncio.sleep(0.1)
+        threads_while_waiting = threading.active_count()
+        queue.start()
+        snapshots = await asyncio.wait_for(asyncio.gather(*waiters), timeout=60)
+        return threads_while_waiting, snapshots
+
+    before = threading.active_count()
+    threads_while_waiting, snapshots = asyncio.run(wait_all())
+    assert threads_while_waiting == before  # 200 waiting, not one extra thread
+    assert [snapshot.state for snapshot in snapshots] == [JobState.DONE] * 200
+    assert sorted(snapshot.result for snapshot in snapshots) == sorted(f"done job {index}" for index in range(200))
+    queue.stop()
+
+
+def test_updates_yield_progress_and_always_the_end():
+    import asyncio
+
+    runner = ScriptedRunner()
+    queue = JobQueue(runner)
+    job = queue.submit(request("steps", steps=5), "jo")
+
+    async def collect():
+        seen = []
+        queue.start()
+        async for snapshot in job.updates():
+            seen.append(snapshot)
+        return seen
+
+    seen = asyncio.run(collect())
+    assert seen[-1].state is JobState.DONE and seen[-1].result == "done steps"
+    assert [s.version for s in seen] == sorted({s.version for s in seen})  # each update newer than the last
+    queue.stop()

@@ -17,9 +17,17 @@ from webui.jobs.queue import QueueFullError
 log = logging.getLogger(__name__)
 
 
+def error_kind(error: KestrelError) -> str:
+    """The public name of the error: the first of its classes that `webui.errors` (or the queue) defines, so a
+    lower layer's subclass does not leak its own name into the API's contract."""
+    public = next((cls for cls in type(error).__mro__ if cls.__module__ in ("webui.errors", "webui.jobs.queue")),
+                  type(error))
+    return public.__name__
+
+
 def error_response(error: KestrelError) -> JSONResponse:
     headers = {"Retry-After": str(error.retry_after)} if isinstance(error, QueueFullError) else None
-    return JSONResponse({"detail": str(error), "error": type(error).__name__}, status_code=error.http_status,
+    return JSONResponse({"detail": str(error), "error": error_kind(error)}, status_code=error.http_status,
                         headers=headers)
 
 

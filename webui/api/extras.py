@@ -150,7 +150,8 @@ def register_extras_routes(router: APIRouter, app: App, decode: Decoder) -> None
         request = body.extras_request()
         if not body.imageList:
             raise HTTPException(422, "imageList: at least one image is required")
-        images = await run_in_threadpool(lambda: [decode(item.data) for item in body.imageList])
+        images = await run_in_threadpool(lambda: [decode(item.data, f"imageList[{index}].data")
+                                                   for index, item in enumerate(body.imageList)])
         inputs = [ExtrasInput(image, item.name) for image, item in zip(images, body.imageList, strict=True)]
         run = await _run(app, request, inputs, job_owner(caller))
         infotext = run.outputs[-1].infotext if run.outputs else ""

@@ -20,10 +20,13 @@ from webui.engine.request import (
     Img2ImgInput,
     InpaintMask,
 )
+from webui.errors import FieldError
 from webui.jobs.generation import GenerationOutput
 from webui.model_manager.manager import CheckpointNotFoundError
 
-ImageDecoder = Callable[[str], Image.Image]
+ImageDecoder = Callable[[str, str], Image.Image]  # (base64 or data URL, the caller's field name) → image
+# Our field names → A1111's, so an error names the field the client sent.
+API_FIELD_NAMES = {"batch_count": "n_iter", "CLIP_stop_at_last_layers": "override_settings.CLIP_stop_at_last_layers"}
 
 
 def generation_request(app: App, body: GenerationFields,
@@ -53,9 +56,18 @@ def generation_request(app: App, body: GenerationFields,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
+    except FieldError:
+        raise
     except (ValueError, TypeError) as error:
-        raise HTTPException(422, str(error)) from error
+        raise FieldError(*_caller_field(str(error))) from error
     return request, warnings
+
+
+def _caller_field(message: str) -> tuple[str, str]:
+    """(field, message) with our field name (the message's first word) replaced by A1111's."""
+    first, _, rest = message.partition(" ")
+    field = API_FIELD_NAMES.get(first, first)
+    return field, f"{field} {rest}" if rest else message
 
 
 def _sampler(app: App, name: str, scheduler: str | None) -> tuple[str, str]:
@@ -96,11 +108,11 @@ def _img2img(body: Img2ImgRequest, decode: ImageDecoder | None) -> Img2ImgInput:
     mask = None
     if body.mask:
         blur = body.mask_blur if body.mask_blur is not None else max(body.mask_blur_x, body.mask_blur_y)
-        mask = InpaintMask(mask=decode(body.mask), blur=blur, invert=bool(body.inpainting_mask_invert),
+        mask = InpaintMask(mask=decode(body.mask, "mask"), blur=blur, invert=bool(body.inpainting_mask_invert),
                            fill=INPAINT_FILL_MODES[body.inpainting_fill], only_masked=body.inpaint_full_res,
                            padding=body.inpaint_full_res_padding)
     denoising = body.denoising_strength if body.denoising_strength is not None else 0.75
-    return Img2ImgInput(image=decode(body.init_images[0]), resize_mode=body.resize_mode,
+    return Img2ImgInput(image=decode(body.init_images[0], "init_images[0]"), resize_mode=body.resize_mode,
                         denoising_strength=denoising, mask=mask)
 
 

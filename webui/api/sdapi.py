@@ -31,6 +31,7 @@ from webui.api.models import (
 )
 from webui.app_context import App
 from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
+from webui.errors import FieldError
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
 from webui.jobs.job import Job, JobKind, JobSnapshot
@@ -43,18 +44,18 @@ SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
 HIDDEN = "(hidden)"
 
 
-def decode_image(data: str) -> Image.Image:
-    """base64 or a data: URL → image; a clear 422 otherwise."""
+def decode_image(data: str, field: str = "image") -> Image.Image:
+    """base64 or a data: URL → image; a 422 naming the caller's field (`init_images[0]`, `mask`) otherwise."""
     payload = data.split(",", 1)[1] if data.startswith("data:") else data
     try:
         image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
         image.load()
-    except (binascii.Error, ValueError) as error:
-        raise HTTPException(422, f"image: not valid base64 ({error})") from error
-    except (UnidentifiedImageError, OSError) as error:
-        raise HTTPException(422, f"image: not an image PIL can read ({error})") from error
     except Image.DecompressionBombError as error:
-        raise HTTPException(422, f"image: too many pixels ({error})") from error
+        raise FieldError(field, f"too many pixels ({error})") from error
+    except (binascii.Error, ValueError) as error:
+        raise FieldError(field, f"not valid base64 ({error})") from error
+    except (UnidentifiedImageError, OSError) as error:
+        raise FieldError(field, f"not an image PIL can read ({error})") from error
     return image
 
 
@@ -132,13 +133,11 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/refresh-embeddings")
     def refresh_embeddings() -> None:
-        if app.networks is not None:
-            app.networks.embeddings.refresh()
+        app.refresh_networks(loras=False)
 
     @router.post("/refresh-loras")
     def refresh_loras() -> None:
-        if app.networks is not None:
-            app.networks.loras.refresh()
+        app.refresh_networks(embeddings=False)
 
     @router.post("/unload-checkpoint")
     async def unload_checkpoint(caller: Caller = Depends(current_caller)) -> dict:

@@ -152,6 +152,10 @@ class SettingsStore:
     def registry(self) -> OptionRegistry:
         return self._registry
 
+    def spec(self, key: str) -> OptionSpec:
+        """The option's spec (label, default, component, validation); KeyError naming the key if unknown."""
+        return self._registry.get(key)
+
     def load(self) -> str | None:
         """Read config.json if present. A broken file never stops the start: it is kept aside as
         `config.json.broken-<time>` (nothing the user wrote is lost), the defaults are used, and the problem is

@@ -51,7 +51,7 @@ def build_ui(app: App) -> gr.Blocks:
         memory_plan = gr.Markdown(elem_id="memory_plan")
         if app.accounts.ui_login_required:
             gr.HTML('<a href="/logout" id="logout_link">Log out</a>', elem_id="logout")
-        page.load(lambda: f"Memory plan: {app.models.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
+        page.load(lambda: f"Memory plan: {app.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
     app.ui_config.save_missing()  # A1111 adds the page's control defaults to ui-config.json
     return page
 

@@ -46,8 +46,7 @@ def build_extra_networks(app: App, tab: str, prompt: gr.Textbox) -> None:
         return add_to_prompt(current, sample[0])
 
     def rescan():
-        if app.engine.networks is not None:
-            app.engine.networks.refresh()
+        app.refresh_networks()
         return gr.Dataset(samples=_embedding_samples(app)), gr.Dataset(samples=_lora_samples(app))
 
     loras.click(insert_lora, inputs=[loras, prompt], outputs=[prompt], show_progress="hidden")

@@ -176,9 +176,7 @@ def _build_upscale(app: App):
     switch.click(lambda w, h: (h, w), inputs=[width, height], outputs=[width, height], show_progress="hidden")
 
     def refreshed(first, second):
-        if app.upscalers.library is not None:
-            app.upscalers.library.refresh()
-        choices = app.upscalers.names()
+        choices = app.refresh_upscalers()
         return (gr.Dropdown(choices=choices, value=first if first in choices else choices[0]),
                 gr.Dropdown(choices=choices, value=second if second in choices else choices[0]))
 

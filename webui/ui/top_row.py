@@ -82,7 +82,7 @@ def _build_clip_skip(app: App) -> gr.Slider:
 def _build_other_quicksettings(app: App, keys: list[str]) -> None:
     """Any other setting named in quicksettings_list, as in A1111: changed here, saved at once."""
     for key in keys:
-        spec = app.settings.registry.get(key)
+        spec = app.settings.spec(key)
         component = setting_component(app, spec, app.settings.get(key))
 
         def save(value, request: gr.Request, key=key):
