@@ -68,7 +68,7 @@ def main() -> None:
     def through_queue() -> None:
         request = GenerationRequest(prompt=PROMPT, sampler_name="Euler a", steps=STEPS, width=SIZE, height=SIZE,
                                     seed=1)
-        job = app.jobs.submit(request, owner="bench")
+        job = app.submit_generation(request, owner="bench")
         snapshot = job.snapshot()
         while not snapshot.state.finished:
             snapshot = job.wait_for_update(snapshot.version, timeout=1.0)
@@ -82,7 +82,7 @@ def main() -> None:
 
         # the raw call runs on the device thread too: a second thread doing torch work would slow both (see
         # webui/jobs/device.py), and the raw call would pay for it rather than show the pipeline's own cost
-        raw_seconds = median_seconds(lambda: app.device.run(raw), runs)
+        raw_seconds = median_seconds(lambda: app.backend.call(raw), runs)
         ui_seconds = median_seconds(through_queue, runs)
         api_seconds = median_seconds(through_api, runs)
     app.stop()
