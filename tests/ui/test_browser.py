@@ -29,6 +29,7 @@ def test_generate_in_the_browser_saves_an_a1111_png(start_server, page, tmp_path
 
     page.goto(server.url + "/", wait_until="load")
     page.wait_for_selector("#txt2img_prompt textarea")
+    page.wait_for_selector("#html_info_txt2img", state="attached")  # the page renders in parts; wait for the last
     for elem_id in ("setting_sd_model_checkpoint", "txt2img_neg_prompt", "txt2img_sampling", "txt2img_scheduler",
                     "txt2img_steps", "txt2img_cfg_scale", "txt2img_width", "txt2img_height", "txt2img_seed",
                     "txt2img_random_seed", "txt2img_reuse_seed", "txt2img_batch_count", "txt2img_batch_size",

@@ -58,7 +58,7 @@ class SamplingControls:
     reuse_seed: gr.Button
 
     def inputs(self) -> list:
-        """In the order `base_request` reads them, after the two prompts."""
+        """What `base_request` reads (by component)."""
         return [self.sampler, self.scheduler, self.steps, self.cfg_scale, self.width, self.height, self.seed,
                 self.batch_count, self.batch_size]
 
@@ -152,17 +152,24 @@ def build_output_panel(tab: str) -> OutputPanel:
     return OutputPanel(progress, gallery, info, gr.State([]), gr.State(0), send_to_img2img, send_to_inpaint, save)
 
 
-def base_request(app: App, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
-                 batch_count, batch_size, checkpoint, **extra) -> GenerationRequest:
+Values = dict  # Gradio's set-valued inputs: {component: value}, read by component, never by position
+
+
+def base_request(app: App, row: PromptRow, controls: SamplingControls, values: Values, checkpoint: str | None,
+                 **extra) -> GenerationRequest:
     """The request from the shared controls plus tab-specific fields, with the chosen styles applied to the
     prompts (as A1111 does at generation time); a bad value becomes a visible error."""
     try:
-        prompt, negative = app.styles.apply(prompt or "", negative or "", list(styles or []))
+        prompt, negative = app.styles.apply(values[row.prompt] or "", values[row.negative] or "",
+                                            list(values[row.styles] or []))
+        seed = values[controls.seed]
         return GenerationRequest(
-            prompt=prompt or "", negative_prompt=negative or "", sampler_name=sampler, scheduler=scheduler,
-            steps=int(steps), cfg_scale=float(cfg), width=int(width), height=int(height),
-            seed=int(seed if seed is not None else RANDOM_SEED), batch_count=int(batch_count),
-            batch_size=int(batch_size), checkpoint=checkpoint, **extra,
+            prompt=prompt or "", negative_prompt=negative or "", sampler_name=values[controls.sampler],
+            scheduler=values[controls.scheduler], steps=int(values[controls.steps]),
+            cfg_scale=float(values[controls.cfg_scale]), width=int(values[controls.width]),
+            height=int(values[controls.height]), seed=int(seed if seed is not None else RANDOM_SEED),
+            batch_count=int(values[controls.batch_count]), batch_size=int(values[controls.batch_size]),
+            checkpoint=checkpoint, **extra,
         )
     except (TypeError, ValueError) as error:
         raise gr.Error(str(error)) from error
@@ -209,17 +216,18 @@ def final_outputs(snapshot, show_grid: bool = True):
 
 def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
                     handler: Callable, extra_inputs: list) -> None:
-    """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection."""
-    inputs = [row.forever, row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs]
+    """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection.
+    The handler receives every control as one {component: value} dict (Gradio's set-valued inputs)."""
+    inputs = {row.forever, row.styles, row.prompt, row.negative, *controls.inputs(), *extra_inputs}
     forever_sessions: set[str] = set()  # this tab's sessions in "Generate forever" mode
 
-    async def generate(request: gr.Request, forever: bool, *values):
+    async def generate(values: Values, request: gr.Request):
         """One run, or runs back to back while this session's "Generate forever" stays on."""
         session = request.session_hash or "anonymous"
-        if forever:
+        if values[row.forever]:
             forever_sessions.add(session)
         while True:
-            async for update in handler(*values, request=request):
+            async for update in handler(values, request=request):
                 yield update
             if session not in forever_sessions:
                 return

@@ -17,13 +17,14 @@ from webui.ui.generation_panel import (
     OutputPanel,
     PromptRow,
     SamplingControls,
+    Values,
     base_request,
     build_output_panel,
     build_prompt_row,
     build_sampling_controls,
     wire_generation,
 )
-from webui.ui.xyz_plot_ui import build_script_controls, run_with_script
+from webui.ui.xyz_plot_ui import ScriptControls, build_script_controls, run_with_script
 
 MODES = ("img2img", "inpaint", "inpaint upload")
 
@@ -135,17 +136,13 @@ def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, res
         raise gr.Error(str(error)) from error
 
 
-def make_generate_handler(app: App):
-    async def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
-                       batch_size, mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
-                       mask_blur, mask_mode, fill, area, padding, script, x_type, x_values, y_type, y_values, z_type,
-                       z_values, checkpoint, request: gr.Request):
-        img2img = img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, resize_mode, denoising,
-                                      mask_blur, mask_mode, fill, area, padding)
-        job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
-                                   batch_count, batch_size, checkpoint, img2img=img2img)
-        axes = (x_type, x_values, y_type, y_values, z_type, z_values)
-        async for update in run_with_script(app, job_request, script, axes, request):
+def make_generate_handler(app: App, row: PromptRow, sampling: SamplingControls, images: ImageInputs,
+                          controls: Img2ImgControls, scripts: ScriptControls, checkpoint: gr.Dropdown):
+    async def generate(values: Values, request: gr.Request):
+        img2img = img2img_from_inputs(*(values[component] for component in [*images.inputs(), *controls.inputs()]))
+        job_request = base_request(app, row, sampling, values, values[checkpoint], img2img=img2img)
+        script, *axes = (values[component] for component in scripts.inputs())
+        async for update in run_with_script(app, job_request, script, tuple(axes), request):
             yield update
 
     return generate
@@ -172,6 +169,7 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
             scripts = build_script_controls(tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    wire_generation(app, row, sampling, panel, make_generate_handler(app),
-                    [*images.inputs(), *controls.inputs(), *scripts.inputs(), checkpoint])
+    handler = make_generate_handler(app, row, sampling, images, controls, scripts, checkpoint)
+    wire_generation(app, row, sampling, panel, handler, [*images.inputs(), *controls.inputs(), *scripts.inputs(),
+                                                         checkpoint])
     return Img2ImgHandles(row, sampling, panel, images, controls)

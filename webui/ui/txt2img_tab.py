@@ -13,13 +13,14 @@ from webui.ui.generation_panel import (
     OutputPanel,
     PromptRow,
     SamplingControls,
+    Values,
     base_request,
     build_output_panel,
     build_prompt_row,
     build_sampling_controls,
     wire_generation,
 )
-from webui.ui.xyz_plot_ui import build_script_controls, run_with_script
+from webui.ui.xyz_plot_ui import ScriptControls, build_script_controls, run_with_script
 
 USE_SAME_SAMPLER = "Use same sampler"
 USE_SAME_SCHEDULER = "Use same scheduler"
@@ -45,7 +46,7 @@ class HiresControls:
 
 
 def _build_hires(app: App) -> HiresControls:
-    table = app.engine.samplers
+    table = app.samplers
     with gr.Accordion("Hires. fix", open=False, elem_id="txt2img_hr"):
         enable = gr.Checkbox(False, label="Enable", elem_id="txt2img_enable_hr")
         with gr.Row(elem_id="txt2img_hires_fix_row1"):
@@ -88,17 +89,13 @@ def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resiz
         raise gr.Error(str(error)) from error
 
 
-def make_generate_handler(app: App):
-    async def generate(styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed, batch_count,
-                       batch_size, hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
-                       hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative, script, x_type, x_values,
-                       y_type, y_values, z_type, z_values, checkpoint, request: gr.Request):
-        hires = hires_from_inputs(hr_enable, hr_upscaler, hr_steps, hr_denoising, hr_scale, hr_resize_x,
-                                  hr_resize_y, hr_sampler, hr_scheduler, hr_prompt, hr_negative)
-        job_request = base_request(app, styles, prompt, negative, sampler, scheduler, steps, cfg, width, height, seed,
-                                   batch_count, batch_size, checkpoint, hires=hires)
-        axes = (x_type, x_values, y_type, y_values, z_type, z_values)
-        async for update in run_with_script(app, job_request, script, axes, request):
+def make_generate_handler(app: App, row: PromptRow, controls: SamplingControls, hires: HiresControls,
+                          scripts: ScriptControls, checkpoint: gr.Dropdown):
+    async def generate(values: Values, request: gr.Request):
+        hires_fix = hires_from_inputs(*(values[component] for component in hires.inputs()))
+        job_request = base_request(app, row, controls, values, values[checkpoint], hires=hires_fix)
+        script, *axes = (values[component] for component in scripts.inputs())
+        async for update in run_with_script(app, job_request, script, tuple(axes), request):
             yield update
 
     return generate
@@ -123,6 +120,6 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
             scripts = build_script_controls(tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    wire_generation(app, row, controls, panel, make_generate_handler(app),
+    wire_generation(app, row, controls, panel, make_generate_handler(app, row, controls, hires, scripts, checkpoint),
                     [*hires.inputs(), *scripts.inputs(), checkpoint])
     return Txt2ImgHandles(row, controls, panel, hires)
