@@ -35,7 +35,11 @@ def test_emphasis_multiplies_the_token_vectors_then_restores_the_mean(pipeline):
     base = plain_encoding(pipeline, "a girl")
     expected = base.clone()
     expected[2] *= 1.5  # [start, a, girl, ...]
-    expected *= base.mean() / expected.mean()
+    # The tiny encoder's final layer norm leaves every token's vector with a mean of ~0, so the chunk's mean can be
+    # exactly 0.0 depending on summation order: then, as in the engine, there is no meaningful ratio to apply.
+    if expected.mean().abs() > 1e-12:
+        expected *= base.mean() / expected.mean()
+    assert not torch.isnan(weighted).any()
     assert torch.allclose(weighted, expected, atol=1e-5)
     assert torch.isclose(weighted.mean(), base.mean(), atol=1e-6)
     assert not torch.allclose(weighted, base, atol=1e-4)
