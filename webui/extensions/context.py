@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from webui.engine.conditioning_steps import ConditioningStep
 from webui.engine.postprocessors import DEFAULT_ORDER, PostProcessor, PostprocessStep
 from webui.engine.request import GenerationRequest
 from webui.engine.variant_registry import PipelineVariant, VariantNeeds
+from webui.errors import KestrelError
 from webui.extensions.api import (
     SETTING_COMPONENTS,
     BeforeGenerationHook,
@@ -24,7 +24,7 @@ from webui.extensions.api import (
     ModelLists,
 )
 from webui.extensions.registry import Contributions, RouteSpec, TabSpec
-from webui.jobs.job import JobState
+from webui.jobs.tasks import wait_result
 
 if TYPE_CHECKING:
     from webui.app_context import App
@@ -152,16 +152,14 @@ class KestrelExtensionContext:
             raise RuntimeError("generate() cannot be called from a hook or other work on the device thread: "
                                "the job would wait for the job that is running it")
         job = self._app.submit_generation(request, owner=f"extension:{self._name}")
-        deadline = time.monotonic() + timeout
-        snapshot = job.snapshot()
-        while not snapshot.state.finished:
-            if time.monotonic() > deadline:
-                self._app.jobs.cancel(job.id)
-                raise TimeoutError(f"generation job {job.id} did not finish in {timeout} s; it was cancelled")
-            snapshot = job.wait_for_update(snapshot.version, timeout=1.0)
-        if snapshot.state is not JobState.DONE or snapshot.result is None:
-            raise RuntimeError(f"generation job {job.id} {snapshot.state.value}: {snapshot.error or 'no result'}")
-        output = snapshot.result
+        try:
+            output = wait_result(job, timeout)
+        except TimeoutError as error:
+            self._app.jobs.cancel(job.id)
+            raise TimeoutError(f"generation job {job.id} did not finish in {timeout} s; it was cancelled") from error
+        except KestrelError as error:
+            snapshot = job.snapshot()
+            raise RuntimeError(f"generation job {job.id} {snapshot.state.value}: {error}") from error
         return Generation(job.id, tuple(GeneratedImage(image.png, image.seed, image.infotext, image.path)
                                         for image in output.images), output.interrupted, output.checkpoint_title)
 
