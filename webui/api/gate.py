@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -135,7 +136,7 @@ class SecurityGate:
         if zone is Zone.LOGIN:
             await self._login_route(scope, receive, send)
             return
-        outcome = self._identify(scope, zone)
+        outcome = await self._identify(scope, zone)
         if isinstance(outcome, Response):
             await self._refuse(scope, receive, send, outcome)
             return
@@ -192,7 +193,7 @@ class SecurityGate:
 
     # -- who is calling ---------------------------------------------------------------------------------------------
 
-    def _identify(self, scope: Scope, zone: Zone) -> Caller | Response:
+    async def _identify(self, scope: Scope, zone: Zone) -> Caller | Response:
         accounts = self.policy.accounts
         required = accounts.api_login_required if zone is Zone.API else accounts.ui_login_required
         if not required:
@@ -206,8 +207,8 @@ class SecurityGate:
             if caller is not None:
                 return caller
         basic = _basic_credentials(request.headers.get("authorization"))
-        if basic is not None:
-            return self._check_password(request, zone, *basic)
+        if basic is not None:  # scrypt takes ~50 ms when not remembered: on a pool thread, never on the event loop
+            return await run_in_threadpool(self._check_password, request, zone, *basic)
         if zone is Zone.UI and scope["type"] == "http" and scope["method"] == "GET" \
                 and "text/html" in request.headers.get("accept", ""):
             next_path = scope["path"] + (f"?{request.url.query}" if request.url.query else "")
@@ -265,7 +266,8 @@ class SecurityGate:
         if wait is not None:
             return _too_many(wait, page=login_page(next_path, f"Too many failed logins; try again in "
                                                                f"{math.ceil(wait)} s."))
-        caller = self.policy.accounts.check_ui(form.get("username", ""), form.get("password", ""))
+        caller = await run_in_threadpool(self.policy.accounts.check_ui, form.get("username", ""),
+                                         form.get("password", ""))
         if caller is None or caller.name is None:
             self.policy.throttle.record_failure(address)
             return HTMLResponse(login_page(next_path, "Incorrect username or password."), status_code=401)
