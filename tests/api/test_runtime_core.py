@@ -104,3 +104,21 @@ def test_list_routes_and_progress_answer_while_a_job_runs(tmp_path, tiny_checkpo
         thread.join(60)
     answer = result["response"]
     assert answer.status_code == 200 and len(answer.json()["images"]) == 1  # interrupted: what was made
+
+
+def test_every_device_task_is_a_job_in_the_callers_history(client):
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(buffer, format="PNG")
+    extras = client.post("/sdapi/v1/extra-single-image", json={
+        "image": base64.b64encode(buffer.getvalue()).decode("ascii"), "upscaling_resize": 2,
+        "upscaler_1": "Lanczos"})
+    assert extras.status_code == 200, extras.text
+    assert client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "other"}).status_code == 200
+    assert client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "anime"}).status_code == 200
+    assert model_of(txt2img(client)) == "anime"
+    history = client.get("/kestrel/v1/jobs").json()
+    kinds = {job["kind"] for job in history}
+    assert {"generate", "extras", "model"} <= kinds
+    assert all(job["state"] in ("done", "failed") for job in history)
+    extras_job = next(job for job in history if job["kind"] == "extras")
+    assert extras_job["image_count"] == 1 and extras_job["progress"] == 1.0

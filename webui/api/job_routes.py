@@ -17,17 +17,24 @@ from webui.jobs.job import JobSnapshot
 from webui.security.accounts import Caller
 
 
+def _images_of(result: Any) -> list[Any]:
+    """The images a finished job made: a generation's `images`, an Extras run's `outputs`; none for other kinds."""
+    if result is None:
+        return []
+    return list(getattr(result, "images", None) or getattr(result, "outputs", None) or [])
+
+
 def describe(snapshot: JobSnapshot, with_images: bool = False) -> dict[str, Any]:
-    output = snapshot.result
+    images = _images_of(snapshot.result)
     described: dict[str, Any] = {
-        "id": snapshot.id, "state": snapshot.state.value, "queue_position": snapshot.queue_position,
-        "progress": snapshot.progress.fraction, "error": snapshot.error,
-        "image_count": len(output.images) if output is not None else 0,
-        "files": [str(image.path) for image in output.images if image.path is not None] if output else [],
+        "id": snapshot.id, "kind": snapshot.kind.value, "state": snapshot.state.value,
+        "queue_position": snapshot.queue_position, "progress": snapshot.progress.fraction, "error": snapshot.error,
+        "image_count": len(images),
+        "files": [str(image.path) for image in images if image.path is not None],
     }
-    if with_images and output is not None:
-        described["images"] = [base64.b64encode(image.png).decode("ascii") for image in output.images]
-        described["infotexts"] = [image.infotext for image in output.images]
+    if with_images:
+        described["images"] = [base64.b64encode(image.png).decode("ascii") for image in images]
+        described["infotexts"] = [image.infotext for image in images]
     return described
 
 
