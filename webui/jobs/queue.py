@@ -269,8 +269,11 @@ class JobQueue:
             log.warning("job %s (%s) failed: %s", job.id, job.kind.value, error)
         else:
             log.exception("job %s (%s) failed", job.id, job.kind.value)
-        if not job.shutdown_requested:
-            self._unstore(job)
+        if job.shutdown_requested:  # it failed while being stopped: it stays stored and runs after the restart
+            stopped = ShuttingDown(kept=job.stored)
+            job.finish(JobState.FAILED, error=str(stopped), failure=stopped)
+            return
+        self._unstore(job)
         failure = error if isinstance(error, KestrelError) else None
         job.finish(JobState.FAILED, error=str(error) or type(error).__name__, failure=failure)
 
