@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,7 @@ from bench.load_probes import (  # noqa: E402
     ProcessWatch,
     ProgressPoller,
     busiest_before_everyone_had_one,
+    concurrent_burst,
 )
 from tests.support.server import Server  # noqa: E402
 
@@ -73,6 +74,7 @@ class LoadReport:
     wall_seconds: float
     progress: Latencies = Latencies.of(())   # /sdapi/v1/progress while the jobs waited
     peak_job_count: int = 0                  # the most jobs (running + queued) /progress reported at once
+    burst: Latencies = Latencies.of(())      # 20 /progress calls sent at once while (nearly) every job waited
     before: ProcessSample = ProcessSample(0, 0, 0)
     after: ProcessSample = ProcessSample(0, 0, 0)
     peak_threads: int = 0
@@ -87,6 +89,8 @@ class LoadReport:
                 f"before every user had one job back, the busiest user had {self.busiest_first_round} back "
                 f"(round-robin: 1)",
                 self.progress.line("/sdapi/v1/progress while they waited"),
+                f"{self.burst.answered + self.burst.failed} /progress calls at once while they waited: "
+                f"max {self.burst.max * 1000:.0f} ms, {self.burst.failed} failed",
                 f"most jobs held at once (running + queued, from /progress): {self.peak_job_count} "
                 f"of {self.expected + self.leavers + 1} sent",
                 f"clients that went away: {self.leavers} ({self.left_waiting} while their job waited), "
@@ -142,14 +146,28 @@ def run(server: Server, users: list[str], jobs_per_user: int, *, pollers: int = 
         blocker_steps: int = 150, job_fields: dict | None = None, time_limit: float = 600.0) -> LoadReport:
     """Each user's jobs are sent at once (one connection per job) while a long job of the first user runs; `pollers`
     clients poll /progress meanwhile and each of `leavers` (accounts with the bench password) sends one job and goes
-    away after a second. The long job is cancelled once every job waits. `job_fields` change the jobs' body (BODY:
-    64 px, 2 steps). Every request and loop is bounded by `time_limit` seconds."""
+    away after 3 s. Once they have gone and every job waits, the long job is cancelled. `job_fields` change the
+    jobs' body (BODY: 64 px, 2 steps). Every request and loop is bounded by `time_limit` seconds."""
     pid = server.process.pid
     _warm_up(server, [*users, *leavers], time_limit)
+    # one client (connection pool) per user, made before anything is measured: making 200 at once costs the
+    # bench's own threads the GIL for a second, and the pollers would count that as the server's latency
+    sessions = {user: _client(server, user, time_limit) for user in users}
+    try:
+        return _load(server, pid, sessions, jobs_per_user, pollers, leavers, blocker_steps, job_fields, time_limit)
+    finally:
+        for http in sessions.values():
+            http.close()
+
+
+def _load(server: Server, pid: int, sessions: dict[str, httpx.Client], jobs_per_user: int, pollers: int,
+          leavers: Sequence[str], blocker_steps: int, job_fields: dict | None, time_limit: float) -> LoadReport:
+    users = list(sessions)
     before = ProcessSample.of(pid)
     watch = ProcessWatch(pid, limit_seconds=time_limit).start()
     results = _Results(threading.Lock(), [], [], [])
-    blocker = _thread(_send, server, users[0], BLOCKER_SEED, results, time_limit,
+    cancelled = _Results(threading.Lock(), [], [], [])  # how the long job ends (cancelled) is not measured
+    blocker = _thread(_send, sessions[users[0]], users[0], BLOCKER_SEED, cancelled,
                       {"steps": blocker_steps, "width": 128, "height": 128})
     blocker_id = _wait_until_running(server, users[0], time_limit)
     probes = [ProgressPoller(server.url, (user, password(user)), limit_seconds=time_limit).start()
@@ -157,11 +175,11 @@ def run(server: Server, users: list[str], jobs_per_user: int, *, pollers: int = 
     started = time.monotonic()
     gone = [_thread(_leave, server, user, LEAVER_SEED + index, results, time_limit)
             for index, user in enumerate(leavers)]
-    clients = [_thread(_send, server, user, 1000 * index + job, results, time_limit, job_fields)
+    clients = [_thread(_send, sessions[user], user, 1000 * index + job, results, job_fields)
                for index, user in enumerate(users) for job in range(jobs_per_user)]
     for thread in gone:
         thread.join(time_limit)
-    held = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
+    held, burst = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
     for thread in [blocker, *clients]:
         thread.join(max(1.0, started + time_limit - time.monotonic()))
     wall = time.monotonic() - started
@@ -170,13 +188,16 @@ def run(server: Server, users: list[str], jobs_per_user: int, *, pollers: int = 
     watch.stop()
     in_history = sum(_in_history(server, user, LEAVER_SEED + list(leavers).index(user), time_limit)
                      for user, _ in results.went_away)
-    after = ProcessSample.of(pid)
-    return _report(users, jobs_per_user, results, wall, probes, held, before, after, watch, in_history)
+    for http in sessions.values():
+        http.close()
+    after = _after(pid, before)
+    report = _report(users, jobs_per_user, results, wall, probes, held, before, after, watch, in_history)
+    return replace(report, burst=burst)
 
 
 def _report(users: list[str], jobs_per_user: int, results: _Results, wall: float, probes: list[ProgressPoller],
             held: int, before: ProcessSample, after: ProcessSample, watch: ProcessWatch, in_history: int) -> LoadReport:
-    finished = [(user, seed) for user, seed in results.finished if seed != BLOCKER_SEED]
+    finished = results.finished
     expected = len(users) * jobs_per_user
     seeds = [seed for _, seed in finished]
     fairness = busiest_before_everyone_had_one([user for user, _ in finished], users)
@@ -189,6 +210,17 @@ def _report(users: list[str], jobs_per_user: int, results: _Results, wall: float
                       before=before, after=after, peak_threads=watch.peak_threads, peak_fds=watch.peak_fds,
                       leavers=len(results.went_away),
                       left_waiting=sum(waiting for _, waiting in results.went_away), leavers_in_history=in_history)
+
+
+def _after(pid: int, before: ProcessSample, settle: float = 3.0) -> ProcessSample:
+    """The server once every client has closed its connections: the server closes its side when it reads the end,
+    so this waits (up to `settle` s) for the open fds to come back down to where they were."""
+    deadline = time.monotonic() + settle
+    sample = ProcessSample.of(pid)
+    while sample.fds > before.fds and time.monotonic() < deadline:
+        time.sleep(0.1)
+        sample = ProcessSample.of(pid)
+    return sample
 
 
 def _thread(target, *args) -> threading.Thread:
@@ -224,11 +256,12 @@ def _wait_until_running(server: Server, user: str, time_limit: float) -> str:
 
 
 def _cancel_when_all_wait(server: Server, user: str, blocker_id: str, sent: int, time_limit: float,
-                          settle: float = 3.0) -> int:
+                          settle: float = 3.0, burst: int = 20) -> tuple[int, Latencies]:
     """Cancel the long first job once the server holds every job sent (or the count stopped growing for `settle`
     seconds: a server whose waiting requests hold threads never holds them all), so the run is not longer than the
     load needs. Cancelling by id never touches another job; a server that has no thread free answers late.
-    Returns the most jobs the server said it held."""
+    Just before, `burst` /progress calls are sent at once. Returns the most jobs the server said it held, and the
+    burst's latencies."""
     deadline = time.monotonic() + time_limit
     held, peak, changed = 0, 0, time.monotonic()
     with _client(server, user, time_limit) as http:
@@ -239,15 +272,14 @@ def _cancel_when_all_wait(server: Server, user: str, blocker_id: str, sent: int,
             if held >= sent or time.monotonic() - changed > settle:
                 break
             time.sleep(0.05)
+        answers = concurrent_burst(http, "/sdapi/v1/progress?skip_current_image=true", burst)
         http.delete(f"/kestrel/v1/jobs/{blocker_id}")
-    return peak
+    return peak, answers
 
 
-def _send(server: Server, user: str, seed: int, results: _Results, time_limit: float,
-          fields: dict | None = None) -> None:
+def _send(http: httpx.Client, user: str, seed: int, results: _Results, fields: dict | None = None) -> None:
     try:
-        with _client(server, user, time_limit) as http:
-            response = http.post("/sdapi/v1/txt2img", json=BODY | (fields or {}) | {"seed": seed})
+        response = http.post("/sdapi/v1/txt2img", json=BODY | (fields or {}) | {"seed": seed})
     except httpx.HTTPError as error:
         with results.lock:
             results.failures.append(f"{user} {seed}: {type(error).__name__} {error}")
@@ -260,7 +292,7 @@ def _send(server: Server, user: str, seed: int, results: _Results, time_limit: f
 
 
 def _leave(server: Server, user: str, seed: int, results: _Results, time_limit: float,
-           patience: float = 1.0) -> None:
+           patience: float = 3.0) -> None:
     """Send one job and close the connection after `patience` seconds without an answer (a client that goes away);
     note whether the job was waiting in the server at that moment."""
     try:

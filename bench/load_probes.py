@@ -166,6 +166,34 @@ class ProgressPoller:
             missed -= self._interval
 
 
+def concurrent_burst(http: httpx.Client, path: str, count: int) -> Latencies:
+    """`count` GETs of `path` sent at the same moment through one client (its pool opens a connection each): what
+    `count` browser tabs or API clients asking at once see. A server whose worker threads are all held by waiting
+    calls answers none of them until one frees."""
+    latencies: list[float] = []
+    failures: list[float] = []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def one() -> None:
+        go.wait()
+        started = time.monotonic()
+        try:
+            answered = http.get(path).status_code == 200
+        except httpx.HTTPError:
+            answered = False
+        with lock:
+            (latencies if answered else failures).append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=one, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    go.set()
+    for thread in threads:
+        thread.join()
+    return Latencies.of(latencies, answered=len(latencies), failed=len(failures))
+
+
 def busiest_before_everyone_had_one(order: Sequence[str], users: Sequence[str]) -> int:
     """How many jobs the busiest user had back when the last user got their first one back (round-robin: 1).
 
