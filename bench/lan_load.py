@@ -74,7 +74,7 @@ class LoadReport:
     wall_seconds: float
     progress: Latencies = Latencies.of(())   # /sdapi/v1/progress while the jobs waited
     peak_job_count: int = 0                  # the most jobs (running + queued) /progress reported at once
-    burst: Latencies = Latencies.of(())      # 20 /progress calls sent at once while (nearly) every job waited
+    burst: Latencies = Latencies.of(())      # 20 /progress calls sent at once 2 s after the jobs, while they wait
     before: ProcessSample = ProcessSample(0, 0, 0)
     after: ProcessSample = ProcessSample(0, 0, 0)
     peak_threads: int = 0
@@ -179,8 +179,10 @@ def _load(server: Server, pid: int, sessions: dict[str, httpx.Client], jobs_per_
                for index, user in enumerate(users) for job in range(jobs_per_user)]
     for thread in gone:
         thread.join(time_limit)
-    held, burst = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
-    for thread in [blocker, *clients]:
+    bursts: list[Latencies] = []
+    burster = _thread(_burst_later, server, users[-1], 2.0, 20, time_limit, bursts)
+    held = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
+    for thread in [blocker, *clients, burster]:
         thread.join(max(1.0, started + time_limit - time.monotonic()))
     wall = time.monotonic() - started
     for probe in probes:
@@ -192,7 +194,7 @@ def _load(server: Server, pid: int, sessions: dict[str, httpx.Client], jobs_per_
         http.close()
     after = _after(pid, before)
     report = _report(users, jobs_per_user, results, wall, probes, held, before, after, watch, in_history)
-    return replace(report, burst=burst)
+    return replace(report, burst=bursts[0] if bursts else Latencies.of(()))
 
 
 def _report(users: list[str], jobs_per_user: int, results: _Results, wall: float, probes: list[ProgressPoller],
@@ -256,12 +258,11 @@ def _wait_until_running(server: Server, user: str, time_limit: float) -> str:
 
 
 def _cancel_when_all_wait(server: Server, user: str, blocker_id: str, sent: int, time_limit: float,
-                          settle: float = 3.0, burst: int = 20) -> tuple[int, Latencies]:
+                          settle: float = 3.0) -> int:
     """Cancel the long first job once the server holds every job sent (or the count stopped growing for `settle`
     seconds: a server whose waiting requests hold threads never holds them all), so the run is not longer than the
     load needs. Cancelling by id never touches another job; a server that has no thread free answers late.
-    Just before, `burst` /progress calls are sent at once. Returns the most jobs the server said it held, and the
-    burst's latencies."""
+    Returns the most jobs the server said it held."""
     deadline = time.monotonic() + time_limit
     held, peak, changed = 0, 0, time.monotonic()
     with _client(server, user, time_limit) as http:
@@ -272,9 +273,16 @@ def _cancel_when_all_wait(server: Server, user: str, blocker_id: str, sent: int,
             if held >= sent or time.monotonic() - changed > settle:
                 break
             time.sleep(0.05)
-        answers = concurrent_burst(http, "/sdapi/v1/progress?skip_current_image=true", burst)
         http.delete(f"/kestrel/v1/jobs/{blocker_id}")
-    return peak, answers
+    return peak
+
+
+def _burst_later(server: Server, user: str, delay: float, count: int, time_limit: float,
+                 into: list[Latencies]) -> None:
+    """`delay` s after the jobs were sent (while they wait behind the long job), `count` /progress calls at once."""
+    with _client(server, user, time_limit) as http:
+        time.sleep(delay)
+        into.append(concurrent_burst(http, "/sdapi/v1/progress?skip_current_image=true", count))
 
 
 def _send(http: httpx.Client, user: str, seed: int, results: _Results, fields: dict | None = None) -> None:
