@@ -74,7 +74,7 @@ class LoadReport:
     wall_seconds: float
     progress: Latencies = Latencies.of(())   # /sdapi/v1/progress while the jobs waited
     peak_job_count: int = 0                  # the most jobs (running + queued) /progress reported at once
-    burst: Latencies = Latencies.of(())      # 20 /progress calls sent at once 2 s after the jobs, while they wait
+    burst: Latencies = Latencies.of(())      # 20 /progress calls sent at once while the jobs wait
     before: ProcessSample = ProcessSample(0, 0, 0)
     after: ProcessSample = ProcessSample(0, 0, 0)
     peak_threads: int = 0
@@ -180,7 +180,8 @@ def _load(server: Server, pid: int, sessions: dict[str, httpx.Client], jobs_per_
     for thread in gone:
         thread.join(time_limit)
     bursts: list[Latencies] = []
-    burster = _thread(_burst_later, server, users[-1], 2.0, 20, time_limit, bursts)
+    # late enough that every request has reached the server (sending 200 at once takes the bench a few seconds)
+    burster = _thread(_burst_later, server, users[-1], 2.0 + 0.02 * len(clients), 20, time_limit, bursts)
     held = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
     for thread in [blocker, *clients, burster]:
         thread.join(max(1.0, started + time_limit - time.monotonic()))
@@ -279,7 +280,7 @@ def _cancel_when_all_wait(server: Server, user: str, blocker_id: str, sent: int,
 
 def _burst_later(server: Server, user: str, delay: float, count: int, time_limit: float,
                  into: list[Latencies]) -> None:
-    """`delay` s after the jobs were sent (while they wait behind the long job), `count` /progress calls at once."""
+    """`delay` s after the jobs were sent (while they wait), `count` /progress calls at once."""
     with _client(server, user, time_limit) as http:
         time.sleep(delay)
         into.append(concurrent_burst(http, "/sdapi/v1/progress?skip_current_image=true", count))
