@@ -177,11 +177,11 @@ def _load(server: Server, pid: int, sessions: dict[str, httpx.Client], jobs_per_
             for index, user in enumerate(leavers)]
     clients = [_thread(_send, sessions[user], user, 1000 * index + job, results, job_fields)
                for index, user in enumerate(users) for job in range(jobs_per_user)]
-    for thread in gone:
-        thread.join(time_limit)
     bursts: list[Latencies] = []
     # late enough that every request has reached the server (sending 200 at once takes the bench a few seconds)
     burster = _thread(_burst_later, server, users[-1], 2.0 + 0.02 * len(clients), 20, time_limit, bursts)
+    for thread in gone:
+        thread.join(time_limit)
     held = _cancel_when_all_wait(server, users[0], blocker_id, 1 + len(leavers) + len(clients), time_limit)
     for thread in [blocker, *clients, burster]:
         thread.join(max(1.0, started + time_limit - time.monotonic()))
