@@ -304,20 +304,25 @@ def test_the_webuiapi_client_logs_in_with_basic_auth(lan):
 
 
 def test_a_small_load_run_loses_nothing_and_takes_turns(tmp_path):
-    """bench/lan_load.py at CI size: 6 accounts x 3 jobs, all waiting together behind one long job."""
-    from bench.lan_load import run
+    """bench/lan_load.py at CI size: 6 accounts x 3 jobs, all waiting together behind one long job, one client
+    polling /progress, and 2 clients that go away while their job waits: their jobs still run and stay in their
+    history."""
+    from bench.lan_load import gradio_auth, leaver_names, run
     from tests.support.server import Server
 
     users = [f"user{index}" for index in range(6)]
-    server = Server(tmp_path, tmp_path / "server.log",
-                    ("--api", "--gradio-auth", ",".join(f"{user}:pw-{user}" for user in users)))
+    leavers = leaver_names(2)
+    server = Server(tmp_path, tmp_path / "server.log", ("--api", "--gradio-auth", gradio_auth(users + leavers)))
     server.wait_ready()
     try:
-        report = run(server, users, 3)
+        report = run(server, users, 3, pollers=1, leavers=leavers)
     finally:
         server.stop()
     assert (report.done, report.failures, report.duplicated, report.lost) == (18, (), 0, 0)
     assert report.busiest_first_round == 1
+    assert (report.leavers, report.left_waiting, report.leavers_in_history) == (2, 2, 2)
+    assert report.progress.answered > 0 and report.progress.failed == 0
+    assert report.after.fds <= report.before.fds + 5, "connections of finished and departed clients are closed"
 
 
 def test_a_gradio_session_stream_belongs_to_the_user_who_opened_it(lan):
