@@ -1,13 +1,14 @@
 """A shared instance's queue: round-robin between owners, limits with Retry-After, and jobs kept across a restart."""
 
 import threading
+import time
 
 import pytest
 from PIL import Image
 
 from tests.jobs.test_queue import ScriptedRunner, wait_finished
 from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask
-from webui.jobs.job import Job
+from webui.jobs.job import Job, JobState
 from webui.jobs.queue import JobQueue, QueueFullError
 from webui.jobs.request_codec import decode_request, encode_request
 from webui.jobs.scheduling import RoundRobinByOwner
@@ -18,12 +19,20 @@ def request(prompt: str, steps: int = 1) -> GenerationRequest:
     return GenerationRequest(prompt=prompt, steps=steps, width=64, height=64)
 
 
+def wait_running(job, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while job.snapshot().state is JobState.QUEUED and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert job.snapshot().state is JobState.RUNNING
+
+
 def test_round_robin_order_is_predicted_and_followed():
     runner = ScriptedRunner()
     queue = JobQueue(runner, policy=RoundRobinByOwner(), max_queued=50)
     queue.start()
     try:
         blocker = queue.submit(request("hold", steps=3), "alice")
+        wait_running(blocker)  # alice has been served: the turns below are decided from that
         greedy = [queue.submit(request(f"alice{i}"), "alice") for i in range(4)]
         bob = queue.submit(request("bob0"), "bob")
         carol = [queue.submit(request(f"carol{i}"), "carol") for i in range(2)]

@@ -10,8 +10,9 @@ from webui.security.request_caller import caller_of_scope
 LOCAL_API_OWNER = "local-api"  # the owner of API jobs on an instance without logins
 
 
-def current_caller(request: Request) -> Caller:
-    """FastAPI dependency: the caller of this request."""
+async def current_caller(request: Request) -> Caller:
+    """FastAPI dependency: the caller of this request (async: it only reads the scope, so it borrows no pool
+    thread, and a waiting route holds none)."""
     return caller_of_scope(request.scope)
 
 

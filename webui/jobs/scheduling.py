@@ -32,7 +32,9 @@ class FirstComeFirstServed:
 class RoundRobinByOwner:
     """Owners are served in turns, the one served longest ago first; a newcomer goes before everyone served already.
 
-    Only owners with jobs waiting are remembered, so the state stays as small as the queue."""
+    Only owners with jobs waiting, and the owner served last, are remembered, so the state stays as small as the
+    queue. The owner served last is kept even with nothing waiting: whoever just had a turn and submits again is
+    not a newcomer (without that, their next job would jump ahead of everyone who was already waiting)."""
 
     def __init__(self) -> None:
         self._turn = 0
@@ -53,5 +55,4 @@ class RoundRobinByOwner:
         self._turn += 1
         waiting = {queued.owner for queued in still_queued}
         self._last_served = {owner: turn for owner, turn in self._last_served.items() if owner in waiting}
-        if job.owner in waiting:
-            self._last_served[job.owner] = self._turn
+        self._last_served[job.owner] = self._turn
