@@ -206,7 +206,7 @@ def _job_routes(router: APIRouter, app: App) -> None:
                   caller: Caller) -> ImageResponse:
         """Admit and queue the job (on a pool thread: it encodes and stores the payload), then await it holding no
         thread; a client that goes away does not cancel it (it stays in its history)."""
-        job: Job = await run_in_threadpool(app.submit_generation, request, job_owner(caller))
+        job: Job = await app.jobs.off_loop(app.submit_generation, request, job_owner(caller))
         output = await job_result(job)
         if body.override_settings and not body.override_settings_restore_afterwards:
             if caller.is_admin:

@@ -14,13 +14,15 @@ waiters are woken by the job itself, outside it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from webui.errors import DiskFull, KestrelError, ShuttingDown
 from webui.jobs.job import Job, JobKind, JobSnapshot, JobState
@@ -29,6 +31,8 @@ from webui.jobs.store import JobStore, NoJobStore
 
 log = logging.getLogger(__name__)
 DEFAULT_JOB_SECONDS = 5.0  # the Retry-After estimate before any job has finished
+ADMISSION_THREADS = 2      # admissions write the store one at a time anyway; a burst of 60 needs no 40 threads
+T = TypeVar("T")
 
 
 class QueueFullError(KestrelError):
@@ -76,6 +80,13 @@ class JobQueue:
         self._finished_kept = finished_kept  # finished jobs stay readable (results, errors) up to this many
         self._stopping = False
         self._worker: threading.Thread | None = None
+        # threads are made on first use, not here: building the App starts none
+        self._admission = ThreadPoolExecutor(max_workers=ADMISSION_THREADS, thread_name_prefix="admission")
+
+    async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a short blocking step of admission (header checks, encoding, the store write) on the queue's own
+        small pool, so an event loop never blocks on it and a burst of callers borrows two threads, not forty."""
+        return await asyncio.get_running_loop().run_in_executor(self._admission, function, *args)
 
     @property
     def limits(self) -> tuple[int, int]:
@@ -118,6 +129,7 @@ class JobQueue:
                 self._running.request_shutdown()
             self._lock.notify_all()
             worker = self._worker
+        self._admission.shutdown(wait=False)
         if worker is not None:
             worker.join(timeout)  # timeout 0 at a signal: later stop() calls join it
             if not worker.is_alive():

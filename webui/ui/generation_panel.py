@@ -13,7 +13,6 @@ from pathlib import Path
 
 import gradio as gr
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 
 from webui.app_context import App
 from webui.config.styles import PromptStyle
@@ -180,7 +179,7 @@ async def stream_job(app: App, job_request: GenerationRequest, request: gr.Reque
     over the job's updates: a waiting page holds no server thread."""
     try:
         app.samplers.resolve(job_request.sampler_name, job_request.scheduler)
-        job = await run_in_threadpool(app.submit_generation, job_request, ui_owner(app, request))
+        job = await app.jobs.off_loop(app.submit_generation, job_request, ui_owner(app, request))
     except (ValueError, LookupError, KestrelError) as error:
         raise gr.Error(str(error)) from error
     shown_preview = None
