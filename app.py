@@ -206,7 +206,7 @@ def benchmark(argv: list[str]) -> int:
         print(f"benchmark: {error}", file=sys.stderr)
         return 2
     try:
-        app.start()  # the benchmark is a job like any other device task
+        app.start(restore_jobs=False)  # the benchmark is a job like any other device task; stored jobs wait
         job = app.jobs.submit(BenchmarkSpec(request, app.paths.outputs), SYSTEM_OWNER, kind=JobKind.BENCHMARK)
         outcome = wait_result(job, timeout=24 * 3600)
     except ValueError as error:

@@ -70,8 +70,10 @@ class App:
     extras: ExtrasService  # the runner of Extras jobs (its `check` validates upscaler names before queueing)
     extensions: Extensions = field(default_factory=Extensions)  # what extensions/ brought (also the job hooks)
 
-    def start(self) -> None:
-        self.jobs.start()
+    def start(self, restore_jobs: bool = True) -> None:
+        """Start the queue; `restore_jobs=False` for tools (the benchmark) that must not run the server's stored
+        jobs, which stay stored for the next server start."""
+        self.jobs.start(restore=restore_jobs)
 
     def stop(self) -> None:
         self.jobs.stop()

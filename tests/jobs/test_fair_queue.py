@@ -123,3 +123,17 @@ def test_waiting_and_interrupted_jobs_survive_a_restart(tmp_path):
         assert SqliteJobStore(store_path).pending() == []
     finally:
         restarted.stop()
+
+
+def test_a_tool_that_starts_the_queue_without_restoring_leaves_stored_jobs_for_the_server(tmp_path):
+    store_path = tmp_path / "queue.sqlite3"
+    SqliteJobStore(store_path).add("waiting-job", "alice", request("kept"))
+    runner = ScriptedRunner()
+    queue = JobQueue(runner, store=SqliteJobStore(store_path))
+    queue.start(restore=False)  # what `app.py benchmark` does
+    try:
+        assert queue.get("waiting-job") is None and queue.queued_count() == 0
+    finally:
+        queue.stop()
+    assert [stored.id for stored in SqliteJobStore(store_path).pending()] == ["waiting-job"]
+    assert runner.order == []

@@ -98,13 +98,14 @@ class JobQueue:
         """True on the device worker (inside a job): waiting for another job there would deadlock."""
         return bool(self._backend.on_worker)
 
-    def start(self) -> None:
-        """Queue the jobs a previous run left in the store, then start the dispatcher (not at construction:
-        building the App must not start threads). Restored jobs save their images: whoever waited is gone."""
+    def start(self, restore: bool = True) -> None:
+        """Queue the jobs a previous run left in the store (unless `restore` is off: a command-line tool must not
+        run the server's waiting jobs), then start the dispatcher (not at construction: building the App must not
+        start threads). Restored jobs save their images: whoever waited is gone."""
         with self._lock:
             if self._worker is not None:
                 return
-            for stored in self._store.pending():
+            for stored in self._store.pending() if restore else []:
                 job: Job = Job(replace(stored.request, save_images=True), stored.owner, job_id=stored.id)
                 job.stored = True
                 self._queued.append(job)
