@@ -157,8 +157,13 @@ def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path, 
     page.mouse.up()
     fill_prompt_and_size(page, "img2img", "a red flower")
     page.click("#img2img_generate")
-    page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Mask blur: 4')",
-                           timeout=60_000)
+    try:
+        page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Mask blur: 4')",
+                               timeout=60_000)
+    except Exception:  # say what the page showed instead (an error toast, a progress bar), with a screenshot
+        page.screenshot(path=artifacts("inpaint-drawn-no-result"))
+        shown = page.evaluate("document.body.innerText.slice(0, 2000)")
+        raise AssertionError(f"no inpaint result; the page showed: {shown}") from None
     (saved,) = saved_images(data_dir, "img2img-images")
     with Image.open(saved) as result:
         assert result.convert("RGB").getpixel((60, 60)) == (30, 90, 200)  # far from the stroke: untouched

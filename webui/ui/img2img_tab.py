@@ -3,6 +3,7 @@ its resize modes, denoising strength and inpaint controls, with A1111's element 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import gradio as gr
@@ -32,7 +33,7 @@ MODES = ("img2img", "inpaint", "inpaint upload")
 @dataclass
 class ImageInputs:
     tabs: gr.Tabs
-    mode: gr.State
+    mode: gr.Textbox
     init_image: gr.Image
     sketch: gr.ImageEditor
     upload_image: gr.Image
@@ -58,7 +59,9 @@ class Img2ImgControls:
 
 
 def _build_image_inputs() -> ImageInputs:
-    mode = gr.State(MODES[0])
+    # the chosen tab, tracked in the browser (set by js on select): a server round trip could still be on its way
+    # when Generate is clicked right after choosing a tab, and the job would run in the previous mode
+    mode = gr.Textbox(MODES[0], visible=False, elem_id="img2img_mode")
     with gr.Tabs(elem_id="mode_img2img") as tabs:
         with gr.Tab("img2img", id="img2img", elem_id="img2img_img2img_tab") as img2img_tab:
             init_image = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA", elem_id="img2img_image",
@@ -74,7 +77,7 @@ def _build_image_inputs() -> ImageInputs:
             upload_mask = gr.Image(label="Mask", type="pil", image_mode="RGBA", elem_id="img_inpaint_mask",
                                    height=320)
     for tab, name in ((img2img_tab, MODES[0]), (inpaint_tab, MODES[1]), (upload_tab, MODES[2])):
-        tab.select(lambda chosen=name: chosen, outputs=[mode], show_progress="hidden")
+        tab.select(None, js=f"() => {json.dumps(name)}", outputs=[mode], show_progress="hidden")
     return ImageInputs(tabs, mode, init_image, sketch, upload_image, upload_mask)
 
 
