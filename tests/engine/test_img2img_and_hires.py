@@ -19,13 +19,6 @@ def engine(loaded_manager):
     return GenerationEngine(loaded_manager, default_sampler_table(), rng=random.Random(7))
 
 
-@pytest.fixture(scope="module")
-def init_image():
-    image = Image.new("RGB", (64, 64), (30, 90, 200))
-    ImageDraw.Draw(image).ellipse((16, 16, 48, 48), fill=(240, 200, 40))
-    return image
-
-
 def pixels(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from tests.engine.test_img2img_and_hires import pixels
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.model_facts import ModelFacts, uses_inpainting_conditioning
 from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask
@@ -18,17 +19,6 @@ OPTIONS = InfotextOptions(version="kestrel-test")
 @pytest.fixture(scope="module")
 def engine(loaded_manager):
     return GenerationEngine(loaded_manager, default_sampler_table(), rng=random.Random(3))
-
-
-@pytest.fixture(scope="module")
-def init_image():
-    image = Image.new("RGB", (64, 64), (30, 90, 200))
-    ImageDraw.Draw(image).ellipse((16, 16, 48, 48), fill=(240, 200, 40))
-    return image
-
-
-def pixels(image) -> np.ndarray:
-    return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
 def request(**overrides) -> GenerationRequest:

@@ -148,9 +148,7 @@ class Job(Generic[ResultT]):
 
     def snapshot(self) -> JobSnapshot[ResultT]:
         with self._condition:
-            return JobSnapshot(self.id, self.owner, self._state, self._progress, self._version,
-                               self._queue_position, self._started_at, self._finished_at, self._result, self._error,
-                               self._cancel_requested.is_set(), self._preview, self.kind, self._failure)
+            return self._snapshot_locked()
 
     def wait_for_update(self, seen_version: int, timeout: float) -> JobSnapshot[ResultT]:
         """Block until the job changes past `seen_version` (or the timeout passes); returns the latest snapshot."""
