@@ -30,6 +30,7 @@ from webui.jobs.extras import ExtrasOptions, ExtrasService, ExtrasSpec
 from webui.jobs.generation import GenerationService, GridOptions, JobOptions
 from webui.jobs.job import Job, JobKind
 from webui.jobs.queue import JobQueue
+from webui.jobs.sampler_settings import sampler_parameters
 from webui.jobs.scheduling import RoundRobinByOwner
 from webui.jobs.store import SqliteJobStore
 from webui.jobs.tasks import DeviceTasks, ModelSwitch, job_result
@@ -120,7 +121,8 @@ class App:
         checkpoint = str(self.settings.get("sd_model_checkpoint") or "") or None
         if checkpoint is None and self.models.loaded is not None:
             checkpoint = self.models.loaded.record.title
-        return InstanceModel(checkpoint, int(self.settings.get("CLIP_stop_at_last_layers")))
+        return InstanceModel(checkpoint, int(self.settings.get("CLIP_stop_at_last_layers")),
+                             sampler_parameters(self.settings.get))
 
     def admit(self, request: GenerationRequest) -> GenerationRequest:
         return admit_generation(request, self.instance_model(), self.models.check_file)

@@ -50,9 +50,9 @@ def test_nothing_is_saved_unless_asked(client):
 
 
 def test_unsupported_fields_are_reported_not_pretended(client):
-    info = json.loads(txt2img(client, subseed_strength=0.5, override_settings={"sd_hypernetwork": "x"},
+    info = json.loads(txt2img(client, tiling=True, override_settings={"sd_hypernetwork": "x"},
                               firstphase_width=64, width=70).json()["info"])
-    assert any(warning.startswith("subseed_strength is not supported yet") for warning in info["warnings"])
+    assert any(warning.startswith("tiling is not supported yet") for warning in info["warnings"])
     assert any("firstphase_width" in warning for warning in info["warnings"])
     assert any("override_settings.sd_hypernetwork" in warning for warning in info["warnings"])
     assert "size 70x64 was rounded down to 64x64 (multiples of 8)" in info["warnings"]
@@ -157,8 +157,16 @@ def test_lists_and_models(client):
     assert models[0]["title"] == f"anime.safetensors [{models[0]['hash']}]" and models[0]["model_name"] == "anime"
     assert len(models[0]["sha256"]) == 64 and models[0]["filename"].endswith("anime.safetensors")
     samplers = client.get("/sdapi/v1/samplers").json()
-    assert samplers[0] == {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}}
-    assert client.get("/sdapi/v1/schedulers").json()[2]["label"] == "Karras"
+    assert samplers[0] == {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {"scheduler": "karras"}}
+    assert next(item for item in samplers if item["name"] == "DPM2 a")["options"] == {
+        "scheduler": "karras", "discard_next_to_last_sigma": "True", "second_order": "True", "uses_ensd": "True"}
+    assert [item["name"] for item in samplers][-5:] == ["DDIM", "DDIM CFG++", "PLMS", "UniPC", "LCM"]
+    schedulers = client.get("/sdapi/v1/schedulers").json()
+    assert [item["label"] for item in schedulers] == [
+        "Automatic", "Uniform", "Karras", "Exponential", "Polyexponential", "SGM Uniform", "KL Optimal",
+        "Align Your Steps", "Simple", "Normal", "DDIM", "Beta"]
+    assert schedulers[2] == {"name": "karras", "label": "Karras", "aliases": None, "default_rho": 7.0,
+                             "need_inner_model": False}
     for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):  # none installed here
         assert client.get(f"/sdapi/v1/{route}").json() == []
     assert [item["name"] for item in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]

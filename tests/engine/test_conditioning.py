@@ -78,14 +78,17 @@ def test_embedding_vectors_replace_the_trigger_tokens(pipeline):
     assert torch.equal(again.vectors, without.vectors)
 
 
-def test_prompt_editing_changes_the_conditioning_at_its_step_and_pads_to_one_length(pipeline):
+def test_prompt_editing_changes_the_conditioning_at_its_step_and_is_not_padded_to_the_negative(pipeline):
+    """A1111's default ("Pad prompt/negative prompt" off): a one-chunk prompt stays one chunk beside a two-chunk
+    negative prompt; the denoiser runs them apart."""
     encoder = PromptEncoder(pipeline.tokenizer, pipeline.text_encoder)
     with torch.inference_mode():
         job = build_conditioning(encoder, "a [cat:dog:3]", "cat " * 100, steps=10)
     assert job.changes_during_sampling
     cond_early, uncond = job.embeds_at(0, batch_size=2)
     cond_late, _ = job.embeds_at(4, batch_size=2)
-    assert cond_early.shape == uncond.shape == (2, 154, pipeline.text_encoder.config.hidden_size)
+    width = pipeline.text_encoder.config.hidden_size
+    assert cond_early.shape == (2, 77, width) and uncond.shape == (2, 154, width)
     assert torch.equal(job.embeds_at(3, 1)[0][0], cond_early[0])
     assert not torch.allclose(cond_early, cond_late)
     with torch.inference_mode():

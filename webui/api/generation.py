@@ -22,6 +22,7 @@ from webui.engine.request import (
 )
 from webui.errors import FieldError
 from webui.jobs.generation import GenerationOutput
+from webui.jobs.sampler_settings import sampler_parameters, with_request_values
 from webui.model_manager.manager import CheckpointNotFoundError
 
 ImageDecoder = Callable[[str, str], Image.Image]  # (base64 or data URL, the caller's field name) → image
@@ -47,6 +48,9 @@ def generation_request(app: App, body: GenerationFields,
     try:
         prompt, negative_prompt = app.styles.apply(body.prompt, body.negative_prompt, list(body.styles or []))
         clip_skip = overrides.get("CLIP_stop_at_last_layers")
+        sampling = with_request_values(sampler_parameters(app.settings.get, overrides), eta=body.eta,
+                                       s_churn=body.s_churn, s_tmin=body.s_tmin, s_tmax=body.s_tmax,
+                                       s_noise=body.s_noise)
         request = GenerationRequest(
             prompt=prompt, negative_prompt=negative_prompt, sampler_name=sampler, scheduler=scheduler,
             steps=body.steps, cfg_scale=body.cfg_scale, width=width, height=height, seed=body.seed,
@@ -54,6 +58,8 @@ def generation_request(app: App, body: GenerationFields,
             save_images=body.save_images and not body.do_not_save_samples,
             clip_skip=int(clip_skip) if clip_skip is not None else None,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
+            subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
+            seed_resize_from_h=body.seed_resize_from_h, sampling=sampling,
             img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except FieldError:
@@ -125,15 +131,16 @@ def info_json(app: App, body: GenerationFields, request: GenerationRequest, outp
     info = {
         "prompt": request.prompt, "all_prompts": [request.prompt] * count,
         "negative_prompt": request.negative_prompt, "all_negative_prompts": [request.negative_prompt] * count,
-        "seed": seeds[0] if seeds else request.seed, "all_seeds": seeds, "subseed": -1, "all_subseeds": [-1] * count,
-        "subseed_strength": 0, "width": request.width, "height": request.height,
+        "seed": seeds[0] if seeds else request.seed, "all_seeds": seeds, "subseed": output.subseed,
+        "all_subseeds": [output.subseed + index for index in range(count)],
+        "subseed_strength": request.subseed_strength, "width": request.width, "height": request.height,
         "sampler_name": request.sampler_name, "cfg_scale": request.cfg_scale, "steps": request.steps,
         "batch_size": request.batch_size, "restore_faces": False, "face_restoration_model": None,
         "sd_model_name": facts.model_name if facts else None,   # what this job ran with, not what is live now
         "sd_model_hash": facts.model_short_hash if facts else None,
         "sd_vae_name": facts.vae_name if facts else None,
         "sd_vae_hash": facts.vae_short_hash if facts else None,
-        "seed_resize_from_w": -1, "seed_resize_from_h": -1,
+        "seed_resize_from_w": request.seed_resize_from_w or -1, "seed_resize_from_h": request.seed_resize_from_h or -1,
         "denoising_strength": _denoising(request),
         "extra_generation_params": {}, "index_of_first_image": 0,
         "infotexts": [image.infotext for image in output.images], "styles": body.styles or [],

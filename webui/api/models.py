@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from webui.jobs.sampler_settings import SETTING_KEYS as SAMPLER_SETTING_KEYS
+
 # field → its A1111 default: accepted at that value, reported when it differs (features still to come).
 NOT_YET_SUPPORTED: dict[str, Any] = {
-    "subseed": -1, "subseed_strength": 0.0, "seed_resize_from_h": -1, "seed_resize_from_w": -1,
-    "restore_faces": None, "tiling": None, "eta": None, "s_min_uncond": None, "s_churn": None, "s_tmax": None,
-    "s_tmin": None, "s_noise": None, "refiner_checkpoint": None, "refiner_switch_at": None,
+    "restore_faces": None, "tiling": None, "s_min_uncond": None, "refiner_checkpoint": None, "refiner_switch_at": None,
     "script_name": None, "script_args": [], "alwayson_scripts": {}, "infotext": None, "comments": None,
 }
 TXT2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
@@ -25,7 +25,7 @@ IMG2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
     "image_cfg_scale": None, "initial_noise_multiplier": None, "latent_mask": None, "include_init_images": False,
 }
 # override_settings keys we honour; others are reported.
-SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers"}
+SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers", *SAMPLER_SETTING_KEYS}
 
 
 class GenerationFields(BaseModel):

@@ -62,12 +62,17 @@ def decode_image(data: str, field: str = "image") -> Image.Image:
 def _list_routes(router: APIRouter, app: App) -> None:
     @router.get("/samplers")
     def samplers() -> list[dict[str, Any]]:
-        return [{"name": spec.name, "aliases": list(spec.aliases), "options": {}} for spec in app.samplers.samplers]
+        # A1111's SamplerItem types options as dict[str, str]: its booleans come out as "True"
+        return [{"name": spec.name, "aliases": list(spec.aliases),
+                 "options": {key: str(value) for key, value in spec.options.items()}}
+                for spec in app.samplers.samplers]
 
     @router.get("/schedulers")
     def schedulers() -> list[dict[str, Any]]:
-        return [{"name": schedule.name, "label": schedule.label, "aliases": None, "default_rho": -1,
-                 "need_inner_model": False} for schedule in app.samplers.schedule_types]
+        return [{"name": schedule.name, "label": schedule.label,
+                 "aliases": list(schedule.aliases) if schedule.aliases else None,
+                 "default_rho": schedule.default_rho, "need_inner_model": schedule.need_inner_model}
+                for schedule in app.samplers.schedule_types]
 
     @router.get("/sd-models")
     def sd_models() -> list[dict[str, Any]]:

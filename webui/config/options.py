@@ -135,7 +135,36 @@ def default_options() -> OptionRegistry:
         OptionSpec("show_progress_every_n_steps", 10,
                    "Live preview display period (in sampling steps; -1 = only at the end)", "ui", minimum=-1,
                    maximum=150),
+        *sampler_option_specs(),
     ])
+
+
+def sampler_option_specs() -> list[OptionSpec]:
+    """A1111 v1.10's "Sampler parameters" (and its noise source and alphas_cumprod settings), keys and defaults."""
+    section = "sampler-params"
+    return [
+        OptionSpec("eta_ddim", 0.0, "Eta for DDIM (noise multiplier)", section, 0.0, 1.0, step=0.01),
+        OptionSpec("eta_ancestral", 1.0, "Eta for k-diffusion samplers (noise multiplier)", section, 0.0, 1.0,
+                   step=0.01),
+        OptionSpec("s_churn", 0.0, "Sigma churn", section, 0.0, 100.0, step=0.01),
+        OptionSpec("s_tmin", 0.0, "Sigma tmin", section, 0.0, 10.0, step=0.01),
+        OptionSpec("s_tmax", 0.0, "Sigma tmax (0 = inf)", section, 0.0, 999.0, step=0.01),
+        OptionSpec("s_noise", 1.0, "Sigma noise", section, 0.0, 1.1, step=0.001),
+        OptionSpec("sigma_min", 0.0, "Sigma min (0 = default)", section, 0.0, 1000.0),
+        OptionSpec("sigma_max", 0.0, "Sigma max (0 = default)", section, 0.0, 1000.0),
+        OptionSpec("rho", 0.0, "Scheduler rho (0 = default: 7 for Karras, 1 for polyexponential)", section, 0.0, 100.0),
+        OptionSpec("eta_noise_seed_delta", 0, "Eta noise seed delta (ENSD; does not improve anything, just produces "
+                   "different results for ancestral samplers — only useful for reproducing images)", section,
+                   minimum=0, maximum=2 ** 31),
+        OptionSpec("always_discard_next_to_last_sigma", False, "Always discard next-to-last sigma", section),
+        OptionSpec("beta_dist_alpha", 0.6, "Beta scheduler - alpha", section, 0.01, 1.0, step=0.01),
+        OptionSpec("beta_dist_beta", 0.6, "Beta scheduler - beta", section, 0.01, 1.0, step=0.01),
+        OptionSpec("randn_source", "GPU", "Random number generator source (GPU: A1111's default; CPU: the same "
+                   "images on every machine; NV: NVIDIA's GPU numbers on any device)", "sd",
+                   choices=("GPU", "CPU", "NV"), component="radio"),
+        OptionSpec("use_downcasted_alpha_bar", False, "Downcast model alphas_cumprod to fp16 before sampling "
+                   "(for reproducing images made before A1111 1.8)", "sd"),
+    ]
 
 
 class SettingsStore:

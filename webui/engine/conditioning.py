@@ -182,7 +182,9 @@ class JobConditioning:
 
 def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str, steps: int,
                        hires_steps: int | None = None) -> JobConditioning:
-    """Encode every distinct text of both prompts' schedules once, padded with empty chunks to one length."""
+    """Encode every distinct text of both prompts' schedules once. Entries of one prompt's schedule are padded with
+    empty chunks to one length; the prompt and the negative prompt are not padded to each other (A1111's default,
+    "Pad prompt/negative prompt" off): the denoiser runs them apart when their lengths differ."""
     used: list[str] = []
     encoded: dict[str, torch.Tensor] = {}
     schedules = [prompt_schedule(text, steps, hires_steps) for text in (prompt, negative_prompt)]
@@ -192,13 +194,16 @@ def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str
                 result = encoder.encode(text)
                 encoded[text] = result.vectors
                 used += [name for name in result.embeddings_used if name not in used]
-    longest = max(vectors.shape[0] for vectors in encoded.values())
-    if any(vectors.shape[0] != longest for vectors in encoded.values()):
-        empty = encoder.empty_chunk()
-        encoded = {text: _pad_with(vectors, empty, longest) for text, vectors in encoded.items()}
-    cond, uncond = (ScheduledConditioning(tuple((end, encoded[text]) for end, text in schedule))
-                    for schedule in schedules)
+    cond, uncond = (_padded_schedule(encoder, schedule, encoded) for schedule in schedules)
     return JobConditioning(cond, uncond, tuple(used))
+
+
+def _padded_schedule(encoder: PromptEncoder, schedule, encoded: dict[str, torch.Tensor]) -> ScheduledConditioning:
+    longest = max(encoded[text].shape[0] for _, text in schedule)
+    if all(encoded[text].shape[0] == longest for _, text in schedule):
+        return ScheduledConditioning(tuple((end, encoded[text]) for end, text in schedule))
+    empty = encoder.empty_chunk()
+    return ScheduledConditioning(tuple((end, _pad_with(encoded[text], empty, longest)) for end, text in schedule))
 
 
 def _pad_with(vectors: torch.Tensor, empty_chunk: torch.Tensor, length: int) -> torch.Tensor:

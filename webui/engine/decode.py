@@ -1,7 +1,7 @@
 """Latents → PIL images, with A1111's safety net for fp16 VAEs.
 
 An fp16 VAE sometimes decodes to NaN (a known SD 1.x VAE weakness, hence A1111's --no-half-vae and its automatic
-fallback). We decode exactly as diffusers' pipeline does; when the result holds NaN and the VAE runs in half
+fallback). We decode as A1111 does (truncating to 8 bits); when the result holds NaN and the VAE runs in half
 precision, that decode is redone in fp32 and the caller gets a note saying so.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -33,6 +34,11 @@ def decode_latents(pipeline, latents: torch.Tensor) -> tuple[list[Image.Image], 
         finally:
             vae.to(half)
         note = NAN_FALLBACK_NOTE
-    images = pipeline.image_processor.postprocess(decoded, output_type="pil",
-                                                  do_denormalize=[True] * decoded.shape[0])
-    return list(images), note
+    return to_pil_images(decoded), note
+
+
+def to_pil_images(decoded: torch.Tensor) -> list[Image.Image]:
+    """A1111's conversion: 255 · clamp((x + 1) / 2, 0, 1), truncated (not rounded) to uint8."""
+    unit = torch.clamp((decoded.float() + 1.0) / 2.0, min=0.0, max=1.0)
+    arrays = (255.0 * unit.permute(0, 2, 3, 1).cpu().numpy()).astype(np.uint8)
+    return [Image.fromarray(array) for array in arrays]

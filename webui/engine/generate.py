@@ -20,10 +20,11 @@ from webui.engine.conditioning import JobConditioning, PromptEncoder, build_cond
 from webui.engine.conditioning_steps import ConditioningInput, apply_steps
 from webui.engine.decode import decode_latents
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
+from webui.engine.ksampling.noise import ImageNoise, VariationSeeds, default_noise_sources
 from webui.engine.lora import LoraToApply, applied_loras
 from webui.engine.model_facts import ModelFacts, uses_inpainting_conditioning
 from webui.engine.network_tags import NetworkTag, extract_network_tags
-from webui.engine.passes import SamplingSettings
+from webui.engine.passes import SamplingSettings, sampling_device
 from webui.engine.postprocessors import PostprocessInput, run_postprocessors
 from webui.engine.request import LATENT_UPSCALE_MODES, MAX_SEED, RANDOM_SEED, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
@@ -38,13 +39,13 @@ from webui.engine.sampling import (
 from webui.engine.seams import EngineSeams
 from webui.engine.upscale import UnknownUpscalerError, UpscalerRegistry
 from webui.engine.variant_registry import BatchRun, candidates
-from webui.engine.variants import build_scheduler
 from webui.infotext.format import add_parameters
 from webui.model_manager.manager import LoadedModel, ModelManager
 from webui.model_manager.networks import ExtraNetworks
 
 __all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions",
-           "ModelFacts", "build_scheduler"]
+           "ModelFacts"]
+LATENT_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class GenerationResult:
     notes: tuple[str, ...] = ()  # things the user should know (NaN fallback, out-of-memory retry, unknown LoRA)
     model: ModelFacts | None = None  # what the job really ran with (None only from results built by hand)
     skipped: int = 0                 # batches cut short by Skip (their partial images are kept)
+    subseed: int = -1                # the first image's variation seed, resolved (A1111's p.subseed)
 
 
 def model_facts(loaded: LoadedModel, request: GenerationRequest) -> ModelFacts:
@@ -87,6 +89,19 @@ def resolve_seed(seed: int, rng: random.Random) -> int:
 def batch_seeds(first_seed: int, batch_index: int, batch_size: int) -> list[int]:
     start = first_seed + batch_index * batch_size
     return [(start + offset) % (MAX_SEED + 1) for offset in range(batch_size)]
+
+
+def image_seeds(request: GenerationRequest, batch_index: int) -> list[int]:
+    """A1111: image i uses seed + i — except with a variation seed, where every image keeps the seed and the
+    subseeds count up instead."""
+    if request.subseed_strength > 0:
+        return [request.seed] * request.batch_size
+    return batch_seeds(request.seed, batch_index, request.batch_size)
+
+
+def schedule_steps(sampler: ResolvedSampler, steps: int) -> int:
+    """A1111's SamplerData.total_steps: the step count its prompt schedules are built over."""
+    return steps * 2 if sampler.sampler.second_order else steps
 
 
 class GenerationOutOfMemory(RuntimeError):
@@ -170,7 +185,8 @@ class GenerationEngine:
         sampler = self._samplers.resolve(request.sampler_name, request.scheduler)  # fails before any work
         self.check_hires_upscaler(request)
         hires_sampler = self._hires_sampler(request)
-        request = replace(request, seed=resolve_seed(request.seed, self._rng))
+        request = replace(request, seed=resolve_seed(request.seed, self._rng),
+                          subseed=resolve_seed(request.subseed, self._rng))
         networks = self._prompt_networks(request)
         signals = JobSignals(progress, cancelled, skip, preview, options.preview_every)
         images: list[GeneratedImage] = []
@@ -184,24 +200,25 @@ class GenerationEngine:
                 if signals.cancel_requested():
                     break
                 signals.skipped = False
-                seeds = batch_seeds(request.seed, batch_index, request.batch_size)
+                seeds = image_seeds(request, batch_index)
                 loaded, batch = self._run_with_memory_retry(loaded, plan, signals, batch_index, seeds, notes)
-                images.extend(self._finished(batch, seeds, len(images), request, infotext))
+                subseeds = batch_seeds(request.subseed, batch_index, request.batch_size)
+                images.extend(self._finished(batch, seeds, subseeds, len(images), request, infotext))
                 if signals.stopped:
                     break  # A1111: the interrupted batch keeps what it made; later batches do not run
                 if signals.skipped:
                     skipped += 1
                     notes.append(f"batch {batch_index + 1} of {request.batch_count} skipped")
         return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes),
-                                facts, skipped)
+                                facts, skipped, request.subseed)
 
-    def _finished(self, batch: list[Image.Image], seeds: list[int], first_index: int, request: GenerationRequest,
-                  infotext: JobInfotext) -> list[GeneratedImage]:
+    def _finished(self, batch: list[Image.Image], seeds: list[int], subseeds: list[int], first_index: int,
+                  request: GenerationRequest, infotext: JobInfotext) -> list[GeneratedImage]:
         """Each decoded image through the post-processors; their infotext fields join the image's infotext."""
         entries = self._seams.postprocessor_entries()
         finished = []
-        for offset, (image, seed) in enumerate(zip(batch, seeds, strict=True)):
-            text = infotext.for_seed(seed)
+        for offset, (image, seed, subseed) in enumerate(zip(batch, seeds, subseeds, strict=True)):
+            text = infotext.for_seed(seed, subseed)
             if entries:
                 outcome = run_postprocessors(entries, PostprocessInput(image, generation=request, seed=seed,
                                                                        index=first_index + offset,
@@ -276,20 +293,23 @@ class GenerationEngine:
         encoder = PromptEncoder(pipeline.tokenizer, pipeline.text_encoder, request.clip_skip or 1,
                                 embeddings=embeddings, device=device)
         first_steps = request.steps
-        if request.img2img is not None:
-            first_steps = max(1, int(request.steps * request.img2img.denoising_strength))
+        if request.img2img is not None:  # A1111 runs t_enc + 1 steps
+            first_steps = min(request.steps, int(min(request.img2img.denoising_strength, 0.999) * request.steps) + 1)
         hires = request.hires
         hires_steps = 0
         hires_conditioning = None
+        # A1111 builds prompt schedules over the sampler's UNet calls: twice the steps for second-order samplers
+        first_total = schedule_steps(sampler, request.steps)
         with torch.inference_mode():
             conditioning = self._stepped(request, build_conditioning(encoder, networks.prompt,
-                                                                     request.negative_prompt, request.steps))
+                                                                     request.negative_prompt, first_total))
             if hires is not None:
                 second = hires.steps or request.steps
-                hires_steps = max(1, int(second * hires.denoising_strength))
+                hires_steps = second
                 hires_conditioning = self._stepped(request, build_conditioning(
                     encoder, networks.hires_prompt or networks.prompt,
-                    hires.negative_prompt or request.negative_prompt, request.steps, hires_steps=second), hires=True)
+                    hires.negative_prompt or request.negative_prompt, first_total,
+                    hires_steps=schedule_steps(hires_sampler or sampler, second)), hires=True)
         return JobPlan(request, sampler, hires_sampler, conditioning, hires_conditioning, first_steps, hires_steps)
 
     def _stepped(self, request: GenerationRequest, conditioning: JobConditioning, hires: bool = False
@@ -341,7 +361,6 @@ class GenerationEngine:
     def _batch_run(self, loaded: LoadedModel, plan: JobPlan, signals: JobSignals, batch_index: int,
                    seeds: list[int], notes: list[str]) -> BatchRun:
         request = plan.request
-        loaded.pipeline.scheduler = build_scheduler(loaded.scheduler_config, plan.sampler)
         observer = PassObserver(signals, batch_index, plan.conditioning, len(seeds), plan.first_pass_steps, 0,
                                 plan.total_steps, (request.width, request.height))
         settings = SamplingSettings(request.steps, request.cfg_scale, request.width, request.height)
@@ -352,8 +371,22 @@ class GenerationEngine:
                 notes.append(note)
             return images
 
+        def noise_for(width: int, height: int) -> ImageNoise:
+            return batch_noise(request, seeds, batch_index, width, height, sampling_device(loaded.pipeline))
+
         return BatchRun(loaded, plan, signals, batch_index, tuple(seeds), _generators(loaded, seeds), observer,
-                        settings, self._upscalers, decode, lambda: _generators(loaded, seeds), notes)
+                        settings, self._upscalers, decode, lambda: _generators(loaded, seeds), noise_for, notes)
+
+
+def batch_noise(request: GenerationRequest, seeds: list[int], batch_index: int, width: int, height: int,
+                device: torch.device) -> ImageNoise:
+    """A1111's ImageRNG for one batch at a size: the seeds, their variation seeds, the noise source and ENSD."""
+    variation = VariationSeeds(
+        tuple(batch_seeds(request.subseed, batch_index, len(seeds))) if request.subseed_strength else (),
+        request.subseed_strength, (request.seed_resize_from_w, request.seed_resize_from_h))
+    source = default_noise_sources().get(request.sampler_settings.randn_source)
+    return ImageNoise((LATENT_CHANNELS, height // 8, width // 8), seeds, source, device, variation,
+                      request.sampler_settings.eta_noise_seed_delta)
 
 
 def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:

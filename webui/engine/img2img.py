@@ -1,10 +1,10 @@
-"""img2img and inpaint for one batch: prepare the init image and mask as A1111 does, run one diffusers pass, put
+"""img2img and inpaint for one batch: prepare the init image and mask as A1111 does, run one sampling pass, put
 the result back.
 
 Image preparation (resize modes, mask blur and inversion, the "only masked" crop, "fill") is pure Pillow work in
-`img2img_images`; this module does the latent side: A1111's "latent noise" / "latent nothing" masked content,
-"Just resize (latent upscale)", denoising 0 (a VAE round trip, no sampling) and the final paste that keeps unmasked
-pixels exactly as they were.
+`img2img_images`; this module does the latent side: A1111's latent mask (blended in by the denoiser and after the
+pass), "latent noise" / "latent nothing" masked content, "Just resize (latent upscale)", and the final paste that
+keeps unmasked pixels exactly as they were. Denoising 0 still runs A1111's single step at the smallest noise level.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from webui.engine.decode import decode_latents
+from webui.engine.image_cond import inpainting_image_cond
 from webui.engine.img2img_images import (
     INPAINT_AREAS,
     crop_region,
@@ -24,44 +24,49 @@ from webui.engine.img2img_images import (
     prepare_mask,
     resize_for_img2img,
 )
-from webui.engine.passes import (
-    SamplingSettings,
-    encode_images,
-    img2img_pass,
-    inpaint_pass,
-    run_steps,
-    upscale_latents,
-)
-from webui.engine.request import GenerationRequest, InpaintMask
-from webui.engine.sampling import PassObserver
+from webui.engine.ksampling.denoiser import LatentMask
+from webui.engine.passes import PassSampler, encode_images, sample, upscale_latents
+from webui.engine.request import InpaintMask
+from webui.engine.variant_registry import BatchRun
 
 LATENT_UPSCALE_RESIZE = 3  # "Just resize (latent upscale)"
 
 
 class Img2ImgRun:
-    def __init__(self, pipeline, request: GenerationRequest, generators: list[torch.Generator]) -> None:
+    """One batch of an img2img or inpaint job, sampled as A1111's `StableDiffusionProcessingImg2Img` does."""
+
+    def __init__(self, batch: BatchRun) -> None:
+        request = batch.request
         assert request.img2img is not None
-        self._pipeline = pipeline
+        self._batch = batch
+        self._pipeline = batch.pipeline
         self._request = request
         self._spec = request.img2img
-        self._generators = generators
+        self._generators = batch.generators
         self._size = (request.width, request.height)
 
-    def img2img(self, observer: PassObserver, settings: SamplingSettings, notes: list[str]) -> list[Image.Image]:
-        """Interrupted or skipped, the latents the pass reached are decoded all the same (A1111)."""
+    def img2img(self) -> list[Image.Image]:
+        """Interrupted or skipped, the last prediction is decoded all the same (A1111)."""
         source = self._spec.image.convert("RGB")
-        start: list[Image.Image] | torch.Tensor = [self._init(source)] * len(self._generators)
         if self._spec.resize_mode == LATENT_UPSCALE_RESIZE:
-            start = self._latent_upscaled(source)
-        if run_steps(self._request.steps, self._spec.denoising_strength) < 1:
-            return self._decode(self._as_latents(start), notes)
-        latents = img2img_pass(self._pipeline, observer, settings, self._generators, start,
-                               self._spec.denoising_strength)
-        return self._decode(latents, notes)
+            latents = self._latent_upscaled(source)
+            images = None
+        else:
+            images = [self._init(source)] * len(self._generators)
+            latents = encode_images(self._pipeline, images, self._generators)
+        image_cond = inpainting_image_cond(self._pipeline, images or [source.resize(self._size)], None, latents)
+        return self._decode(self._sample(latents, None, image_cond))
 
-    def inpaint(self, observer: PassObserver, settings: SamplingSettings, notes: list[str]) -> list[Image.Image]:
+    def inpaint(self) -> list[Image.Image]:
         assert self._spec.mask is not None
-        return self._inpaint(self._init(self._spec.image.convert("RGB")), self._spec.mask, observer, settings, notes)
+        return self._inpaint(self._init(self._spec.image.convert("RGB")), self._spec.mask)
+
+    def _sample(self, latents: torch.Tensor, mask: LatentMask | None, image_cond: torch.Tensor | None
+                ) -> torch.Tensor:
+        batch = self._batch
+        chosen = PassSampler(batch.plan.sampler, self._request.sampler_settings)
+        return sample(self._pipeline, batch.observer, batch.settings, chosen, batch.noise_for(*self._size), latents,
+                      self._spec.denoising_strength, mask=mask, image_cond=image_cond)
 
     def _init(self, source: Image.Image) -> Image.Image:
         return resize_for_img2img(source, self._spec.resize_mode, *self._size)
@@ -73,11 +78,7 @@ class Img2ImgRun:
                                 self._generators)
         return upscale_latents(latents, "Latent", *self._size)
 
-    def _as_latents(self, start: list[Image.Image] | torch.Tensor) -> torch.Tensor:
-        return start if isinstance(start, torch.Tensor) else encode_images(self._pipeline, start, self._generators)
-
-    def _inpaint(self, init: Image.Image, spec: InpaintMask, observer: PassObserver, settings: SamplingSettings,
-                 notes: list[str]) -> list[Image.Image]:
+    def _inpaint(self, init: Image.Image, spec: InpaintMask) -> list[Image.Image]:
         mask_source = resize_for_img2img(spec.mask, self._spec.resize_mode % LATENT_UPSCALE_RESIZE, *self._size)
         soft_mask = prepare_mask(mask_source, spec.invert, spec.blur)
         hard_mask = prepare_mask(mask_source, spec.invert, 0)
@@ -90,49 +91,29 @@ class Img2ImgRun:
                 for picture in (init, soft_mask, hard_mask))
         if spec.fill == "fill":
             work_image = fill_masked(work_image, work_hard)
-        strength = self._spec.denoising_strength
-        if run_steps(self._request.steps, strength) < 1:
-            generated = self._decode(self._as_latents([work_image] * len(self._generators)), notes)
-        else:
-            start, masked_latents = self._inpaint_start(work_image, work_hard, spec.fill)
-            latents = inpaint_pass(self._pipeline, observer, settings, self._generators, start, work_mask,
-                                   strength, masked_latents)  # interrupted: what it reached, pasted back below
-            generated = self._decode(latents, notes)
+        count = len(self._generators)
+        latents = encode_images(self._pipeline, [work_image] * count, self._generators)
+        mask = _latent_mask(work_mask, latents)
+        if spec.fill == "latent noise":
+            noise = self._batch.noise_for(*self._size).first().to(latents.device, latents.dtype)
+            latents = latents * mask.keep + noise * mask.repaint
+        elif spec.fill == "latent nothing":
+            latents = latents * mask.keep
+        mask.init_latents = latents
+        image_cond = inpainting_image_cond(self._pipeline, [work_image] * count, work_mask, latents)
+        generated = self._decode(self._sample(latents, mask, image_cond))  # interrupted: pasted back all the same
         overlay = overlay_mask(soft_mask, INPAINT_AREAS[1] if spec.only_masked else INPAINT_AREAS[0])
         return [paste_back(init, image, overlay, region) for image in generated]
 
-    def _inpaint_start(self, image: Image.Image, hard_mask: Image.Image,
-                       fill: str) -> tuple[list[Image.Image] | torch.Tensor, torch.Tensor | None]:
-        """Pixels for "fill"/"original"; for "latent noise"/"latent nothing" the encoded image with its masked
-        latents replaced by noise or zeros (and, for 9-channel models, the masked image's latents, which diffusers
-        would otherwise derive from pixels)."""
-        count = len(self._generators)
-        if fill not in ("latent noise", "latent nothing"):
-            return [image] * count, None
-        latents = encode_images(self._pipeline, [image] * count, self._generators)
-        mask = _latent_mask(hard_mask, latents)
-        if fill == "latent noise":
-            noise = torch.cat([torch.randn(latents.shape[1:], generator=generator, device=generator.device)
-                               .to(latents.device, latents.dtype).unsqueeze(0) for generator in self._generators])
-            latents = latents * (1 - mask) + noise * mask
-        else:
-            latents = latents * (1 - mask)
-        # diffusers derives the masked image from pixels unless given its latents; only 9-channel UNets read them
-        masked_latents = latents
-        if self._pipeline.unet.config.in_channels == 9:
-            grey = Image.new("RGB", image.size, (128, 128, 128))  # 0 in the VAE's [-1, 1] range, as diffusers masks
-            kept = Image.composite(grey, image, hard_mask)
-            masked_latents = encode_images(self._pipeline, [kept] * count, self._generators)
-        return latents, masked_latents
-
-    def _decode(self, latents: torch.Tensor, notes: list[str]) -> list[Image.Image]:
-        images, note = decode_latents(self._pipeline, latents)
-        if note and note not in notes:
-            notes.append(note)
-        return images
+    def _decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        return self._batch.decode(latents)
 
 
-def _latent_mask(mask: Image.Image, latents: torch.Tensor) -> torch.Tensor:
+def _latent_mask(mask: Image.Image, latents: torch.Tensor) -> LatentMask:
+    """A1111's p.mask / p.nmask: the (blurred) mask resized to the latent size with Pillow's default filter and
+    rounded to 0/1 (A1111's mask_round, on by default)."""
     height, width = latents.shape[-2:]
-    small = np.asarray(mask.convert("L").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-    return torch.from_numpy(small / 255.0).to(latents.device, latents.dtype)[None, None]
+    small = np.asarray(mask.convert("RGB").resize((width, height)), dtype=np.float32)[..., 0] / 255.0
+    repaint = torch.from_numpy(np.around(small)).to(latents.device, latents.dtype)[None, None]
+    repaint = repaint.expand(latents.shape[0], latents.shape[1], -1, -1)
+    return LatentMask(latents, 1.0 - repaint, repaint)

@@ -66,6 +66,45 @@ def img2img_keys(request: GenerationRequest) -> list[tuple[str, object | None]]:
     return keys
 
 
+def sampler_keys(request: GenerationRequest, plan: JobPlan) -> list[tuple[str, object | None]]:
+    """A1111's extra_generation_params for the sampler settings, written only where they differ from its defaults
+    (`sd_samplers_common.Sampler.initialize`, `KDiffusionSampler.get_sigmas`, `apply_alpha_schedule_override`)."""
+    spec, parameters = plan.sampler.sampler, request.sampler_settings
+    keys: list[tuple[str, object | None]] = []
+    eta = parameters.eta_for(spec.family == "timesteps")
+    takes_eta = "eta" in spec.extra_params or spec.family in ("timesteps",) or spec.function in (
+        "sample_dpm_fast", "sample_dpm_adaptive")
+    if takes_eta and eta != spec.eta_default:
+        keys.append(("Eta DDIM" if spec.family == "timesteps" else "Eta", eta))
+    churn = (("s_churn", "Sigma churn", 0.0), ("s_tmin", "Sigma tmin", 0.0), ("s_tmax", "Sigma tmax", 0.0),
+             ("s_noise", "Sigma noise", 1.0))
+    for name, label, default in churn:
+        value = getattr(parameters, name)
+        if name in spec.extra_params and value != default:
+            keys.append((label, value))
+    if spec.uses_sigma_schedule and plan.sampler.sigma_schedule is not None:
+        schedule = plan.sampler.schedule
+        if parameters.sigma_min:
+            keys.append(("Schedule min sigma", parameters.sigma_min))
+        if parameters.sigma_max:
+            keys.append(("Schedule max sigma", parameters.sigma_max))
+        if schedule.default_rho != -1 and parameters.rho and parameters.rho != schedule.default_rho:
+            keys.append(("Schedule rho", parameters.rho))
+        if schedule.name == "beta":
+            keys += [("Beta schedule alpha", parameters.beta_alpha), ("Beta schedule beta", parameters.beta_beta)]
+    if parameters.always_discard_next_to_last_sigma and not spec.discard_next_to_last_sigma:
+        keys.append(("Discard penultimate sigma", True))
+    if parameters.downcast_alphas_cumprod:
+        keys.append(("Downcast alphas_cumprod", True))
+    return keys
+
+
+def uses_ensd(request: GenerationRequest, plan: JobPlan) -> bool:
+    """A1111's is_sampler_using_eta_noise_seed_delta: the sampler draws noise (eta not 0) and says it uses ENSD."""
+    spec = plan.sampler.sampler
+    return spec.uses_ensd and request.sampler_settings.eta_for(spec.family == "timesteps") != 0
+
+
 class JobInfotext:
     """Builds each image's infotext; only the seed differs between the images of a job."""
 
@@ -77,8 +116,12 @@ class JobInfotext:
         self._options = options
         self._extra_keys = extra_keys
 
-    def for_seed(self, seed: int) -> str:
+    def for_seed(self, seed: int, subseed: int | None = None) -> str:
         request, loaded, options = self._request, self._loaded, self._options
+        variation = request.subseed_strength != 0
+        resized = request.seed_resize_from_w > 0 and request.seed_resize_from_h > 0
+        ensd = request.sampler_settings.eta_noise_seed_delta
+        source = request.sampler_settings.randn_source
         denoising = None
         if request.img2img is not None:
             denoising = request.img2img.denoising_strength
@@ -94,5 +137,11 @@ class JobInfotext:
             vae_hash=loaded.vae.short_hash if loaded.vae and options.add_model_hash else None,
             vae_name=loaded.vae.model_name if loaded.vae and options.add_model_name else None,
             denoising_strength=denoising, clip_skip=request.clip_skip or 1,
-            extras=(*hires_keys(request, self._plan), *img2img_keys(request), *self._extra_keys),
+            variation_seed=subseed if variation else None,
+            variation_strength=request.subseed_strength if variation else None,
+            seed_resize_from=f"{request.seed_resize_from_w}x{request.seed_resize_from_h}" if resized else None,
+            ensd=ensd if ensd and uses_ensd(request, self._plan) else None,
+            rng=source if source != "GPU" else None,
+            extras=(*hires_keys(request, self._plan), *img2img_keys(request), *sampler_keys(request, self._plan),
+                    *self._extra_keys),
         ).text()

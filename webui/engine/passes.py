@@ -1,19 +1,20 @@
-"""The denoising passes a job is made of, each one call of a diffusers pipeline returning latents.
-
-txt2img uses the loaded `StableDiffusionPipeline`; img2img, inpaint and the hires-fix second pass use
-`StableDiffusionImg2ImgPipeline` / `StableDiffusionInpaintPipeline` built with `from_pipe`, which shares the loaded
-components (no copy, no reload). Conditioning is always ours (`prompt_embeds`), see `conditioning.py`.
+"""The denoising passes a job is made of: A1111's sampling (`ksampling`) over the loaded pipeline's UNet, with the
+pipeline's VAE for encoding and decoding. Conditioning is always ours, see `conditioning.py`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import diffusers
 import torch
 import torch.nn.functional as functional
 from PIL import Image
 
+from webui.engine.ksampling.denoiser import LatentMask
+from webui.engine.ksampling.noise import ImageNoise
+from webui.engine.ksampling.run import SamplingPass, a1111_alphas_cumprod, run_pass
+from webui.engine.request import SamplerParameters
+from webui.engine.samplers import ResolvedSampler
 from webui.engine.sampling import PassObserver
 
 # A1111's latent upscale modes → torch interpolation (mode, antialias).
@@ -35,51 +36,41 @@ class SamplingSettings:
     height: int
 
 
-def _common(observer: PassObserver, settings: SamplingSettings, generators: list[torch.Generator]) -> dict:
-    cond, uncond = observer.initial_embeds()
-    return {
-        "prompt_embeds": cond, "negative_prompt_embeds": uncond,
-        "num_inference_steps": settings.steps, "guidance_scale": settings.cfg_scale,
-        "width": settings.width, "height": settings.height, "generator": generators,
-        "callback_on_step_end": observer, "callback_on_step_end_tensor_inputs": observer.tensor_inputs,
-        "output_type": "latent",
-    }
+@dataclass(frozen=True)
+class PassSampler:
+    """The sampler of one pass and the settings it runs with."""
+
+    sampler: ResolvedSampler
+    parameters: SamplerParameters
 
 
-def txt2img_pass(pipeline, observer: PassObserver, settings: SamplingSettings,
-                 generators: list[torch.Generator]) -> torch.Tensor:
-    return pipeline(**_common(observer, settings, generators)).images
+def sampling_device(pipeline) -> torch.device:
+    """Where the UNet runs (its execution device under offload, which diffusers' hooks expose)."""
+    device = getattr(pipeline, "_execution_device", None) or pipeline.unet.device
+    return torch.device(device)
 
 
-def img2img_pass(pipeline, observer: PassObserver, settings: SamplingSettings, generators: list[torch.Generator],
-                 init: list[Image.Image] | torch.Tensor, strength: float) -> torch.Tensor:
-    """`init` is one image per seed (encoded by the pipeline) or latents already scaled by the VAE factor."""
-    img2img = diffusers.StableDiffusionImg2ImgPipeline.from_pipe(pipeline)
-    img2img.set_progress_bar_config(disable=True)  # the job's console bar reports progress
-    return img2img(image=_batched(init, len(generators)), strength=strength,
-                   **_common(observer, settings, generators)).images
-
-
-def inpaint_pass(pipeline, observer: PassObserver, settings: SamplingSettings, generators: list[torch.Generator],
-                 init: list[Image.Image] | torch.Tensor, mask: Image.Image, strength: float,
-                 masked_image_latents: torch.Tensor | None = None) -> torch.Tensor:
-    """4-channel models blend the known latents back every step; 9-channel inpainting models get the masked image
-    as extra input channels — diffusers' inpaint pipeline does either, depending on the UNet."""
-    inpaint = diffusers.StableDiffusionInpaintPipeline.from_pipe(pipeline)
-    inpaint.set_progress_bar_config(disable=True)
-    extra = {} if masked_image_latents is None else {"masked_image_latents": masked_image_latents}
-    return inpaint(image=_batched(init, len(generators)), mask_image=mask, strength=strength, **extra,
-                   **_common(observer, settings, generators)).images
-
-
-def _batched(init: list[Image.Image] | torch.Tensor, count: int):
-    if isinstance(init, torch.Tensor):
-        return init if init.shape[0] == count else init.expand(count, -1, -1, -1)
-    return init if len(init) == count else init * count
+def sample(pipeline, observer: PassObserver, settings: SamplingSettings, chosen: PassSampler, noise: ImageNoise,
+           init_latents: torch.Tensor | None = None, strength: float = 1.0, fixed_steps: bool = False,
+           mask: LatentMask | None = None, image_cond: torch.Tensor | None = None) -> torch.Tensor:
+    """One pass (txt2img from noise, or img2img from `init_latents` at `strength`) → latents; when stopped, the
+    last x0 prediction (see `ksampling.run`)."""
+    device = sampling_device(pipeline)
+    job = SamplingPass(
+        unet=pipeline.unet, sampler=chosen.sampler, steps=settings.steps, cfg_scale=settings.cfg_scale, noise=noise,
+        alphas_cumprod=a1111_alphas_cumprod(dict(pipeline.scheduler.config),
+                                            chosen.parameters.downcast_alphas_cumprod),
+        conditioning=observer.conditioning_at, parameters=chosen.parameters, should_stop=observer.should_stop,
+        on_step=observer.on_step, device=device,
+        init_latents=None if init_latents is None else init_latents.to(device, torch.float32),
+        denoising_strength=strength, fixed_steps=fixed_steps, mask=mask,
+        image_cond=None if image_cond is None else image_cond.to(device, torch.float32))
+    with torch.inference_mode():
+        return run_pass(job, dict(pipeline.scheduler.config))
 
 
 def run_steps(steps: int, strength: float) -> int:
-    """How many steps an img2img pass really runs (diffusers and A1111 both run int(steps × strength))."""
+    """How many steps an img2img pass at `strength` runs; 0 means none (a VAE round trip)."""
     return min(steps, int(steps * strength))
 
 

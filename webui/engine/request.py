@@ -118,6 +118,53 @@ class Img2ImgInput:
         _check_range("denoising_strength", self.denoising_strength, DENOISING_RANGE)
 
 
+NOISE_SOURCES = ("GPU", "CPU", "NV")
+ETA_RANGE = (0.0, 10.0)
+SUBSEED_STRENGTH_RANGE = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SamplerParameters:
+    """A1111's sampler settings (Settings → Sampler parameters, or the API's fields and override_settings), resolved
+    by admission from the request and the options. 0 for sigma_min/sigma_max/rho and s_tmax means "the default"."""
+
+    eta: float | None = None          # the request's own eta; None = the setting for the sampler's kind:
+    eta_ancestral: float = 1.0        # k-diffusion samplers (A1111's eta_ancestral)
+    eta_ddim: float = 0.0             # DDIM-style samplers (eta_ddim)
+    s_churn: float = 0.0
+    s_tmin: float = 0.0
+    s_tmax: float = 0.0
+    s_noise: float = 1.0
+    eta_noise_seed_delta: int = 0     # ENSD
+    randn_source: str = "GPU"
+    sigma_min: float = 0.0
+    sigma_max: float = 0.0
+    rho: float = 0.0
+    beta_alpha: float = 0.6
+    beta_beta: float = 0.6
+    always_discard_next_to_last_sigma: bool = False
+    downcast_alphas_cumprod: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("randn_source", self.randn_source, NOISE_SOURCES)
+        for name in ("eta", "eta_ancestral", "eta_ddim"):
+            if getattr(self, name) is not None:
+                _check_range(name, getattr(self, name), ETA_RANGE)
+        for name in ("s_churn", "s_tmin", "s_tmax", "sigma_min", "sigma_max", "rho"):
+            _check_range(name, getattr(self, name), (0.0, 1000.0))
+        _check_range("s_noise", self.s_noise, (0.0, 10.0))
+        for name in ("beta_alpha", "beta_beta"):
+            _check_range(name, getattr(self, name), (0.01, 100.0))
+        if isinstance(self.eta_noise_seed_delta, bool) or not isinstance(self.eta_noise_seed_delta, int):
+            raise ValueError(f"eta_noise_seed_delta must be a whole number, got {self.eta_noise_seed_delta!r}")
+
+
+    def eta_for(self, timestep_sampler: bool) -> float:
+        if self.eta is not None:
+            return self.eta
+        return self.eta_ddim if timestep_sampler else self.eta_ancestral
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str = ""
@@ -136,9 +183,15 @@ class GenerationRequest:
     clip_skip: int | None = None   # None = the CLIP_stop_at_last_layers setting
     hires: HiresFix | None = None  # txt2img only
     img2img: Img2ImgInput | None = None
+    subseed: int = RANDOM_SEED     # A1111's variation seed ("Extra" seed row); used when subseed_strength > 0
+    subseed_strength: float = 0.0
+    seed_resize_from_w: int = 0    # "Resize seed from width/height": 0 or -1 = off
+    seed_resize_from_h: int = 0
+    sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "width", "height", "seed", "batch_size", "batch_count"):
+        for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",
+                     "seed_resize_from_w", "seed_resize_from_h"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
@@ -153,6 +206,14 @@ class GenerationRequest:
         _check_range("batch_count", self.batch_count, BATCH_COUNT_RANGE)
         if self.seed != RANDOM_SEED:
             _check_range("seed", self.seed, (0, MAX_SEED))
+        if self.subseed != RANDOM_SEED:
+            _check_range("subseed", self.subseed, (0, MAX_SEED))
+        _check_range("subseed_strength", self.subseed_strength, SUBSEED_STRENGTH_RANGE)
+        for name in ("seed_resize_from_w", "seed_resize_from_h"):
+            value = getattr(self, name)
+            if value > 0 and not SIZE_RANGE[0] <= value <= SIZE_RANGE[1]:
+                raise ValueError(f"{name} {value} is out of range; allowed: 0 or -1 (off) or "
+                                 f"{SIZE_RANGE[0]}–{SIZE_RANGE[1]}")
         if self.clip_skip is not None:
             _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
@@ -165,6 +226,10 @@ class GenerationRequest:
         if self.img2img is None:
             return "txt2img"
         return "inpaint" if self.img2img.mask is not None else "img2img"
+
+    @property
+    def sampler_settings(self) -> SamplerParameters:
+        return self.sampling or SamplerParameters()
 
     @property
     def image_count(self) -> int:

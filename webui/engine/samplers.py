@@ -1,101 +1,151 @@
-"""A1111 sampler and schedule-type names mapped to diffusers schedulers (pure: no torch).
+"""A1111 v1.10's samplers and schedule types, by name (pure: no torch).
 
-A1111 users pick samplers by name ("Euler a", "DPM++ 2M") and a schedule type ("Automatic", "Karras"). Each
-A1111 sampler maps to a diffusers scheduler class plus config overrides applied with `Scheduler.from_config`.
-"Automatic" resolves to the sampler's default schedule exactly as A1111 does (e.g. DPM++ 2M → Karras) and the
-infotext records the resolved label; a sampler without a default (Euler a) keeps "Automatic", as in A1111.
+Each sampler names how it runs: `kdiffusion` (a function of k-diffusion's `sampling` module, behind A1111's CFG
+denoiser), `timesteps` (A1111's own DDIM / DDIM CFG++ / PLMS over integer timesteps) or `restart` (A1111's Restart
+sampler). UniPC and LCM run on diffusers' schedulers stepped by the same denoiser (`diffusers` family): they work,
+but are not A1111's implementations and do not redraw an A1111 image exactly; `note` says so.
 
-Where diffusers has no exact twin the nearest scheduler is used and said so in `note` (DPM++ 2S a has no
-ancestral single-step solver in diffusers). A1111 samplers with no diffusers counterpart (DPM fast, DPM adaptive,
-Restart, DDIM CFG++) are not offered rather than faked.
+"Automatic" resolves to the sampler's default schedule exactly as A1111 does (DPM++ 2M → Karras) and the infotext
+records the resolved label; a sampler without a default (Euler a) keeps "Automatic" and samples on the model's own
+uniform spacing, as in A1111. Like A1111, every schedule type may be chosen with every sampler; samplers that do not
+sample on sigmas (DDIM, PLMS, ...) and DPM fast/adaptive record it and do not use it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
+
+SamplerFamily = Literal["kdiffusion", "timesteps", "restart", "diffusers"]
+INEXACT_NOTE = "runs on diffusers' {0}; A1111's own {1} implementation differs, so its images are not redrawn exactly"
 
 
 @dataclass(frozen=True)
 class ScheduleType:
     name: str          # the API name, lower case, as A1111's /sdapi/v1/schedulers "name"
     label: str         # what the UI and infotext show
-    config: Mapping[str, object] = field(default_factory=dict)
+    default_rho: float = -1.0
+    need_inner_model: bool = False
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SamplerSpec:
     name: str
-    scheduler_class: str
+    function: str                        # k-diffusion function, our timestep sampler, or a diffusers class
     aliases: tuple[str, ...] = ()
-    options: Mapping[str, object] = field(default_factory=dict)
-    default_schedule: str | None = None   # what "Automatic" means; None = the scheduler's own spacing
-    schedules: tuple[str, ...] = ("uniform",)
+    family: SamplerFamily = "kdiffusion"
+    default_schedule: str | None = None  # what "Automatic" means; None = the model's uniform spacing
+    discard_next_to_last_sigma: bool = False
+    second_order: bool = False           # two UNet calls per step (progress counts them)
+    brownian_noise: bool = False         # SDE samplers: one Brownian tree per image seed
+    uses_ensd: bool = False              # ENSD changes its noise (and is written to the infotext)
+    solver_type: str | None = None
+    extra_params: tuple[str, ...] = ()   # A1111's sampler_extra_params: which of eta/s_churn/... it takes
     note: str = ""
 
+    @property
+    def options(self) -> Mapping[str, object]:
+        """A1111's /sdapi/v1/samplers "options" for this sampler."""
+        pairs: dict[str, object] = {}
+        if self.default_schedule:
+            pairs["scheduler"] = self.default_schedule
+        for key in ("discard_next_to_last_sigma", "second_order", "brownian_noise", "uses_ensd"):
+            if getattr(self, key):
+                pairs[key] = True
+        if self.solver_type:
+            pairs["solver_type"] = self.solver_type
+        return MappingProxyType(pairs)
 
-SIGMA_SCHEDULES = ("uniform", "karras", "exponential", "beta")
+    @property
+    def eta_default(self) -> float:
+        """A1111's default eta for the sampler's kind: DDIM-style samplers 0, k-diffusion ones 1."""
+        return 0.0 if self.family == "timesteps" else 1.0
+
+    @property
+    def uses_sigma_schedule(self) -> bool:
+        return self.family in ("kdiffusion", "restart") and self.function not in ("sample_dpm_fast",
+                                                                                   "sample_dpm_adaptive")
 
 
-def _frozen(mapping: Mapping[str, object]) -> Mapping[str, object]:
-    return MappingProxyType(dict(mapping))
+CHURN = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+ANCESTRAL = ("eta", "s_noise")
 
 
 def default_schedule_types() -> tuple[ScheduleType, ...]:
     return (
         ScheduleType("automatic", "Automatic"),
-        ScheduleType("uniform", "Uniform"),
-        ScheduleType("karras", "Karras", _frozen({"use_karras_sigmas": True})),
-        ScheduleType("exponential", "Exponential", _frozen({"use_exponential_sigmas": True})),
-        ScheduleType("beta", "Beta", _frozen({"use_beta_sigmas": True})),
+        ScheduleType("uniform", "Uniform", need_inner_model=True),
+        ScheduleType("karras", "Karras", default_rho=7.0),
+        ScheduleType("exponential", "Exponential"),
+        ScheduleType("polyexponential", "Polyexponential", default_rho=1.0),
+        ScheduleType("sgm_uniform", "SGM Uniform", need_inner_model=True, aliases=("SGMUniform",)),
+        ScheduleType("kl_optimal", "KL Optimal"),
+        ScheduleType("align_your_steps", "Align Your Steps"),
+        ScheduleType("simple", "Simple", need_inner_model=True),
+        ScheduleType("normal", "Normal", need_inner_model=True),
+        ScheduleType("ddim", "DDIM", need_inner_model=True),
+        ScheduleType("beta", "Beta", need_inner_model=True),
     )
 
 
+def _k(name: str, function: str, aliases: tuple[str, ...], **options) -> SamplerSpec:
+    return SamplerSpec(name, function, aliases, "kdiffusion", **options)
+
+
 def default_samplers() -> tuple[SamplerSpec, ...]:
-    """A1111's samplers in A1111's order, restricted to those diffusers can run."""
-    sde = "sde-dpmsolver++"
+    """A1111 v1.10's samplers in its order, with its per-sampler options (`sd_samplers_kdiffusion.py`)."""
+    sde = ("eta", "s_noise")
     return (
-        SamplerSpec("DPM++ 2M", "DPMSolverMultistepScheduler", ("k_dpmpp_2m",),
-                    default_schedule="karras", schedules=SIGMA_SCHEDULES),
-        SamplerSpec("DPM++ SDE", "DPMSolverSDEScheduler", ("k_dpmpp_sde",),
-                    default_schedule="karras", schedules=SIGMA_SCHEDULES),
-        SamplerSpec("DPM++ 2M SDE", "DPMSolverMultistepScheduler", ("k_dpmpp_2m_sde",),
-                    _frozen({"algorithm_type": sde}), "exponential", SIGMA_SCHEDULES),
-        SamplerSpec("DPM++ 2M SDE Heun", "DPMSolverMultistepScheduler", ("k_dpmpp_2m_sde_heun",),
-                    _frozen({"algorithm_type": sde, "solver_type": "heun"}), "exponential", SIGMA_SCHEDULES),
-        SamplerSpec("DPM++ 2S a", "DPMSolverSinglestepScheduler", ("k_dpmpp_2s_a",),
-                    _frozen({"solver_order": 2}), "karras", SIGMA_SCHEDULES,
-                    note="diffusers has no ancestral single-step DPM++; the deterministic 2S solver is used"),
-        SamplerSpec("DPM++ 3M SDE", "DPMSolverMultistepScheduler", ("k_dpmpp_3m_sde",),
-                    _frozen({"algorithm_type": sde, "solver_order": 3}), "exponential", SIGMA_SCHEDULES),
-        SamplerSpec("Euler a", "EulerAncestralDiscreteScheduler", ("k_euler_a", "k_euler_ancestral")),
-        SamplerSpec("Euler", "EulerDiscreteScheduler", ("k_euler",), schedules=SIGMA_SCHEDULES),
-        SamplerSpec("LMS", "LMSDiscreteScheduler", ("k_lms",), schedules=SIGMA_SCHEDULES),
-        SamplerSpec("Heun", "HeunDiscreteScheduler", ("k_heun",), schedules=SIGMA_SCHEDULES),
-        SamplerSpec("DPM2", "KDPM2DiscreteScheduler", ("k_dpm_2",),
-                    default_schedule="karras", schedules=SIGMA_SCHEDULES),
-        SamplerSpec("DPM2 a", "KDPM2AncestralDiscreteScheduler", ("k_dpm_2_a",),
-                    default_schedule="karras", schedules=SIGMA_SCHEDULES),
-        SamplerSpec("DDIM", "DDIMScheduler", ("ddim",)),
-        SamplerSpec("PLMS", "PNDMScheduler", ("plms",), _frozen({"skip_prk_steps": True})),
-        SamplerSpec("UniPC", "UniPCMultistepScheduler", ("unipc",), schedules=SIGMA_SCHEDULES),
-        SamplerSpec("LCM", "LCMScheduler", ("k_lcm",)),
+        _k("DPM++ 2M", "sample_dpmpp_2m", ("k_dpmpp_2m",), default_schedule="karras"),
+        _k("DPM++ SDE", "sample_dpmpp_sde", ("k_dpmpp_sde",), default_schedule="karras", second_order=True,
+           brownian_noise=True, extra_params=("eta", "s_noise", "r")),
+        _k("DPM++ 2M SDE", "sample_dpmpp_2m_sde", ("k_dpmpp_2m_sde",), default_schedule="exponential",
+           brownian_noise=True, extra_params=(*sde, "solver_type")),
+        _k("DPM++ 2M SDE Heun", "sample_dpmpp_2m_sde", ("k_dpmpp_2m_sde_heun",), default_schedule="exponential",
+           brownian_noise=True, solver_type="heun", extra_params=(*sde, "solver_type")),
+        _k("DPM++ 2S a", "sample_dpmpp_2s_ancestral", ("k_dpmpp_2s_a",), default_schedule="karras",
+           uses_ensd=True, second_order=True, extra_params=ANCESTRAL),
+        _k("DPM++ 3M SDE", "sample_dpmpp_3m_sde", ("k_dpmpp_3m_sde",), default_schedule="exponential",
+           discard_next_to_last_sigma=True, brownian_noise=True, extra_params=sde),
+        _k("Euler a", "sample_euler_ancestral", ("k_euler_a", "k_euler_ancestral"), uses_ensd=True,
+           extra_params=ANCESTRAL),
+        _k("Euler", "sample_euler", ("k_euler",), extra_params=CHURN),
+        _k("LMS", "sample_lms", ("k_lms",)),
+        _k("Heun", "sample_heun", ("k_heun",), second_order=True, extra_params=CHURN),
+        _k("DPM2", "sample_dpm_2", ("k_dpm_2",), default_schedule="karras", discard_next_to_last_sigma=True,
+           second_order=True, extra_params=CHURN),
+        _k("DPM2 a", "sample_dpm_2_ancestral", ("k_dpm_2_a",), default_schedule="karras",
+           discard_next_to_last_sigma=True, uses_ensd=True, second_order=True, extra_params=("s_noise",)),
+        _k("DPM fast", "sample_dpm_fast", ("k_dpm_fast",), uses_ensd=True, extra_params=("s_noise",)),
+        _k("DPM adaptive", "sample_dpm_adaptive", ("k_dpm_ad",), uses_ensd=True),
+        SamplerSpec("Restart", "restart", ("restart",), "restart", default_schedule="karras", second_order=True),
+        SamplerSpec("DDIM", "ddim", ("ddim",), "timesteps", uses_ensd=True),
+        SamplerSpec("DDIM CFG++", "ddim_cfgpp", ("ddim_cfgpp",), "timesteps", uses_ensd=True),
+        SamplerSpec("PLMS", "plms", ("plms",), "timesteps"),
+        SamplerSpec("UniPC", "UniPCMultistepScheduler", ("unipc",), "diffusers",
+                    note=INEXACT_NOTE.format("UniPCMultistepScheduler", "UniPC")),
+        SamplerSpec("LCM", "LCMScheduler", ("k_lcm",), "diffusers", note=INEXACT_NOTE.format("LCMScheduler", "LCM")),
     )
 
 
 @dataclass(frozen=True)
 class ResolvedSampler:
-    """A sampler with its schedule decided: what to build and what the infotext says."""
+    """A sampler with its schedule decided: what to run and what the infotext says."""
 
     sampler: SamplerSpec
     schedule: ScheduleType
-    scheduler_class: str
-    config_overrides: Mapping[str, object]
 
     @property
     def schedule_label(self) -> str:
         return self.schedule.label
+
+    @property
+    def sigma_schedule(self) -> str | None:
+        """The schedule to build sigmas with; None = the model's uniform spacing (A1111's `get_sigmas(n)`)."""
+        return None if self.schedule.name == "automatic" else self.schedule.name
 
 
 class SamplerTable:
@@ -113,7 +163,7 @@ class SamplerTable:
         self._schedules: dict[str, ScheduleType] = {}
         self._ordered_schedules: list[ScheduleType] = []
         for schedule in schedules:
-            for key in {schedule.name.lower(), schedule.label.lower()}:
+            for key in {schedule.name.lower(), schedule.label.lower(), *(a.lower() for a in schedule.aliases)}:
                 if key in self._schedules:
                     raise ValueError(f"schedule type {key!r} is registered twice")
                 self._schedules[key] = schedule
@@ -153,17 +203,11 @@ class SamplerTable:
             raise
 
     def resolve(self, sampler_name: str, schedule_name: str = "Automatic") -> ResolvedSampler:
-        """Decide the scheduler class and config; a schedule the sampler cannot honour is an error."""
         spec = self.sampler(sampler_name)
         schedule = self.schedule(schedule_name)
         if schedule.name == "automatic" and spec.default_schedule is not None:
             schedule = self.schedule(spec.default_schedule)
-        if schedule.name != "automatic" and schedule.name not in spec.schedules:
-            allowed = ", ".join(["Automatic", *(self.schedule(name).label for name in spec.schedules)])
-            raise ValueError(
-                f"sampler {spec.name!r} cannot use schedule type {schedule.label!r}; allowed: {allowed}")
-        overrides = {**spec.options, **schedule.config}
-        return ResolvedSampler(spec, schedule, spec.scheduler_class, _frozen(overrides))
+        return ResolvedSampler(spec, schedule)
 
 
 def default_sampler_table() -> SamplerTable:

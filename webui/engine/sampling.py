@@ -1,9 +1,5 @@
-"""One diffusers denoising pass, observed and steered through `callback_on_step_end`.
-
-The callback is diffusers' documented seam for everything we need during sampling: progress, live previews,
-Interrupt and Skip (by setting the pipeline's `_interrupt` flag), and prompt editing — returning new `prompt_embeds`
-makes the next step use the conditioning A1111's timeline prescribes.
-"""
+"""What a sampling pass reports to its job and asks of it: progress, live previews, Interrupt and Skip, and the
+conditioning for each UNet call (prompt editing). The sampler loop itself is in `ksampling`."""
 
 from __future__ import annotations
 
@@ -50,7 +46,9 @@ class JobSignals:
 
 @dataclass
 class PassObserver:
-    """The callback for one pass: `steps` sampling steps reported after `offset` of the batch's `total` steps."""
+    """One pass's link to the job: `steps` sampling steps reported after `offset` of the batch's `total` steps, the
+    conditioning the denoiser looks up by call count (A1111's timeline, so prompt editing switches where A1111's
+    does), live previews from each step's x0 prediction, and Interrupt/Skip."""
 
     signals: JobSignals
     batch_index: int
@@ -61,28 +59,16 @@ class PassObserver:
     total: int
     preview_size: tuple[int, int]
 
-    def initial_embeds(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.conditioning.embeds_at(0, self.batch_size)
+    def conditioning_at(self, call: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.conditioning.embeds_at(call, batch_size)
 
-    @property
-    def tensor_inputs(self) -> list[str]:
-        return ["latents", "prompt_embeds"] if self.conditioning.changes_during_sampling else ["latents"]
+    def should_stop(self) -> bool:
+        return self.signals.should_stop()
 
-    def __call__(self, pipe, index: int, timestep, callback_kwargs: dict) -> dict:
-        # Second-order samplers (Heun, DPM2) run about two loop iterations per step.
-        iterations = max(1, int(getattr(pipe, "num_timesteps", self.steps) or self.steps))
-        step = min(self.steps, (index + 1) * self.steps // iterations)
+    def on_step(self, index: int, prediction: torch.Tensor) -> None:
         signals = self.signals
+        step = min(self.steps, index + 1)
         if signals.progress is not None:
             signals.progress(self.batch_index, self.offset + step, self.total)
         if signals.preview is not None and signals.preview_every > 0 and (index + 1) % signals.preview_every == 0:
-            signals.preview(cheap_preview(callback_kwargs["latents"], self.preview_size))
-        if self.conditioning.changes_during_sampling:
-            callback_kwargs["prompt_embeds"] = self._embeds_for(pipe, step)
-        if signals.should_stop():
-            pipe._interrupt = True  # diffusers' documented way to stop the denoising loop
-        return callback_kwargs
-
-    def _embeds_for(self, pipe, step: int) -> torch.Tensor:
-        cond, uncond = self.conditioning.embeds_at(step, self.batch_size)
-        return torch.cat([uncond, cond]) if pipe.do_classifier_free_guidance else cond
+            signals.preview(cheap_preview(prediction, self.preview_size))

@@ -46,8 +46,9 @@ class VariantNeeds:
 @dataclass(frozen=True)
 class BatchRun:
     """One batch of one job, as a variant receives it: the resident pipeline with the job's sampler already set,
-    one seeded generator per image, the first pass's observer (progress, previews, Interrupt/Skip, prompt
-    editing) and settings, and the job's plan. A variant returns one decoded image per seed — also when it was
+    one seeded generator per image (for VAE encoding), per-image noise at a size (A1111's ImageRNG: a second pass
+    makes new noise at its size from the same seeds), the first pass's observer (progress, previews, Interrupt/Skip,
+    prompt editing) and settings, and the job's plan. A variant returns one decoded image per seed — also when it was
     interrupted or skipped: then what the latents had reached (A1111 returns what was made)."""
 
     loaded: LoadedModel
@@ -61,6 +62,7 @@ class BatchRun:
     upscalers: UpscalerRegistry
     decode: Callable[[Any], list[Any]]     # latents → PIL images (with the fp16-VAE NaN fallback and its note)
     new_generators: Callable[[], list[Any]]  # fresh generators for the seeds (a second pass reseeds, as A1111)
+    noise_for: Callable[[int, int], Any]   # (width, height) → the batch's per-image noise (ksampling.ImageNoise)
     notes: list[str] = field(default_factory=list)
 
     @property

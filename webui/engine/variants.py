@@ -1,9 +1,10 @@
 """The built-in pipeline variants: txt2img (with the hires-fix second pass), img2img and inpaint.
 
 Each is registered under the name `GenerationRequest.mode` gives, in `default_variants()`. What happens on
-Interrupt and Skip follows A1111 (`processing.py`): the sampler stops and what the batch reached is decoded and
-returned, so the batch keeps an image. One difference: A1111 decodes its denoiser's last prediction of the clean
-image (`last_latent`), diffusers hands back the latents of the step reached, so an early stop looks noisier here.
+Interrupt and Skip follows A1111 (`processing.py`): the sampler stops and its denoiser's last prediction of the
+clean image (A1111's `last_latent`) is decoded and returned, so the batch keeps an image.
+The hires pass runs as A1111's `sample_hr_pass`: new noise at the target size from the same seeds, exactly
+`hr_second_pass_steps` steps over a schedule stretched by the denoising strength.
 Hires fix: A1111's `sample_hr_pass` returns the first pass's samples when the job was interrupted before it began;
 we do that for Skip too (A1111 checks only `interrupted` and would start a hires pass that stops at its first step)
 and for a stop between two tiles of the hires upscale (the first pass is then complete, so its image is what was
@@ -14,24 +15,15 @@ image.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import diffusers
 from PIL import Image
 
+from webui.engine.image_cond import inpainting_image_cond, txt2img_image_cond
 from webui.engine.img2img import Img2ImgRun
-from webui.engine.passes import SamplingSettings, img2img_pass, txt2img_pass, upscale_latents
+from webui.engine.passes import PassSampler, SamplingSettings, encode_images, sample, upscale_latents
 from webui.engine.registry import NamedRegistry
-from webui.engine.samplers import ResolvedSampler
 from webui.engine.sampling import PassObserver
 from webui.engine.upscale import UpscaleInterrupted
 from webui.engine.variant_registry import BatchRun, PipelineVariant, VariantNeeds, variant_registry
-
-
-def build_scheduler(base_config: Mapping[str, Any], sampler: ResolvedSampler):
-    scheduler_class = getattr(diffusers, sampler.scheduler_class)
-    return scheduler_class.from_config(dict(base_config), **dict(sampler.config_overrides))
 
 
 class Txt2ImgVariant:
@@ -43,7 +35,11 @@ class Txt2ImgVariant:
         return self.needs.met_by(request)
 
     def run(self, batch: BatchRun) -> list[Image.Image]:
-        latents = txt2img_pass(batch.pipeline, batch.observer, batch.settings, batch.generators)
+        request = batch.request
+        chosen = PassSampler(batch.plan.sampler, request.sampler_settings)
+        image_cond = txt2img_image_cond(batch.pipeline, len(batch.seeds), request.width, request.height)
+        latents = sample(batch.pipeline, batch.observer, batch.settings, chosen,
+                         batch.noise_for(request.width, request.height), image_cond=image_cond)
         if batch.plan.hires_conditioning is None or batch.stopped_or_skipped:
             return batch.decode(latents)  # A1111: no hires pass once interrupted; decode what was reached
         return self._hires_pass(batch, latents)
@@ -54,23 +50,25 @@ class Txt2ImgVariant:
         assert hires is not None and plan.hires_conditioning is not None
         width, height = hires.target_size(request.width, request.height)
         pipeline = batch.pipeline
-        if plan.hires_sampler is not None:
-            pipeline.scheduler = build_scheduler(batch.loaded.scheduler_config, plan.hires_sampler)
+        chosen = PassSampler(plan.hires_sampler or plan.sampler, request.sampler_settings)
         if hires.is_latent:
-            init: list[Image.Image] | Any = upscale_latents(latents, hires.upscaler, width, height)
+            init = upscale_latents(latents, hires.upscaler, width, height)
+            image_cond = txt2img_image_cond(pipeline, len(batch.seeds), width, height)
         else:
             upscaler = batch.upscalers.get(hires.upscaler)
             control = batch.upscalers.control(cancelled=batch.signals.should_stop)
             first_pass = batch.decode(latents)
             try:
-                init = [upscaler.upscale(image, (width, height), control) for image in first_pass]
+                upscaled = [upscaler.upscale(image, (width, height), control) for image in first_pass]
             except UpscaleInterrupted:
                 return first_pass  # stopped between two tiles: the complete first pass is what was made
+            init = encode_images(pipeline, upscaled, batch.new_generators())
+            image_cond = inpainting_image_cond(pipeline, upscaled, None, init)
         observer = PassObserver(batch.signals, batch.batch_index, plan.hires_conditioning, len(batch.seeds),
                                 plan.hires_steps, plan.first_pass_steps, plan.total_steps, (width, height))
         settings = SamplingSettings(hires.steps or request.steps, request.cfg_scale, width, height)
-        return batch.decode(img2img_pass(pipeline, observer, settings, batch.new_generators(), init,
-                                         hires.denoising_strength))
+        return batch.decode(sample(pipeline, observer, settings, chosen, batch.noise_for(width, height), init,
+                                   hires.denoising_strength, fixed_steps=True, image_cond=image_cond))
 
 
 class Img2ImgVariant:
@@ -82,8 +80,7 @@ class Img2ImgVariant:
         return self.needs.met_by(request)
 
     def run(self, batch: BatchRun) -> list[Image.Image]:
-        return Img2ImgRun(batch.pipeline, batch.request, batch.generators).img2img(
-            batch.observer, batch.settings, batch.notes)
+        return Img2ImgRun(batch).img2img()
 
 
 class InpaintVariant:
@@ -95,8 +92,7 @@ class InpaintVariant:
         return self.needs.met_by(request)
 
     def run(self, batch: BatchRun) -> list[Image.Image]:
-        return Img2ImgRun(batch.pipeline, batch.request, batch.generators).inpaint(
-            batch.observer, batch.settings, batch.notes)
+        return Img2ImgRun(batch).inpaint()
 
 
 def default_variants() -> NamedRegistry[PipelineVariant]:

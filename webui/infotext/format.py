@@ -85,6 +85,11 @@ class GenerationInfo:
     vae_name: str | None = None
     denoising_strength: float | None = None   # img2img, inpaint and the hires pass
     clip_skip: int = 1                         # written only when > 1, as A1111 does
+    variation_seed: int | None = None          # A1111 writes these three only when variation seeds are in use
+    variation_strength: float | None = None
+    seed_resize_from: str | None = None        # "WxH"
+    ensd: int | None = None                    # only for samplers whose noise it changes, and when not 0
+    rng: str | None = None                     # "CPU" / "NV"; absent for A1111's default "GPU"
     extras: tuple[tuple[str, object | None], ...] = ()
 
     def parameters(self) -> dict[str, object | None]:
@@ -99,8 +104,13 @@ class GenerationInfo:
             "Model": self.model_name,
             "VAE hash": self.vae_hash,
             "VAE": self.vae_name,
+            "Variation seed": self.variation_seed,
+            "Variation seed strength": self.variation_strength,
+            "Seed resize from": self.seed_resize_from,
             "Denoising strength": self.denoising_strength,
             "Clip skip": self.clip_skip if self.clip_skip > 1 else None,
+            "ENSD": self.ensd,
+            "RNG": self.rng,
             **dict(self.extras),
             "Version": self.version,
         }

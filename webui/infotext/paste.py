@@ -21,7 +21,9 @@ A1111_DEFAULTS = {
     "Hires schedule type": USE_SAME_SCHEDULER, "Hires checkpoint": "Use same checkpoint", "Hires prompt": "",
     "Hires negative prompt": "", "Mask mode": "Inpaint masked", "Masked content": "original",
     "Inpaint area": "Whole picture", "Masked area padding": "32", "RNG": "GPU", "Schedule type": "Automatic",
-    "VAE Encoder": "Full", "VAE Decoder": "Full",
+    "VAE Encoder": "Full", "VAE Decoder": "Full", "Seed resize from-1": "-1", "Seed resize from-2": "-1",
+    # not A1111's (it leaves the control as it was): an infotext without a variation seed was made without one
+    "Variation seed strength": "0",
 }
 T = TypeVar("T")
 
@@ -72,6 +74,11 @@ class PastedFields:
     hr_negative_prompt: str | None
     mask_blur: int | None
     model_hash: str | None
+    subseed: int | None = None
+    subseed_strength: float | None = None
+    seed_resize_from_w: int | None = None
+    seed_resize_from_h: int | None = None
+    settings: tuple[tuple[str, str], ...] = ()   # the infotext's setting keys (ENSD, RNG, Eta, ...) and values
 
 
 def pasted_fields(parameters: dict[str, str]) -> PastedFields:
@@ -93,5 +100,60 @@ def pasted_fields(parameters: dict[str, str]) -> PastedFields:
         hr_resize_y=_typed(parameters, "Hires resize-2", _whole),
         hr_sampler=get("Hires sampler"), hr_scheduler=get("Hires schedule type"), hr_prompt=get("Hires prompt"),
         hr_negative_prompt=get("Hires negative prompt"), mask_blur=_typed(parameters, "Mask blur", _whole),
-        model_hash=get("Model hash"),
+        model_hash=get("Model hash"), subseed=_typed(parameters, "Variation seed", _whole),
+        subseed_strength=_typed(parameters, "Variation seed strength", float),
+        seed_resize_from_w=_typed(parameters, "Seed resize from-1", _whole),
+        seed_resize_from_h=_typed(parameters, "Seed resize from-2", _whole),
+        settings=tuple((key, parameters[key]) for key in INFOTEXT_SETTINGS if key in parameters),
     )
+
+
+# A1111's infotext keys of settings (shared_options' `infotext=`): pasted into "Override settings", not Settings.
+INFOTEXT_SETTINGS = {
+    "Eta": "eta_ancestral", "Eta DDIM": "eta_ddim", "Sigma churn": "s_churn", "Sigma tmin": "s_tmin",
+    "Sigma tmax": "s_tmax", "Sigma noise": "s_noise", "Schedule min sigma": "sigma_min",
+    "Schedule max sigma": "sigma_max", "Schedule rho": "rho", "ENSD": "eta_noise_seed_delta", "RNG": "randn_source",
+    "Discard penultimate sigma": "always_discard_next_to_last_sigma", "Beta schedule alpha": "beta_dist_alpha",
+    "Beta schedule beta": "beta_dist_beta", "Downcast alphas_cumprod": "use_downcasted_alpha_bar",
+}
+
+
+def _setting_value(text: str, current: object) -> object:
+    if isinstance(current, bool):
+        return text.strip().lower() == "true"
+    if isinstance(current, int):
+        return int(float(text))
+    if isinstance(current, float):
+        return float(text)
+    return text
+
+
+def override_pairs(parameters: dict[str, str], current: Callable[[str], object]) -> list[str]:
+    """The "Key: value" entries A1111's paste puts into Override settings: the infotext's setting keys whose value
+    differs from this instance's setting (an infotext without "RNG" means A1111's default, GPU)."""
+    pairs = []
+    for key, setting in INFOTEXT_SETTINGS.items():
+        if key not in parameters:
+            continue
+        try:
+            value = _setting_value(parameters[key], current(setting))
+        except ValueError:
+            continue
+        if value != current(setting):
+            pairs.append(f"{key}: {parameters[key]}")
+    return pairs
+
+
+def override_settings(pairs: list[str], current: Callable[[str], object]) -> dict[str, object]:
+    """Override settings entries ("ENSD: 31337") back to {setting key: typed value}; unknown entries raise."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, _, text = pair.partition(": ")
+        if key not in INFOTEXT_SETTINGS:
+            raise ValueError(f"override setting {pair!r} is unknown; known: {', '.join(INFOTEXT_SETTINGS)}")
+        setting = INFOTEXT_SETTINGS[key]
+        try:
+            overrides[setting] = _setting_value(text, current(setting))
+        except ValueError:
+            raise ValueError(f"override setting {pair!r}: {text!r} is not a valid value") from None
+    return overrides

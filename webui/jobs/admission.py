@@ -2,7 +2,8 @@
 
 The UI and the API only map their own fields onto a `GenerationRequest` (its constructor validates the values);
 admission then decides the model facts the job will run with — the checkpoint (the request's own, from
-`override_settings` or a non-admin's dropdown, else the instance's), and clip skip — and records them on the request.
+`override_settings` or a non-admin's dropdown, else the instance's), clip skip and the sampler settings (eta, ENSD,
+the noise source, ...) — and records them on the request.
 So a job that names its own checkpoint never changes what the next job runs on: that one names the instance's
 checkpoint again, and the worker switches back through the RAM cache (A1111's
 `override_settings_restore_afterwards`, default true).
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from webui.engine.request import GenerationRequest
+from webui.engine.request import GenerationRequest, SamplerParameters
 from webui.errors import ModelMissing
 from webui.model_manager.catalog import CheckpointRecord
 
@@ -24,6 +25,7 @@ class InstanceModel:
 
     checkpoint: str | None
     clip_skip: int = 1
+    sampling: SamplerParameters = SamplerParameters()  # the Settings' sampler parameters, noise source, ENSD
 
 
 def admit_generation(request: GenerationRequest, instance: InstanceModel,
@@ -35,4 +37,5 @@ def admit_generation(request: GenerationRequest, instance: InstanceModel,
         raise ModelMissing("checkpoint", "(none)", where="models/Stable-diffusion")
     record = find(query)
     return replace(request, checkpoint=record.title,
-                   clip_skip=request.clip_skip if request.clip_skip is not None else instance.clip_skip)
+                   clip_skip=request.clip_skip if request.clip_skip is not None else instance.clip_skip,
+                   sampling=request.sampling if request.sampling is not None else instance.sampling)

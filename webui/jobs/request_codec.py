@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask
+from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask, SamplerParameters
 
 FORMAT_VERSION = 1
 
@@ -35,6 +35,8 @@ def encode_request(request: GenerationRequest) -> str:
     fields = _shallow(request)
     if request.hires is not None:
         fields["hires"] = _shallow(request.hires)
+    if request.sampling is not None:
+        fields["sampling"] = _shallow(request.sampling)
     if request.img2img is not None:
         img2img = _shallow(request.img2img) | {"image": _png(request.img2img.image)}
         if request.img2img.mask is not None:
@@ -51,6 +53,8 @@ def decode_request(payload: str) -> GenerationRequest:
     fields = dict(document["request"])
     if fields.get("hires") is not None:
         fields["hires"] = HiresFix(**fields["hires"])
+    if fields.get("sampling") is not None:
+        fields["sampling"] = SamplerParameters(**fields["sampling"])
     if fields.get("img2img") is not None:
         img2img = dict(fields["img2img"])
         img2img["image"] = _image(img2img["image"])

@@ -22,6 +22,7 @@ from webui.jobs.job import JobState
 from webui.storage.saved_log import save_to_log
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html, progress_html
+from webui.ui.seed_extras import SeedExtras, build_seed_extras, extra_fields
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
 DEFAULT_SAMPLER = "DPM++ 2M"
@@ -55,11 +56,12 @@ class SamplingControls:
     batch_size: gr.Slider
     random_seed: gr.Button
     reuse_seed: gr.Button
+    extras: SeedExtras
 
     def inputs(self) -> list:
         """What `base_request` reads (by component)."""
         return [self.sampler, self.scheduler, self.steps, self.cfg_scale, self.width, self.height, self.seed,
-                self.batch_count, self.batch_size]
+                self.batch_count, self.batch_size, *self.extras.inputs()]
 
 
 @dataclass
@@ -135,8 +137,9 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
                          min_width=100)
         random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
         reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
+        extras = build_seed_extras(tab)
     return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
-                            random_seed, reuse_seed)
+                            random_seed, reuse_seed, extras)
 
 
 def build_output_panel(tab: str) -> OutputPanel:
@@ -168,7 +171,7 @@ def base_request(app: App, row: PromptRow, controls: SamplingControls, values: V
             cfg_scale=float(values[controls.cfg_scale]), width=int(values[controls.width]),
             height=int(values[controls.height]), seed=int(seed if seed is not None else RANDOM_SEED),
             batch_count=int(values[controls.batch_count]), batch_size=int(values[controls.batch_size]),
-            checkpoint=checkpoint, **extra,
+            checkpoint=checkpoint, **extra_fields(app, controls.extras, values), **extra,
         )
     except (TypeError, ValueError) as error:
         raise gr.Error(str(error)) from error

@@ -14,6 +14,7 @@ from webui.app_context import App
 from webui.infotext.paste import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, PastedFields
 from webui.jobs.tasks import ModelSwitch
 from webui.ui.generation_panel import PromptRow, SamplingControls
+from webui.ui.seed_extras import pasted_updates
 from webui.ui.txt2img_tab import HiresControls
 
 
@@ -36,7 +37,7 @@ class PasteTargets:
     def components(self) -> list:
         c = self.controls
         components = [self.row.prompt, self.row.negative, c.steps, c.sampler, c.scheduler, c.cfg_scale, c.seed,
-                      c.width, c.height, self.clip_skip, self.checkpoint]
+                      c.width, c.height, self.clip_skip, self.checkpoint, *c.extras.inputs()]
         if self.hires is not None:
             h = self.hires
             components += [h.enable, h.denoising, h.scale, h.upscaler, h.steps, h.resize_x, h.resize_y, h.sampler,
@@ -50,7 +51,8 @@ class PasteTargets:
         sampler, scheduler = _sampler(app, fields.sampler, fields.schedule_type)
         updates = [fields.prompt, fields.negative_prompt, _value(fields.steps), _value(sampler), _value(scheduler),
                    _value(fields.cfg_scale), _value(fields.seed), _value(fields.width), _value(fields.height),
-                   _value(fields.clip_skip), _checkpoint(app, fields.model_hash, may_switch)]
+                   _value(fields.clip_skip), _checkpoint(app, fields.model_hash, may_switch),
+                   *pasted_updates(app, fields)]
         if self.hires is not None:
             hr_sampler, hr_scheduler = _hires_sampler(app, fields)
             updates += [fields.enable_hr, _value(fields.denoising_strength if fields.enable_hr else None),
