@@ -16,7 +16,7 @@ from webui.api.gate import GatePolicy, SecurityGate, file_allowed
 from webui.security.request_caller import caller_of_scope
 from webui.security.sessions import SessionStore
 from webui.security.setup import LoginFlags, build_accounts
-from webui.security.throttle import LoginThrottle
+from webui.security.throttle import LoginThrottle, ThrottlePolicy
 
 
 def whoami(request: Request):
@@ -55,7 +55,7 @@ def cache(tmp_path) -> Path:
 
 def gate(tmp_path, cache, **flags) -> TestClient:
     accounts = build_accounts(LoginFlags(**flags), tmp_path / "data", lambda text: None)
-    policy = GatePolicy(accounts, SessionStore(), LoginThrottle(max_failures=3), (cache,),
+    policy = GatePolicy(accounts, SessionStore(), LoginThrottle(ThrottlePolicy(free_failures=3)), (cache,),
                         allowed_origins=("http://good.example",), max_body_bytes=1024)
     return TestClient(SecurityGate(inner_app(), policy), base_url="http://testserver")
 
