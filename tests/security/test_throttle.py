@@ -55,6 +55,15 @@ def test_back_off_doubles_per_further_failure_up_to_the_cap_and_the_own_password
     assert limiter.retry_after(NAT, "alice") is None
 
 
+def test_years_of_slow_guessing_never_overflow_the_back_off():
+    now = [0.0]
+    limiter = throttle(now, max_lockout=60, forget_after=10**9, address_failures=10**9)
+    for _ in range(1100):
+        now[0] += 61
+        limiter.record_failure(NAT, "alice")
+    assert limiter.retry_after(NAT, "alice") == pytest.approx(60)
+
+
 def test_an_address_guessing_across_many_names_is_locked_at_its_own_higher_bound():
     now = [0.0]
     limiter = throttle(now, address_failures=20, address_lockout=300)

@@ -75,7 +75,7 @@ class LoginThrottle:
             record.last_failure = now
             over = record.failures - policy.free_failures
             if over >= 0:
-                record.refused_until = now + min(policy.max_lockout, policy.base_lockout * 2 ** over)
+                record.refused_until = now + min(policy.max_lockout, policy.base_lockout * 2 ** min(over, 40))
             failures = self._address(address)
             failures.append(now)
             while failures and failures[0] <= now - policy.address_window:
