@@ -118,7 +118,7 @@ def test_api_takes_basic_credentials_and_api_auth_replaces_them(tmp_path, cache)
     assert api_only.get("/").status_code == 200 and api_only.get("/sdapi/v1/whoami").status_code == 401
 
 
-def test_failed_logins_are_throttled_per_address_even_for_the_right_password(tmp_path, cache):
+def test_an_account_with_too_many_failures_is_refused_even_for_the_right_password(tmp_path, cache):
     client = gate(tmp_path, cache, **USERS)
     for _ in range(3):
         assert client.get("/sdapi/v1/whoami", headers=basic("alice", "guess")).status_code == 401
