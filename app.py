@@ -45,12 +45,55 @@ def _queue_first_server(config, on_exit):
     return QueueFirstServer(config)
 
 
+def tls_problem(options) -> str | None:
+    """A key and certificate that do not load (or do not match) stop the start here, naming the files."""
+    import ssl
+
+    if not options.tls:
+        return None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(options.tls_certfile, options.tls_keyfile)
+    except (OSError, ssl.SSLError) as error:
+        return f"--tls-certfile {options.tls_certfile} / --tls-keyfile {options.tls_keyfile}: cannot use them ({error})"
+    return None
+
+
+def warn_about_transport(options) -> None:
+    """Passwords and images cross the network in clear text unless TLS is on (here or at a trusted proxy)."""
+    log = logging.getLogger("kestrel")
+    if options.exposed and not options.tls:
+        behind = " (ignore this if a --trusted-proxies reverse proxy serves https)" if options.trusted_proxies else ""
+        log.warning("--listen without TLS: passwords, session cookies and images cross the network unencrypted; "
+                    "give --tls-keyfile and --tls-certfile to serve https%s", behind)
+    if options.tls and not options.disable_tls_verify:
+        log.info("serving https; a self-signed certificate makes browsers warn until it is trusted "
+                 "(--disable-tls-verify silences this note)")
+
+
+def _redirect_listener(options) -> None:
+    """--http-redirect-port: plain http on another port, answered with redirects to https (a daemon thread)."""
+    import threading
+
+    import uvicorn
+
+    from webui.api.server import https_redirect_app
+
+    config = uvicorn.Config(https_redirect_app(options.port), host=options.bind_address,
+                            port=options.http_redirect_port, log_level="warning", proxy_headers=False)
+    threading.Thread(target=uvicorn.Server(config).run, name="http-redirect", daemon=True).start()
+
+
 def serve(argv: list[str]) -> int:
     from webui.config.flags import parse_flags
 
     options = parse_flags(argv)  # exits with code 2 and the usage on a bad flag
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    if (problem := tls_problem(options)) is not None:
+        print(f"app.py: error: {problem}", file=sys.stderr)
+        return 2
+    warn_about_transport(options)
 
     import gradio as gr
     import uvicorn
@@ -61,7 +104,7 @@ def serve(argv: list[str]) -> int:
 
     try:
         app = build_app(options, default_data_dir=REPOSITORY_ROOT)  # loads the extensions too
-    except ValueError as error:  # e.g. an unreadable --gradio-auth-path or an --admin-users name that is no account
+    except ValueError as error:  # an unreadable --gradio-auth-path or auth.json, an --admin-users name that is none
         print(f"app.py: error: {error}", file=sys.stderr)
         return 2
     page = None if options.nowebui else build_ui(app)
@@ -72,9 +115,14 @@ def serve(argv: list[str]) -> int:
     served = secure(http, app, file_roots=(gradio_cache_folder(),))
     app.start()
     host = options.bind_address
-    url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"
-    config = uvicorn.Config(served, host=host, port=options.port, log_level="warning", timeout_graceful_shutdown=5)
+    url = f"{'https' if options.tls else 'http'}://{'127.0.0.1' if host == '0.0.0.0' else host}:{options.port}"
+    tls = {"ssl_keyfile": str(options.tls_keyfile), "ssl_certfile": str(options.tls_certfile)} if options.tls else {}
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the gate honours --trusted-proxies
+    config = uvicorn.Config(served, host=host, port=options.port, log_level="warning", timeout_graceful_shutdown=5,
+                            proxy_headers=False, **tls)
     server = _queue_first_server(config, on_exit=lambda: app.jobs.stop(timeout=0))
+    if options.http_redirect_port is not None:
+        _redirect_listener(options)
     print(f"Running on local URL:  {url}", flush=True)
     if options.autolaunch and not os.environ.get("CI"):
         webbrowser.open(url)

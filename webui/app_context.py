@@ -24,7 +24,7 @@ from webui.engine.samplers import SamplerTable, default_sampler_table
 from webui.engine.upscale import UpscalerRegistry
 from webui.extensions.loader import load_extensions
 from webui.extensions.registry import Extensions
-from webui.jobs.admission import InstanceModel, admit_generation
+from webui.jobs.admission import InstanceModel, admit_generation, check_quota
 from webui.jobs.backend import LocalBackend, RunnerRegistry
 from webui.jobs.extras import ExtrasOptions, ExtrasService, ExtrasSpec
 from webui.jobs.generation import GenerationService, GridOptions, JobOptions
@@ -44,7 +44,10 @@ from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.upscalers import UpscalerLibrary
 from webui.model_manager.weight_cache import WeightCache
 from webui.security.accounts import AccountDirectory
-from webui.security.setup import LoginFlags, build_accounts
+from webui.security.quotas import QuotaBook, parse_quota
+from webui.security.sessions import SessionStore
+from webui.security.setup import LoginFlags, build_accounts, users_file_of
+from webui.security.user_admin import UserAdmin
 from webui.storage.outputs import ImageSaver, SaveOptions
 from webui.storage.stale_files import remove_stale_temp_files
 
@@ -70,6 +73,9 @@ class App:
     accounts: AccountDirectory  # logins and admins (empty: a trusted local instance)
     extras: ExtrasService  # the runner of Extras jobs (its `check` validates upscaler names before queueing)
     extensions: Extensions = field(default_factory=Extensions)  # what extensions/ brought (also the job hooks)
+    sessions: SessionStore = field(default_factory=SessionStore)  # browser logins (persisted in the data dir)
+    users: UserAdmin | None = None  # the Users section's service (accounts in auth.json, quotas)
+    quotas: QuotaBook = field(default_factory=QuotaBook)  # each account's jobs in the last hour
 
     def start(self, restore_jobs: bool = True) -> None:
         """Start the queue; `restore_jobs=False` for tools (the benchmark) that must not run the server's stored
@@ -79,6 +85,7 @@ class App:
     def stop(self) -> None:
         self.jobs.stop()
         self.backend.shutdown()
+        self.sessions.close_store()
 
     # ---- what handlers need, one attribute away (no app.x.y.z chains in the UI and the API)
     @property
@@ -128,8 +135,16 @@ class App:
         return admit_generation(request, self.instance_model(), self.models.check_file)
 
     def submit_generation(self, request: GenerationRequest, owner: str) -> Job:
-        """Admit (model facts decided now) and queue one generation job."""
-        return self.jobs.submit(self.admit(request), owner)
+        """Admit (the owner's quota checked, model facts decided now) and queue one generation job."""
+        quota = self.users.quota_for(owner) if self.users is not None else None
+        if quota is None:
+            return self.jobs.submit(self.admit(request), owner)
+        check_quota(self.quotas, owner, quota, request)
+        try:
+            return self.jobs.submit(self.admit(request), owner)
+        except Exception:
+            self.quotas.refund(owner)
+            raise
 
     def submit_extras(self, spec: ExtrasSpec, owner: str) -> Job:
         self.extras.check(spec.request)
@@ -278,10 +293,12 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     jobs = JobQueue(backend, policy=RoundRobinByOwner(), max_queued=options.queue_max,
                     max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
     accounts = build_accounts(login_flags(options), paths.root)
+    sessions = SessionStore.in_folder(paths.root)
+    users = UserAdmin(accounts, sessions, users_file_of(paths.root), parse_quota(options.user_quota))
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), backend,
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
-                            steps=engine.seams.extras_entries), extensions)
+                            steps=engine.seams.extras_entries), extensions, sessions, users)
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:

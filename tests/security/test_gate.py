@@ -7,16 +7,17 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from webui.api.gate import GatePolicy, SecurityGate, file_allowed
+from webui.security.client_address import TrustedProxies, parse_networks
 from webui.security.request_caller import caller_of_scope
 from webui.security.sessions import SessionStore
 from webui.security.setup import LoginFlags, build_accounts
-from webui.security.throttle import LoginThrottle
+from webui.security.throttle import LoginThrottle, ThrottlePolicy
 
 
 def whoami(request: Request):
@@ -38,8 +39,15 @@ async def socket(websocket):
     await websocket.close()
 
 
+async def stream_a_cached_path(request: Request):
+    """Like Gradio's queue stream: an event naming a cached file, for whoever asked."""
+    async def events():
+        yield f'data: {{"msg": "process_completed", "path": "{request.query_params["path"]}"}}\n\n'.encode()
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 def inner_app() -> Starlette:
-    return Starlette(routes=[
+    return Starlette(routes=[Route("/gradio_api/queue/events", stream_a_cached_path),
         Route("/", whoami), Route("/sdapi/v1/whoami", whoami), Route("/sdapi/v1/echo", echo_body, methods=["POST"]),
         Route("/internal/ping", whoami), Route("/gradio_api/file={path:path}", serve_file),
         WebSocketRoute("/ws", socket)])
@@ -55,7 +63,7 @@ def cache(tmp_path) -> Path:
 
 def gate(tmp_path, cache, **flags) -> TestClient:
     accounts = build_accounts(LoginFlags(**flags), tmp_path / "data", lambda text: None)
-    policy = GatePolicy(accounts, SessionStore(), LoginThrottle(max_failures=3), (cache,),
+    policy = GatePolicy(accounts, SessionStore(), LoginThrottle(ThrottlePolicy(free_failures=3)), (cache,),
                         allowed_origins=("http://good.example",), max_body_bytes=1024)
     return TestClient(SecurityGate(inner_app(), policy), base_url="http://testserver")
 
@@ -110,7 +118,7 @@ def test_api_takes_basic_credentials_and_api_auth_replaces_them(tmp_path, cache)
     assert api_only.get("/").status_code == 200 and api_only.get("/sdapi/v1/whoami").status_code == 401
 
 
-def test_failed_logins_are_throttled_per_address_even_for_the_right_password(tmp_path, cache):
+def test_an_account_with_too_many_failures_is_refused_even_for_the_right_password(tmp_path, cache):
     client = gate(tmp_path, cache, **USERS)
     for _ in range(3):
         assert client.get("/sdapi/v1/whoami", headers=basic("alice", "guess")).status_code == 401
@@ -145,6 +153,38 @@ def test_file_routes_serve_the_cache_and_nothing_else(tmp_path, cache):
         response = client.get(f"/gradio_api/file={target}")
         assert response.status_code in (403, 404), (target, response.status_code)
         assert b"do not serve" not in response.content
+
+
+def test_a_cached_file_is_served_only_to_the_accounts_it_was_shown_to_and_admins(tmp_path, cache):
+    client = gate(tmp_path, cache, gradio_auth=(("alice", "pa"), ("bob", "pb"), ("carol", "pc")),
+                  admin_users=("alice",))
+    url = f"/gradio_api/file={cache}/0123abcd/image.png"
+    assert client.get(url, headers=basic("bob", "pb")).status_code == 403  # shown to nobody yet: admins only
+    assert client.get(url, headers=basic("alice", "pa")).content == b"png bytes"
+    shown = client.get("/gradio_api/queue/events", params={"path": f"{cache}/0123abcd/image.png"},
+                       headers=basic("bob", "pb"))
+    assert shown.status_code == 200 and "0123abcd" in shown.text
+    assert client.get(url, headers=basic("bob", "pb")).content == b"png bytes"
+    refused = client.get(url, headers=basic("carol", "pc"))
+    assert refused.status_code == 403 and "not shown to 'carol'" in refused.json()["detail"]
+
+
+def test_hsts_and_the_forwarded_client_only_behind_a_trusted_proxy(tmp_path, cache):
+    accounts = build_accounts(LoginFlags(), tmp_path / "data", lambda text: None)
+    seen = {}
+
+    async def client_of(request: Request):
+        seen.update(client=request.client.host, scheme=request.url.scheme)
+        return PlainTextResponse("ok")
+
+    inner = Starlette(routes=[Route("/", client_of)])
+    for networks, expected in (((), "127.0.0.1"), (parse_networks("127.0.0.0/8"), "203.0.113.5")):
+        policy = GatePolicy(accounts, SessionStore(), LoginThrottle(), (cache,), hsts=True,
+                            proxies=TrustedProxies(networks))
+        answer = TestClient(SecurityGate(inner, policy), client=("127.0.0.1", 5000)).get(
+            "/", headers={"X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"})
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+        assert seen["client"] == expected and seen["scheme"] == ("https" if networks else "http")
 
 
 def test_file_allowed_is_strict():

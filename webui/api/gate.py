@@ -2,12 +2,15 @@
 
 It is one ASGI middleware rather than per-route dependencies because Gradio's own routes have leaked files before
 (CVE-2023-51449, CVE-2024-1561): whatever route a library adds later, it is still behind this gate. In order, it
+- works out the client's address (`X-Forwarded-For` only from `--trusted-proxies`),
 - refuses cross-site writes and WebSockets (a page on another site must not drive a local UI, CVE-2024-11045),
 - caps request bodies,
-- serves /login and /logout,
-- works out the caller (session cookie or HTTP Basic) and refuses anonymous callers when logins are on (429 once an
-  address has failed too often),
-- lets file routes serve only from Gradio's cache, after decoding the path as often as it is encoded.
+- serves /login, /logout and /logout-everywhere (`login_routes.py`),
+- works out the caller (session cookie or HTTP Basic) and refuses anonymous callers when logins are on (429 while
+  the account or the address has failed too often),
+- lets file routes serve only from Gradio's cache, after decoding the path as often as it is encoded, and each
+  cached file only to the accounts it was shown to, or admins (`file_guard.py`),
+- adds HSTS when the server speaks TLS.
 The caller is left in the ASGI scope for the routes (`webui/security/request_caller.py`).
 """
 
@@ -16,27 +19,30 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from webui.api.login_page import login_page, safe_next
+from webui.api.file_guard import FileGrants, file_allowed, file_route_target, may_serve, resolved_target
+from webui.api.login_routes import LOGIN_PATHS, LoginDesk, TooManyFailures, json_response, too_many
 from webui.security.accounts import ANONYMOUS, LOCAL_USER, AccountDirectory, Caller
+from webui.security.client_address import TrustedProxies
 from webui.security.request_caller import CALLER_KEY
 from webui.security.sessions import SESSION_COOKIE, SessionStore
 from webui.security.throttle import LoginThrottle
 
+__all__ = ["GatePolicy", "SecurityGate", "Zone", "file_allowed", "zone_of"]
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_LOGIN_FORM_BYTES = 8 * 1024
 MAX_TRACKED_SESSIONS = 100_000
 SESSION_PATHS = ("/gradio_api/heartbeat/", "/gradio_api/stream/")
+SESSION_QUERY_PATHS = ("/queue/data", "/gradio_api/deep_link")  # they name the Gradio session in the query
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class Zone(enum.Enum):
@@ -47,7 +53,7 @@ class Zone(enum.Enum):
 
 
 def zone_of(path: str) -> Zone:
-    if path in ("/login", "/logout"):
+    if path in LOGIN_PATHS:
         return Zone.LOGIN
     if path == "/internal/ping":
         return Zone.PUBLIC
@@ -64,46 +70,15 @@ class GatePolicy:
     file_roots: tuple[Path, ...]                 # the only folders a file route may serve from
     allowed_origins: tuple[str, ...] = ()        # --cors-allow-origins
     max_body_bytes: int = 64 * 1024 * 1024
-
-
-def file_route_target(path: str) -> str | None:
-    """The file a Gradio file route would serve (`/gradio_api/file=...`, `/file=...`, `/gradio_api/file/...`)."""
-    marker = path.find("/file=")
-    if marker >= 0:
-        return path[marker + len("/file="):]
-    for prefix in ("/gradio_api/file/", "/file/"):
-        if path.startswith(prefix):
-            return path[len(prefix):]
-    return None
-
-
-def fully_unquoted(text: str, rounds: int = 5) -> str:
-    for _ in range(rounds):
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    return text
-
-
-def file_allowed(target: str, roots: tuple[Path, ...]) -> bool:
-    """Only plain absolute paths inside one of `roots` after resolving symlinks: no `..`, no Windows separators or
-    drive letters, no NTFS streams, no URLs."""
-    decoded = fully_unquoted(target)
-    if any(bad in decoded for bad in ("..", "\\", "\0", "::", "://")) or not decoded.startswith("/"):
-        return False
-    try:
-        resolved = Path(decoded).resolve()
-    except (OSError, ValueError):
-        return False
-    return any(resolved.is_relative_to(root) for root in roots)
+    proxies: TrustedProxies = TrustedProxies()  # --trusted-proxies: whose X-Forwarded-For is believed
+    hsts: bool = False                           # the server speaks TLS: browsers should never use plain http
 
 
 def gradio_session_of(scope: Scope) -> str | None:
     """The Gradio session hash a request reads from: `queue/data?session_hash=`, `heartbeat/<hash>`,
     `stream/<hash>/...`."""
     path = scope["path"]
-    if path.endswith("/queue/data"):
+    if path.endswith(SESSION_QUERY_PATHS):
         values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash")
         return values[0] if values else None
     for prefix in SESSION_PATHS:
@@ -123,34 +98,55 @@ class SecurityGate:
         self.policy = policy
         self._roots = tuple(root.resolve() for root in policy.file_roots)
         self._session_owners: dict[str, str] = {}  # Gradio session hash → the account that first used it
+        self.grants = FileGrants(policy.file_roots)
+        self.desk = LoginDesk(policy.accounts, policy.sessions, policy.throttle)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        self._find_client(scope)
+        if self.policy.hsts:
+            send = _with_hsts(send)
         refusal = self._refusal(scope)
         if refusal is not None:
             await self._refuse(scope, receive, send, refusal)
             return
         zone = zone_of(scope["path"])
         if zone is Zone.LOGIN:
-            await self._login_route(scope, receive, send)
+            response = await self.desk.serve(Request(scope, receive), _address(scope))
+            await response(scope, receive, send)
             return
         outcome = await self._identify(scope, zone)
         if isinstance(outcome, Response):
             await self._refuse(scope, receive, send, outcome)
             return
-        if not self._session_belongs_to(scope, outcome):
-            await self._refuse(scope, receive, send, _json(403, "this Gradio session belongs to another user"))
+        refusal = self._refusal_for(scope, outcome)
+        if refusal is not None:
+            await self._refuse(scope, receive, send, refusal)
             return
         scope.setdefault("state", {})[CALLER_KEY] = outcome
         if scope["type"] == "http" and _streams_body_without_length(scope):
             buffered = await self._buffered(receive)
             if buffered is None:
-                await _json(413, self._too_large)(scope, receive, send)
+                await json_response(413, self._too_large)(scope, receive, send)
                 return
             receive = buffered
+        if outcome.name is not None and scope["type"] == "http":
+            send = self.grants.watching(send, outcome.name)
         await self.app(scope, receive, send)
+
+    def _find_client(self, scope: Scope) -> None:
+        """Behind a trusted proxy, the client (and its scheme) are the ones the proxy names; everyone downstream,
+        Gradio included, reads the rewritten scope."""
+        client = scope.get("client")
+        if not client or not self.policy.proxies.networks:
+            return
+        headers = {key.lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        peer = client[0]
+        scope["client"] = (self.policy.proxies.client_of(peer, headers.get(b"x-forwarded-for")), client[1])
+        scope["scheme"] = self.policy.proxies.scheme_of(peer, scope.get("scheme", "http"),
+                                                        headers.get(b"x-forwarded-proto"))
 
     # -- checks that need no caller ---------------------------------------------------------------------------------
 
@@ -160,14 +156,12 @@ class SecurityGate:
         origin = headers.get("origin")
         if writes and origin is not None and origin not in self.policy.allowed_origins \
                 and not same_origin(origin, headers.get("host")):
-            return _json(403, f"cross-origin request from {origin} refused (see --cors-allow-origins)")
+            return json_response(403, f"cross-origin request from {origin} refused (see --cors-allow-origins)")
         length = headers.get("content-length", "0")
         if not length.isdigit() or int(length) > self.policy.max_body_bytes:
-            return _json(413, self._too_large)
-        target = file_route_target(scope["path"])
-        raw_target = file_route_target(scope.get("raw_path", b"").decode("latin-1")) if target is not None else None
-        if target is not None and not all(file_allowed(text, self._roots) for text in (target, raw_target or target)):
-            return _json(403, "this file is not served")
+            return json_response(413, self._too_large)
+        if not may_serve(scope, self._roots):
+            return json_response(403, "this file is not served")
         return None
 
     @property
@@ -208,25 +202,35 @@ class SecurityGate:
                 return caller
         basic = _basic_credentials(request.headers.get("authorization"))
         if basic is not None:  # scrypt takes ~50 ms when not remembered: on a pool thread, never on the event loop
-            return await run_in_threadpool(self._check_password, request, zone, *basic)
+            return await run_in_threadpool(self._check_password, scope, zone, *basic)
         if zone is Zone.UI and scope["type"] == "http" and scope["method"] == "GET" \
                 and "text/html" in request.headers.get("accept", ""):
             next_path = scope["path"] + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(next_path, safe='')}", status_code=303)
-        return _json(401, "login required", {"WWW-Authenticate": 'Basic realm="Kestrel"'} if zone is Zone.API else {})
+        return json_response(401, "login required",
+                             {"WWW-Authenticate": 'Basic realm="Kestrel"'} if zone is Zone.API else {})
 
-    def _check_password(self, request: HTTPConnection, zone: Zone, name: str, password: str) -> Caller | Response:
-        address = request.client.host if request.client else "unknown"
-        wait = self.policy.throttle.retry_after(address)
-        if wait is not None:
-            return _too_many(wait)
-        accounts = self.policy.accounts
-        caller = accounts.check_api(name, password) if zone is Zone.API else accounts.check_ui(name, password)
+    def _check_password(self, scope: Scope, zone: Zone, name: str, password: str) -> Caller | Response:
+        try:
+            caller = self.desk.check(_address(scope), name, password, api=zone is Zone.API)
+        except TooManyFailures as refused:
+            return too_many(refused.wait)
         if caller is None:
-            self.policy.throttle.record_failure(address)
-            return _json(401, "incorrect username or password", {"WWW-Authenticate": 'Basic realm="Kestrel"'})
-        self.policy.throttle.record_success(address)
+            return json_response(401, "incorrect username or password", {"WWW-Authenticate": 'Basic realm="Kestrel"'})
         return caller
+
+    # -- checks that need the caller --------------------------------------------------------------------------------
+
+    def _refusal_for(self, scope: Scope, caller: Caller) -> Response | None:
+        if not self._session_belongs_to(scope, caller):
+            return json_response(403, "this Gradio session belongs to another user")
+        target = file_route_target(scope["path"])
+        if target is not None and self.policy.accounts.ui_login_required:
+            resolved = resolved_target(target)
+            if resolved is None or not self.grants.may_read(resolved, caller):
+                return json_response(403, f"this file was not shown to {caller.name!r}: images are served only "
+                                          f"to the account that made or uploaded them, and to admins")
+        return None
 
     def _session_belongs_to(self, scope: Scope, caller: Caller) -> bool:
         """Gradio streams a page's results to whoever names its session hash; with logins on, a session hash is
@@ -241,47 +245,24 @@ class SecurityGate:
             self._session_owners.pop(next(iter(self._session_owners)))
         return owner == caller.name
 
-    # -- /login and /logout -----------------------------------------------------------------------------------------
-
-    async def _login_route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        if not self.policy.accounts.ui_login_required:
-            response: Response = RedirectResponse("/", status_code=303)
-        elif scope["path"] == "/logout":
-            self.policy.sessions.close(request.cookies.get(SESSION_COOKIE))
-            response = RedirectResponse("/login", status_code=303)
-            response.delete_cookie(SESSION_COOKIE, path="/")
-        elif scope["method"] == "POST":
-            response = await self._login(request)
-        else:
-            response = HTMLResponse(login_page(safe_next(request.query_params.get("next"))))
-        await response(scope, receive, send)
-
-    async def _login(self, request: Request) -> Response:
-        body = await _read_limited(request, MAX_LOGIN_FORM_BYTES)
-        form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
-        next_path = safe_next(form.get("next"))
-        address = request.client.host if request.client else "unknown"
-        wait = self.policy.throttle.retry_after(address)
-        if wait is not None:
-            return _too_many(wait, page=login_page(next_path, f"Too many failed logins; try again in "
-                                                               f"{math.ceil(wait)} s."))
-        caller = await run_in_threadpool(self.policy.accounts.check_ui, form.get("username", ""),
-                                         form.get("password", ""))
-        if caller is None or caller.name is None:
-            self.policy.throttle.record_failure(address)
-            return HTMLResponse(login_page(next_path, "Incorrect username or password."), status_code=401)
-        self.policy.throttle.record_success(address)
-        response = RedirectResponse(next_path, status_code=303)
-        response.set_cookie(SESSION_COOKIE, self.policy.sessions.open(caller.name), httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/")
-        return response
-
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, response: Response) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         await response(scope, receive, send)
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def _with_hsts(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), HSTS]}
+        await send(message)
+    return sending
 
 
 def _streams_body_without_length(scope: Scope) -> bool:
@@ -297,24 +278,3 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return ("", "")
     return name, password
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            break
-    return body[:limit]
-
-
-def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps({"detail": detail}), status_code=status, media_type="application/json",
-                    headers=headers)
-
-
-def _too_many(wait: float, page: bytes | None = None) -> Response:
-    headers = {"Retry-After": str(max(1, math.ceil(wait)))}
-    if page is not None:
-        return HTMLResponse(page, status_code=429, headers=headers)
-    return _json(429, f"too many failed logins; try again in {math.ceil(wait)} s", headers)

@@ -17,8 +17,9 @@ from webui.api.extension_routes import mount_extension_routes
 from webui.api.gate import GatePolicy, SecurityGate
 from webui.api.job_routes import create_job_router
 from webui.api.sdapi import create_sdapi_router
+from webui.api.user_routes import create_user_router
 from webui.app_context import App
-from webui.security.sessions import SessionStore
+from webui.security.client_address import TrustedProxies, parse_networks
 from webui.security.throttle import LoginThrottle
 
 
@@ -38,6 +39,7 @@ def create_http_app(app: App, page=None) -> FastAPI:
 
     install_error_handlers(http)
     http.include_router(create_job_router(app))
+    http.include_router(create_user_router(app))
     if serves_api:
         http.include_router(create_sdapi_router(app))
     mount_extension_routes(http, app.extensions, page)  # the security gate applies to them like to any route
@@ -50,6 +52,25 @@ def secure(http, app: App, file_roots: tuple[Path, ...]):
     if origins:
         http.add_middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials=True,
                             allow_methods=["*"], allow_headers=["*"])
-    policy = GatePolicy(app.accounts, SessionStore(), LoginThrottle(), file_roots, origins,
-                        max_body_bytes=app.options.max_upload_mb * 1024 * 1024)
+    policy = GatePolicy(app.accounts, app.sessions, LoginThrottle(), file_roots, origins,
+                        max_body_bytes=app.options.max_upload_mb * 1024 * 1024,
+                        proxies=TrustedProxies(parse_networks(app.options.trusted_proxies)), hsts=app.options.tls)
     return SecurityGate(http, policy)
+
+
+def https_redirect_app(https_port: int):
+    """The plain-http listener of `--http-redirect-port`: every request is sent to the same path over https (308
+    keeps the method and body); nothing else is served in clear text."""
+    async def redirect(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        host = next((value.decode("latin-1") for key, value in scope["headers"] if key == b"host"), "localhost")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = f"https://{name}:{https_port}{scope.get('raw_path', b'').decode('latin-1') or scope['path']}"
+        if query and "?" not in target:
+            target += f"?{query}"
+        await send({"type": "http.response.start", "status": 308,
+                    "headers": [(b"location", target.encode("latin-1")), (b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+    return redirect

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from webui.security.client_address import parse_networks
+from webui.security.quotas import parse_quota
+
 DEFAULT_PORT = 7860
 DEFAULT_API_ONLY_PORT = 7861  # A1111's port for --nowebui
 PRECISION_CHOICES = ("full", "half", "autocast")
@@ -37,6 +40,12 @@ class CommandLineOptions:
     queue_max: int = 256
     queue_per_user: int = 32
     max_upload_mb: int = 50
+    trusted_proxies: str | None = None
+    tls_keyfile: Path | None = None
+    tls_certfile: Path | None = None
+    disable_tls_verify: bool = False
+    http_redirect_port: int | None = None
+    user_quota: str | None = None
     server_name: str | None = None
     data_dir: Path | None = None
     ckpt_dir: Path | None = None
@@ -81,6 +90,10 @@ class CommandLineOptions:
         return self.non_local and not self.enable_insecure_extension_access
 
     @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @property
     def bind_address(self) -> str:
         """The address the server binds: only what was asked (loopback unless --listen or --server-name)."""
         if self.server_name:
@@ -114,6 +127,19 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--queue-per-user", type=int, default=32,
                         help="jobs one user may have waiting before 429 (default 32)")
     server.add_argument("--max-upload-mb", type=int, default=50, help="largest request body or upload (default 50)")
+    server.add_argument("--trusted-proxies", default=None, metavar="IP[,NETWORK]",
+                        help="reverse proxies whose X-Forwarded-For names the client (default: none; the header "
+                             "is ignored)")
+    server.add_argument("--tls-keyfile", type=Path, default=None, metavar="FILE",
+                        help="the TLS private key (PEM): serve https (with --tls-certfile)")
+    server.add_argument("--tls-certfile", type=Path, default=None, metavar="FILE",
+                        help="the TLS certificate chain (PEM): serve https (with --tls-keyfile)")
+    server.add_argument("--disable-tls-verify", action="store_true",
+                        help="accept a self-signed certificate: no warning at start (clients must still trust it)")
+    server.add_argument("--http-redirect-port", type=int, default=None, metavar="PORT",
+                        help="with TLS, also listen for plain http on PORT and redirect it to https")
+    server.add_argument("--user-quota", default=None, metavar="steps=N,pixels=N,batch=N,jobs_per_hour=N",
+                        help="limits for every non-admin account (the Users section can set them per account)")
     server.add_argument("--listen", action="store_true", help="bind 0.0.0.0 so the LAN can reach the UI")
     server.add_argument("--server-name", default=None, help="bind this host name or address (overrides --listen)")
     server.add_argument("--autolaunch", action="store_true", help="open the UI in the default browser")
@@ -169,6 +195,15 @@ def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
     for flag in ("queue_max", "queue_per_user", "max_upload_mb"):
         if getattr(namespace, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} {getattr(namespace, flag)} must be 1 or more")
+    for flag, parse in (("trusted_proxies", parse_networks), ("user_quota", parse_quota)):
+        try:
+            parse(getattr(namespace, flag))
+        except ValueError as error:
+            parser.error(str(error))
+    if (namespace.tls_keyfile is None) != (namespace.tls_certfile is None):
+        parser.error("--tls-keyfile and --tls-certfile go together: give both to serve https")
+    if namespace.http_redirect_port is not None and namespace.tls_certfile is None:
+        parser.error("--http-redirect-port redirects to https: it needs --tls-keyfile and --tls-certfile")
     if not 0 < namespace.port < 65536:
         parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
     return CommandLineOptions(**vars(namespace))

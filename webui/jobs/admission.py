@@ -16,7 +16,13 @@ from dataclasses import dataclass, replace
 
 from webui.engine.request import GenerationRequest, SamplerParameters
 from webui.errors import ModelMissing
+from webui.jobs.queue import QueueFullError
 from webui.model_manager.catalog import CheckpointRecord
+from webui.security.quotas import JobSize, Quota, QuotaBook, QuotaExceeded
+
+
+class HourlyQuotaExceeded(QueueFullError):
+    """Over the account's jobs per hour: a 429 with Retry-After, like a full share of the queue."""
 
 
 @dataclass(frozen=True)
@@ -39,3 +45,23 @@ def admit_generation(request: GenerationRequest, instance: InstanceModel,
     return replace(request, checkpoint=record.title,
                    clip_skip=request.clip_skip if request.clip_skip is not None else instance.clip_skip,
                    sampling=request.sampling if request.sampling is not None else instance.sampling)
+
+
+def job_size(request: GenerationRequest) -> JobSize:
+    """The request in quota terms: the most steps of any pass, the largest image (hires fix's target), batch×n."""
+    steps, (width, height) = request.steps, (request.width, request.height)
+    if request.hires is not None:
+        steps = max(steps, request.hires.steps or request.steps)
+        width, height = request.hires.target_size(request.width, request.height)
+    return JobSize(steps=steps, pixels=max(width * height, request.width * request.height),
+                   batch=request.image_count)
+
+
+def check_quota(book: QuotaBook, owner: str, quota: Quota, request: GenerationRequest) -> None:
+    """Raise QuotaExceeded (403) naming the limit a request is over, or HourlyQuotaExceeded (429, Retry-After)."""
+    try:
+        book.admit(owner, quota, job_size(request))
+    except QuotaExceeded as error:
+        if error.retry_after is None:
+            raise
+        raise HourlyQuotaExceeded(str(error), retry_after=error.retry_after) from error

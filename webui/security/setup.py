@@ -1,24 +1,24 @@
-"""Turn the login flags into accounts, with a secure default for LAN servers.
+"""Turn the login flags and `auth.json` into accounts, with a secure default for LAN servers.
 
-`--listen` (or a non-loopback `--server-name`) without any credentials does not serve an open instance: an `admin`
+The accounts in `<data dir>/auth.json` (the Users section's) are always in force, local or not: once an instance
+has accounts it asks for a login (delete the file to go back to an open local instance). The flags' accounts come
+beside them, fixed by the command line; a name in both is the flags' account.
+`--listen` (or a non-loopback `--server-name`) without any account does not serve an open instance: an `admin`
 account is created with a random password, which is printed once on the console; only its hash is kept, in
-`<data dir>/auth.json`, so later starts reuse it (delete the file to get a new password). `--insecure-no-auth` opts
-out, with a warning on every start.
+auth.json, so later starts reuse it. `--insecure-no-auth` opts out, with a warning on every start.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from webui.config.atomic import write_atomically
-from webui.security.accounts import AccountDirectory, make_accounts
-from webui.security.passwords import hash_password, is_password_hash
+from webui.security.accounts import Account, AccountDirectory, make_accounts
+from webui.security.passwords import hash_password
+from webui.security.users_file import read_users, write_users
 
 log = logging.getLogger(__name__)
 GENERATED_ADMIN = "admin"
@@ -52,39 +52,48 @@ def read_credentials_file(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
+def users_file_of(data_dir: Path) -> Path:
+    return data_dir / "auth.json"
+
+
 def build_accounts(flags: LoginFlags, data_dir: Path, announce: Callable[[str], None] = print) -> AccountDirectory:
     """The account directory for this start; `announce` shows the generated admin password (once)."""
     ui_pairs = [*flags.gradio_auth, *(read_credentials_file(flags.gradio_auth_file) if flags.gradio_auth_file else [])]
+    stored = read_users(users_file_of(data_dir))
     admin_names: tuple[str, ...] | None = flags.admin_users or None
-    known = {name for name, _ in [*ui_pairs, *flags.api_auth]}
+    known = {name for name, _ in [*ui_pairs, *flags.api_auth]} | {account.name for account in stored}
     if admin_names and (unknown := sorted(set(admin_names) - known)):
         raise ValueError(f"--admin-users names {', '.join(unknown)}, which are not accounts "
                          f"(accounts: {', '.join(sorted(known)) or 'none'})")
-    if not ui_pairs and flags.exposed:
+    if not ui_pairs and not stored and flags.exposed:
         if flags.insecure_no_auth:
             log.warning("--insecure-no-auth: the UI is open to anyone who can reach this machine; anyone can "
                         "generate, change settings and switch models")
         else:
-            ui_pairs = [(GENERATED_ADMIN, _generated_admin_hash(data_dir / "auth.json", announce))]
-            admin_names = (GENERATED_ADMIN,)
-    return AccountDirectory(make_accounts(ui_pairs, admin_names), make_accounts(flags.api_auth, admin_names))
+            stored = (_generated_admin(users_file_of(data_dir), announce),)
+    elif stored and flags.insecure_no_auth:
+        log.warning("--insecure-no-auth is ignored: %s holds accounts, so logins stay on", users_file_of(data_dir))
+    elif stored and not ui_pairs:
+        announce(f"Logins are on: {len(stored)} account(s) in {users_file_of(data_dir)} (the Users section manages "
+                 f"them; delete the file to start over).")
+    if admin_names is None and any(account.is_admin for account in stored):
+        admin_names = ()  # auth.json names its admins: the flags' first account is not made one by default
+    from_flags = make_accounts(ui_pairs, admin_names)
+    shadowed = {account.name for account in from_flags}
+    if overlap := sorted(shadowed & {account.name for account in stored}):
+        log.warning("%s: %s also given by the flags; the flags' password applies", users_file_of(data_dir),
+                    ", ".join(overlap))
+    marked = set(admin_names or ())
+    file_accounts = tuple(replace(account, is_admin=account.is_admin or account.name in marked)
+                          for account in stored if account.name not in shadowed)
+    return AccountDirectory((*from_flags, *file_accounts), make_accounts(flags.api_auth, admin_names))
 
 
-def _generated_admin_hash(store: Path, announce: Callable[[str], None]) -> str:
-    try:
-        stored = json.loads(store.read_text(encoding="utf-8")).get(GENERATED_ADMIN, "")
-    except (OSError, ValueError, AttributeError):
-        stored = ""
-    if is_password_hash(stored):
-        announce(f"Logins are on (--listen): user {GENERATED_ADMIN!r}, the password printed when {store} was made. "
-                 f"Delete that file to get a new one.")
-        return stored
+def _generated_admin(store: Path, announce: Callable[[str], None]) -> Account:
     password = secrets.token_urlsafe(12)
-    stored = hash_password(password)
-    payload = json.dumps({GENERATED_ADMIN: stored}, indent=2).encode()
-    write_atomically(store, lambda stream: stream.write(payload))
-    os.chmod(store, 0o600)
+    account = Account(GENERATED_ADMIN, hash_password(password), is_admin=True)
+    write_users(store, (account,))
     announce(f"Logins are on (--listen without --gradio-auth). User: {GENERATED_ADMIN}  Password: {password}\n"
              f"This password is shown only now; its hash is kept in {store}. Use --gradio-auth to choose accounts, "
              f"or --insecure-no-auth to serve without logins.")
-    return stored
+    return account

@@ -19,6 +19,7 @@ from webui.ui.settings_tab import build_settings_tab
 from webui.ui.system_tab import build_system_tab
 from webui.ui.top_row import build_top_row
 from webui.ui.txt2img_tab import build_txt2img_tab
+from webui.ui.users_tab import build_users_tab
 
 STYLE_FILE = Path(__file__).parent / "static" / "style.css"
 PAGE_TITLE = "Stable Diffusion (Kestrel)"
@@ -46,6 +47,9 @@ def build_ui(app: App) -> gr.Blocks:
                 build_system_tab(app)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions") as extensions_tab:
                 extensions_html = build_extensions_tab(app)
+            if app.accounts.ui_login_required:
+                with gr.Tab("Users", id="users", elem_id="tab_users") as users_tab:
+                    build_users_tab(app, users_tab)
         extensions_tab.select(lambda: extensions_table(app), outputs=[extensions_html], show_progress="hidden")
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
         memory_plan = gr.Markdown(elem_id="memory_plan")
