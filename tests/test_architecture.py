@@ -36,8 +36,10 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/extensions/manifest.py", "webui/extensions/api.py",
                 "webui/jobs/scheduling.py", "webui/errors.py", "webui/engine/model_facts.py",
                 "webui/engine/registry.py", "webui/engine/variant_registry.py", "webui/engine/conditioning_steps.py",
-                "webui/engine/postprocessors.py", *(f"webui/security/{name}.py" for name in (
-                    "accounts", "passwords", "throttle", "sessions", "setup", "request_caller"))]
+                "webui/engine/postprocessors.py", "webui/jobs/sampler_settings.py",
+                *(f"webui/security/{name}.py" for name in (
+                    "accounts", "passwords", "throttle", "sessions", "setup", "request_caller", "client_address",
+                    "quotas", "users_file", "user_admin"))]
 HEAVY = {"torch", "gradio", "diffusers", "transformers", "safetensors", "PIL", "numpy"}
 
 

@@ -40,7 +40,7 @@ from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
 EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info")
-SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path")
+SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path", "tls_keyfile")
 HIDDEN = "(hidden)"
 
 
