@@ -141,7 +141,7 @@ def test_every_schedule_type(engine, pipeline, sampler, schedule):
     _assert_same(engine, pipeline, request, expected)
 
 
-@pytest.mark.parametrize("name, function", [("DDIM", "ddim"), ("PLMS", "plms")])
+@pytest.mark.parametrize("name, function", [("DDIM", "ddim"), ("DDIM CFG++", "ddim_cfgpp"), ("PLMS", "plms")])
 def test_timestep_samplers(engine, pipeline, name, function):
     case = ref.Case(name, function, None, 5, 6.5, [11, 12], SIZE, SIZE, _prompt(pipeline, ("a cat", 5)),
                     _prompt(pipeline, ("", 5)))
@@ -271,3 +271,13 @@ def test_sigmas_of_every_sampler_with_every_schedule(name, schedule):
     if discard:
         expected = torch.cat([expected[:-2], expected[-1:]])
     torch.testing.assert_close(ours.float(), expected.float(), rtol=1e-5, atol=1e-6)
+
+
+def test_restart_below_20_steps_is_heun_on_karras_sigmas(engine, pipeline):
+    """A1111's Restart adds restarts from 20 steps on; below that it is Heun steps on its Karras schedule."""
+    case = _case(pipeline, "Heun", "karras", seeds=(17,))
+    with torch.inference_mode():
+        expected = ref.run(case, pipeline.unet)
+    request = GenerationRequest(prompt="a cat", sampler_name="Restart", steps=4, cfg_scale=6.5, width=SIZE,
+                                height=SIZE, seed=17)
+    _assert_same(engine, pipeline, request, expected)

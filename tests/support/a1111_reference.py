@@ -163,7 +163,7 @@ def run(case: Case, unet, init: torch.Tensor | None = None, strength: float = 1.
     shape = (4, case.height // 8, case.width // 8)
     noise = Noise(case, shape)
     calls = [0]
-    if case.function in ("ddim", "plms"):
+    if case.function in ("ddim", "ddim_cfgpp", "plms"):
         return _timesteps(case, model, noise, calls, init, strength)
     wrap = external.CompVisDenoiser(model)
 
@@ -255,6 +255,9 @@ def _timesteps(case: Case, model: _Model, noise: Noise, calls, init, strength) -
         x = init * a.sqrt() + noise.first() * (1 - a).sqrt()
         ts = ts[:t_enc]
 
+    scale = case.cfg / 12.5 if case.function == "ddim_cfgpp" else case.cfg  # CFG++ maps the scale to [0, 1]
+    last_uncond = []
+
     def eps_at(x, t):
         c, u = case.cond.at(calls[0]).expand(x.shape[0], -1, -1), case.uncond.at(calls[0]).expand(x.shape[0], -1, -1)
         tt = torch.full((x.shape[0],), float(t))
@@ -264,16 +267,18 @@ def _timesteps(case: Case, model: _Model, noise: Noise, calls, init, strength) -
         else:
             e_c, e_u = model.apply_model(x, tt, c), model.apply_model(x, tt, u)
         calls[0] += 1
-        return e_u + (e_c - e_u) * case.cfg
+        last_uncond[:] = [e_u]
+        return e_u + (e_c - e_u) * scale
 
     history = []
     for i in range(len(ts) - 1, 0, -1):
         t, t_prev = ts[i], ts[i - 1]
         a_t, a_p = float(ac[t]), float(ac[t_prev])
         e = eps_at(x, t)
-        if case.function == "ddim":
+        if case.function in ("ddim", "ddim_cfgpp"):
             x0 = (x - math.sqrt(1 - a_t) * e) / math.sqrt(a_t)
-            x = math.sqrt(a_p) * x0 + math.sqrt(1 - a_p) * e
+            direction = last_uncond[0] if case.function == "ddim_cfgpp" else e
+            x = math.sqrt(a_p) * x0 + math.sqrt(1 - a_p) * direction
             noise.next()
             continue
         if not history:

@@ -211,9 +211,9 @@ class GenerationRequest:
         _check_range("subseed_strength", self.subseed_strength, SUBSEED_STRENGTH_RANGE)
         for name in ("seed_resize_from_w", "seed_resize_from_h"):
             value = getattr(self, name)
-            if value > 0 and not SIZE_RANGE[0] <= value <= SIZE_RANGE[1]:
+            if value > 0 and not SIZE_STEP <= value <= SIZE_RANGE[1]:
                 raise ValueError(f"{name} {value} is out of range; allowed: 0 or -1 (off) or "
-                                 f"{SIZE_RANGE[0]}–{SIZE_RANGE[1]}")
+                                 f"{SIZE_STEP}–{SIZE_RANGE[1]}")
         if self.clip_skip is not None:
             _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
