@@ -20,13 +20,13 @@ from webui.engine.conditioning import JobConditioning, PromptEncoder, build_cond
 from webui.engine.conditioning_steps import ConditioningInput, apply_steps
 from webui.engine.decode import decode_latents
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
-from webui.engine.ksampling.noise import ImageNoise, VariationSeeds, default_noise_sources
+from webui.engine.ksampling.noise import ImageNoise
 from webui.engine.lora import LoraToApply, applied_loras
 from webui.engine.model_facts import ModelFacts, uses_inpainting_conditioning
 from webui.engine.network_tags import NetworkTag, extract_network_tags
 from webui.engine.passes import SamplingSettings, sampling_device
 from webui.engine.postprocessors import PostprocessInput, run_postprocessors
-from webui.engine.request import LATENT_UPSCALE_MODES, MAX_SEED, RANDOM_SEED, GenerationRequest
+from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.engine.samplers import ResolvedSampler, SamplerTable
 from webui.engine.sampling import (
     CancelCheck,
@@ -37,6 +37,7 @@ from webui.engine.sampling import (
     SkipCheck,
 )
 from webui.engine.seams import EngineSeams
+from webui.engine.seeds import batch_noise, batch_seeds, image_seeds, resolve_seed
 from webui.engine.upscale import UnknownUpscalerError, UpscalerRegistry
 from webui.engine.variant_registry import BatchRun, candidates
 from webui.infotext.format import add_parameters
@@ -45,7 +46,6 @@ from webui.model_manager.networks import ExtraNetworks
 
 __all__ = ["GenerationEngine", "GenerationOutOfMemory", "GenerationResult", "GeneratedImage", "InfotextOptions",
            "ModelFacts"]
-LATENT_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -79,24 +79,6 @@ def model_facts(loaded: LoadedModel, request: GenerationRequest) -> ModelFacts:
         clip_skip=request.clip_skip or 1,
         inpainting_conditioning=uses_inpainting_conditioning(int(loaded.pipeline.unet.config.in_channels), has_mask),
         is_demo=loaded.is_demo)
-
-
-def resolve_seed(seed: int, rng: random.Random) -> int:
-    """-1 draws a seed the way A1111 does; any other value is used as it is."""
-    return rng.randrange(MAX_SEED) if seed == RANDOM_SEED else seed
-
-
-def batch_seeds(first_seed: int, batch_index: int, batch_size: int) -> list[int]:
-    start = first_seed + batch_index * batch_size
-    return [(start + offset) % (MAX_SEED + 1) for offset in range(batch_size)]
-
-
-def image_seeds(request: GenerationRequest, batch_index: int) -> list[int]:
-    """A1111: image i uses seed + i — except with a variation seed, where every image keeps the seed and the
-    subseeds count up instead."""
-    if request.subseed_strength > 0:
-        return [request.seed] * request.batch_size
-    return batch_seeds(request.seed, batch_index, request.batch_size)
 
 
 def schedule_steps(sampler: ResolvedSampler, steps: int) -> int:
@@ -376,17 +358,6 @@ class GenerationEngine:
 
         return BatchRun(loaded, plan, signals, batch_index, tuple(seeds), _generators(loaded, seeds), observer,
                         settings, self._upscalers, decode, lambda: _generators(loaded, seeds), noise_for, notes)
-
-
-def batch_noise(request: GenerationRequest, seeds: list[int], batch_index: int, width: int, height: int,
-                device: torch.device) -> ImageNoise:
-    """A1111's ImageRNG for one batch at a size: the seeds, their variation seeds, the noise source and ENSD."""
-    variation = VariationSeeds(
-        tuple(batch_seeds(request.subseed, batch_index, len(seeds))) if request.subseed_strength else (),
-        request.subseed_strength, (request.seed_resize_from_w, request.seed_resize_from_h))
-    source = default_noise_sources().get(request.sampler_settings.randn_source)
-    return ImageNoise((LATENT_CHANNELS, height // 8, width // 8), seeds, source, device, variation,
-                      request.sampler_settings.eta_noise_seed_delta)
 
 
 def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:

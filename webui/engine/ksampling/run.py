@@ -145,7 +145,7 @@ def _start(job: SamplingPass, model_wrap) -> tuple[torch.Tensor, torch.Tensor, t
     return sigmas, schedule, x, (schedule[-2], schedule[0], len(schedule) - 1)
 
 
-def _kdiffusion(job: SamplingPass, model: UNetModel) -> torch.Tensor:
+def _kdiffusion(job: SamplingPass, model: UNetModel, scheduler_config: dict) -> torch.Tensor:
     kdiffusion = load_kdiffusion()
     model_wrap = kdiffusion.external.CompVisDenoiser(model).to(job.device)
     spec = job.sampler.sampler
@@ -176,7 +176,7 @@ def _kdiffusion(job: SamplingPass, model: UNetModel) -> torch.Tensor:
                                                         **kwargs), x)
 
 
-def _timesteps(job: SamplingPass, model: UNetModel) -> torch.Tensor:
+def _timesteps(job: SamplingPass, model: UNetModel, scheduler_config: dict) -> torch.Tensor:
     spec = job.sampler.sampler
     denoiser = EpsCFGDenoiser(TimestepModel(model), job.conditioning, job.cfg_scale, job.should_stop, job.mask,
                               job.image_cond)
@@ -246,13 +246,13 @@ def a1111_alphas_cumprod(scheduler_config: dict, downcast: bool = False) -> torc
 def run_pass(job: SamplingPass, scheduler_config: dict) -> torch.Tensor:
     """The pass's final latents (or, when stopped, the last x0 prediction: `job.stopped` says which)."""
     model = UNetModel(job.unet, job.alphas_cumprod.to(job.device))
-    family = job.sampler.sampler.family
-    if family in ("kdiffusion", "restart"):
-        latents = _kdiffusion(job, model)
-    elif family == "timesteps":
-        latents = _timesteps(job, model)
-    else:
-        latents = _diffusers_stepped(job, model, scheduler_config)
+    latents = FAMILY_RUNNERS[job.sampler.sampler.family](job, model, scheduler_config)
     if job.mask is not None:
         latents = job.mask.blend(latents)
     return latents
+
+
+# how each sampler family (samplers.py) runs
+FAMILY_RUNNERS: dict[str, Callable[[SamplingPass, UNetModel, dict], torch.Tensor]] = {
+    "kdiffusion": _kdiffusion, "restart": _kdiffusion, "timesteps": _timesteps, "diffusers": _diffusers_stepped,
+}
