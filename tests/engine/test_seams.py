@@ -85,6 +85,40 @@ def test_a_registered_variant_runs_the_requests_it_accepts_and_no_others(engine,
     assert np.asarray(normal.image).std() > 0
 
 
+class DiffusersPass:
+    """An API-v2 variant that runs a diffusers pipeline built from the resident components, observed through
+    `callback_on_step_end=batch.observer`, as docs/extensions.md describes."""
+
+    needs = VariantNeeds("StableDiffusionPipeline")
+
+    def applies(self, request):
+        return request.prompt.startswith("diffusers:")
+
+    def run(self, batch):
+        import diffusers
+
+        pipe = diffusers.StableDiffusionPipeline.from_pipe(batch.pipeline)
+        pipe.set_progress_bar_config(disable=True)
+        cond, uncond = batch.observer.initial_embeds()
+        latents = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, num_inference_steps=batch.settings.steps,
+                       width=64, height=64, generator=batch.generators, output_type="latent",
+                       callback_on_step_end=batch.observer,
+                       callback_on_step_end_tensor_inputs=batch.observer.tensor_inputs).images
+        return batch.decode(latents)
+
+
+def test_a_diffusers_pipeline_variant_still_reports_progress_and_stops(engine, seams):
+    seams.variants.register("diffusers-pass", DiffusersPass())
+    steps: list = []
+    request = GenerationRequest(**{**SMALL, "prompt": "diffusers: a cat", "steps": 3})
+    result = engine.generate(request, OPTIONS, progress=lambda batch, step, total: steps.append(step))
+    assert steps[-1] == 3 and np.asarray(result.images[0].image).std() > 0
+    seen: list = []
+    stopped = engine.generate(request, OPTIONS, progress=lambda batch, step, total: seen.append(step),
+                              cancelled=lambda: bool(seen))
+    assert stopped.interrupted and len(stopped.images) == 1 and len(seen) == 1  # stopped after its first step
+
+
 def test_postprocessors_run_in_order_on_generated_images_and_write_infotext(engine, seams):
     calls = []
 

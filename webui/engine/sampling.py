@@ -65,6 +65,28 @@ class PassObserver:
     def should_stop(self) -> bool:
         return self.signals.should_stop()
 
+    # --- as a diffusers `callback_on_step_end`, for extension variants that run a diffusers pipeline (API v2) ---
+
+    def initial_embeds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.conditioning.embeds_at(0, self.batch_size)
+
+    @property
+    def tensor_inputs(self) -> list[str]:
+        return ["latents", "prompt_embeds"] if self.conditioning.changes_during_sampling else ["latents"]
+
+    def __call__(self, pipe, index: int, timestep, callback_kwargs: dict) -> dict:
+        """Progress, previews, prompt editing and Interrupt/Skip inside a diffusers pipeline's loop."""
+        iterations = max(1, int(getattr(pipe, "num_timesteps", self.steps) or self.steps))
+        step = min(self.steps, (index + 1) * self.steps // iterations)
+        self.on_step(step - 1, callback_kwargs["latents"])
+        if self.conditioning.changes_during_sampling:
+            cond, uncond = self.conditioning.embeds_at(step, self.batch_size)
+            callback_kwargs["prompt_embeds"] = torch.cat([uncond, cond]) if pipe.do_classifier_free_guidance \
+                else cond
+        if self.signals.should_stop():
+            pipe._interrupt = True  # diffusers' documented way to stop the denoising loop
+        return callback_kwargs
+
     def on_step(self, index: int, prediction: torch.Tensor) -> None:
         signals = self.signals
         step = min(self.steps, index + 1)

@@ -45,7 +45,8 @@ class VariantNeeds:
 
 @dataclass(frozen=True)
 class BatchRun:
-    """One batch of one job, as a variant receives it: the resident pipeline with the job's sampler already set,
+    """One batch of one job, as a variant receives it: the resident pipeline (the built-ins sample its UNet with
+    A1111's samplers, `ksampling`; a variant running a diffusers pipeline gets the checkpoint's own scheduler),
     one seeded generator per image (for VAE encoding), per-image noise at a size (A1111's ImageRNG: a second pass
     makes new noise at its size from the same seeds), the first pass's observer (progress, previews, Interrupt/Skip,
     prompt editing) and settings, and the job's plan. A variant returns one decoded image per seed — also when it was
