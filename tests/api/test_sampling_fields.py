@@ -55,7 +55,9 @@ def test_the_same_request_makes_the_same_image_and_each_setting_changes_it(clien
 
 def test_neutral_values_webuiapi_sends_give_no_warning(client):
     response = txt2img(client, subseed=-1, subseed_strength=0, seed_resize_from_h=0, seed_resize_from_w=0,
-                       eta=1.0, s_noise=1.0, s_churn=0, s_tmin=0, s_tmax=0)
+                       eta=1.0, s_noise=1.0, s_churn=0, s_tmin=0, s_tmax=0, restore_faces=False, tiling=False,
+                       s_min_uncond=0, script_name="", script_args=[], alwayson_scripts={}, firstphase_width=0,
+                       refiner_switch_at=0, comments={})
     info = json.loads(response.json()["info"])
     assert response.status_code == 200 and info["warnings"] == []
     assert "Variation seed" not in info["infotexts"][0] and "Eta" not in info["infotexts"][0]

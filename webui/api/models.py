@@ -1,8 +1,9 @@
 """A1111 `/sdapi/v1` request and response shapes, with A1111's field names and API defaults.
 
 Every field A1111 accepts is accepted here. A field whose feature we do not have yet is fine while it holds its
-default; any other value is reported back in `info.warnings` rather than silently pretended (see
-`unsupported_warnings`). Note the API defaults differ from the UI's (steps 50, sampler "Euler").
+default or a neutral value (`restore_faces: false`, ...); any other value is reported back in `info.warnings` rather
+than silently pretended (see `unsupported_warnings`). Note the API defaults differ from the UI's (steps 50,
+sampler "Euler").
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from webui.jobs.sampler_settings import SETTING_KEYS as SAMPLER_SETTING_KEYS
 
-# field → its A1111 default: accepted at that value, reported when it differs (features still to come).
-NOT_YET_SUPPORTED: dict[str, Any] = {
-    "restore_faces": None, "tiling": None, "s_min_uncond": None, "refiner_checkpoint": None, "refiner_switch_at": None,
-    "script_name": None, "script_args": [], "alwayson_scripts": {}, "infotext": None, "comments": None,
+# field → the values that ask for nothing (A1111's default and the neutral values clients such as webuiapi send):
+# accepted at those, reported when it holds anything else (features still to come).
+NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
+    "restore_faces": (None, False), "tiling": (None, False), "s_min_uncond": (None, 0, 0.0),
+    "refiner_checkpoint": (None, "", "None"), "refiner_switch_at": (None, 0, 0.0, 1, 1.0),
+    "script_name": (None, ""), "script_args": ([],), "alwayson_scripts": ({},), "infotext": (None, ""),
+    "comments": (None, {}),
 }
-TXT2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
-    "firstphase_width": 0, "firstphase_height": 0, "hr_checkpoint_name": None, "firstpass_image": None,
+TXT2IMG_NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
+    "firstphase_width": (0,), "firstphase_height": (0,), "hr_checkpoint_name": (None, "", "Use same checkpoint"),
+    "firstpass_image": (None, ""),
 }
-IMG2IMG_NOT_YET_SUPPORTED: dict[str, Any] = {
-    "image_cfg_scale": None, "initial_noise_multiplier": None, "latent_mask": None, "include_init_images": False,
+IMG2IMG_NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
+    "image_cfg_scale": (None, 1.5), "initial_noise_multiplier": (None, 1, 1.0), "latent_mask": (None, ""),
+    "include_init_images": (False,),
 }
 # override_settings keys we honour; others are reported.
 SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers", *SAMPLER_SETTING_KEYS}
@@ -75,12 +81,12 @@ class GenerationFields(BaseModel):
     alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
     infotext: str | None = None
 
-    def _not_yet_supported(self) -> dict[str, Any]:
+    def _not_yet_supported(self) -> dict[str, tuple[Any, ...]]:
         return NOT_YET_SUPPORTED
 
     def unsupported_warnings(self) -> list[str]:
         warnings = [f"{name} is not supported yet and was ignored (got {getattr(self, name)!r})"
-                    for name, default in self._not_yet_supported().items() if getattr(self, name) != default]
+                    for name, neutral in self._not_yet_supported().items() if getattr(self, name) not in neutral]
         for key, value in (self.override_settings or {}).items():
             if key not in SUPPORTED_OVERRIDES:
                 warnings.append(f"override_settings.{key} is not supported yet and was ignored (got {value!r})")
@@ -105,7 +111,7 @@ class Txt2ImgRequest(GenerationFields):
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
 
-    def _not_yet_supported(self) -> dict[str, Any]:
+    def _not_yet_supported(self) -> dict[str, tuple[Any, ...]]:
         return {**NOT_YET_SUPPORTED, **TXT2IMG_NOT_YET_SUPPORTED}
 
 
@@ -129,7 +135,7 @@ class Img2ImgRequest(GenerationFields):
     latent_mask: str | None = None
     include_init_images: bool = False
 
-    def _not_yet_supported(self) -> dict[str, Any]:
+    def _not_yet_supported(self) -> dict[str, tuple[Any, ...]]:
         return {**NOT_YET_SUPPORTED, **IMG2IMG_NOT_YET_SUPPORTED}
 
 
