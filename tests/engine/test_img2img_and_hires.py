@@ -152,3 +152,9 @@ def test_nine_channel_inpainting_model_is_used_as_such(inpainting_engine, init_i
     outside = np.asarray(square_mask()) == 0
     assert np.array_equal(out[outside], original[outside])
     assert np.abs(out[~outside] - original[~outside]).mean() > 1
+
+
+def test_hires_at_denoising_zero_keeps_the_upscaled_first_pass(engine):
+    """A1111's own API test payload (steps 3, denoising 0): no hires sampling, the upscaled image, no error."""
+    result = engine.generate(base(hires=HiresFix("Latent", 2.0, denoising_strength=0.0)), OPTIONS)
+    assert result.images[0].image.size == (128, 128) and not result.interrupted

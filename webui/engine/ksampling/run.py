@@ -245,6 +245,8 @@ def a1111_alphas_cumprod(scheduler_config: dict, downcast: bool = False) -> torc
 
 def run_pass(job: SamplingPass, scheduler_config: dict) -> torch.Tensor:
     """The pass's final latents (or, when stopped, the last x0 prediction: `job.stopped` says which)."""
+    if job.init_latents is not None and img2img_steps(job.steps, job.denoising_strength, job.fixed_steps)[0] == 0:
+        return job.init_latents  # A1111: a hires pass at denoising 0 has an empty schedule and keeps its input
     model = UNetModel(job.unet, job.alphas_cumprod.to(job.device))
     latents = FAMILY_RUNNERS[job.sampler.sampler.family](job, model, scheduler_config)
     if job.mask is not None:
