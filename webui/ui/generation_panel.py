@@ -22,7 +22,7 @@ from webui.jobs.job import JobState
 from webui.storage.saved_log import save_to_log
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html, progress_html
-from webui.ui.seed_extras import SeedExtras, build_seed_extras, extra_fields
+from webui.ui.seed_extras import SeedExtras, build_extra_toggle, build_seed_extras, extra_fields
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
 DEFAULT_SAMPLER = "DPM++ 2M"
@@ -137,7 +137,8 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
                          min_width=100)
         random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", elem_classes=["tool"], scale=0, min_width=40)
         reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", elem_classes=["tool"], scale=0, min_width=40)
-        extras = build_seed_extras(tab)
+        show_extras = build_extra_toggle(tab)
+    extras = build_seed_extras(tab, show_extras)
     return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
                             random_seed, reuse_seed, extras)
 

@@ -32,9 +32,13 @@ class SeedExtras:
                 self.overrides]
 
 
-def build_seed_extras(tab: str) -> SeedExtras:
-    show = gr.Checkbox(False, label="Extra", elem_id=f"{tab}_subseed_show", container=False, scale=0,
-                       min_width=60)
+def build_extra_toggle(tab: str) -> gr.Checkbox:
+    """The "Extra" box, in the seed row (as A1111's)."""
+    return gr.Checkbox(False, label="Extra", elem_id=f"{tab}_subseed_show", container=False, scale=0, min_width=80)
+
+
+def build_seed_extras(tab: str, show: gr.Checkbox) -> SeedExtras:
+    """The rows under the seed row: shown while "Extra" is ticked (the override box while it holds entries)."""
     with gr.Group(visible=False, elem_id=f"{tab}_seed_extras") as extras:
         with gr.Row(elem_id=f"{tab}_subseed_row"):
             subseed = gr.Number(label="Variation seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_subseed")
