@@ -95,7 +95,7 @@ def _load_kestrel(folder: Path, app: App, record: ExtensionRecord, progress: _Pr
 
 def _load_a1111(folder: Path, app: App, record: ExtensionRecord, progress: _Progress) -> Contributions:
     progress.stage = "import"
-    shim = A1111Shim(record.name, app.settings)
+    shim = A1111Shim(record.name, app, folder, app.extensions.a1111_lock)
     try:
         shim.load_scripts(folder)
     except Exception:
@@ -105,6 +105,10 @@ def _load_a1111(folder: Path, app: App, record: ExtensionRecord, progress: _Prog
                              "compatibility layer does not offer"
         raise
     shim.commit()
+    record.asked_for = tuple(dict.fromkeys(shim.missing))
+    if record.asked_for:
+        record.message = f"loaded; it asked for {', '.join(record.asked_for)}, which Kestrel does not offer " \
+                         "(it went on without)"
     css, scripts = _assets(folder)
     return Contributions(css=css, scripts=scripts, a1111=shim)
 

@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from webui.extensions.registry import Extensions
+from webui.ui.gradio3_adapter import Gradio3Adapter
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,13 @@ def collect_a1111_tabs(extensions: Extensions) -> list[A1111Tab]:
     """Call every loaded A1111 extension's on_ui_tabs callbacks; call this outside any Blocks context."""
     tabs: list[A1111Tab] = []
     for name, shim in extensions.a1111_shims():
+        adapter = Gradio3Adapter(name)
         try:
-            tabs.extend(A1111Tab(name, component, title, elem_id) for component, title, elem_id in shim.collect_tabs())
+            tabs.extend(A1111Tab(name, component, title, elem_id)
+                        for component, title, elem_id in shim.collect_tabs(adapter))
         except Exception:
             extensions.record_failure(name, "on_ui_tabs")
+        shim.adapter_notes.extend(note for note in adapter.notes if note not in shim.adapter_notes)
     return tabs
 
 
