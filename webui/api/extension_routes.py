@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI
 
 from webui.extensions.registry import Extensions
 
+A1111_OPTS_PATH = "/kestrel/v1/a1111/opts"  # the page's `opts` for A1111 extension scripts (behind the login)
+
 
 def mount_extension_routes(http: FastAPI, extensions: Extensions, page: Any = None) -> None:
     """Include the extensions' routes in `http` (call before the Gradio page is mounted at "/", which would
@@ -21,6 +23,8 @@ def mount_extension_routes(http: FastAPI, extensions: Extensions, page: Any = No
     for route in extensions.routes():
         ours.add_api_route(f"/ext/{route.extension}{route.path}", route.endpoint, methods=list(route.methods),
                            name=f"{route.extension}:{route.path}", tags=[f"extension {route.extension}"])
+    ours.add_api_route(A1111_OPTS_PATH, lambda: a1111_opts(extensions), methods=["GET"], name="a1111:opts",
+                       include_in_schema=False)
     http.include_router(ours)
     for name, shim in extensions.a1111_shims():
         theirs = APIRouter()
@@ -30,6 +34,13 @@ def mount_extension_routes(http: FastAPI, extensions: Extensions, page: Any = No
             extensions.record_failure(name, "on_app_started")
             continue
         http.include_router(theirs)
+
+
+def a1111_opts(extensions: Extensions) -> dict[str, Any]:
+    """Every setting's value, as A1111's page keeps them in `opts` for extension scripts ({} without any A1111
+    extension loaded: nothing on the page reads it then)."""
+    shims = extensions.a1111_shims()
+    return shims[0][1].settings.values() if shims else {}
 
 
 def sdapi_extension_list(extensions: Extensions) -> list[dict[str, Any]]:

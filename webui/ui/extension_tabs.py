@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -81,31 +82,7 @@ def build_extension_tabs(extensions: Extensions, a1111_tabs: list[A1111Tab]) -> 
                 _failed_tab_notice(a1111_tab.extension)
 
 
-A1111_PAGE_HELPERS = """
-<script>
-/* A1111's page helpers that extension scripts commonly call (our own small versions). */
-(function () {
-  if (window.gradioApp) { return; }
-  window.gradioApp = function () {
-    var app = document.getElementsByTagName('gradio-app')[0];
-    return app && app.shadowRoot ? app.shadowRoot : document;
-  };
-  var loaded = [], updated = [];
-  window.onUiLoaded = function (callback) { loaded.push(callback); };
-  window.onUiUpdate = function (callback) { updated.push(callback); };
-  window.onAfterUiUpdate = window.onUiUpdate;
-  var fired = false;
-  var observer = new MutationObserver(function () {
-    if (!fired && document.querySelector('#tabs')) {
-      fired = true;
-      loaded.forEach(function (callback) { try { callback(); } catch (error) { console.error(error); } });
-    }
-    updated.forEach(function (callback) { try { callback(); } catch (error) { console.error(error); } });
-  });
-  observer.observe(document.documentElement, {childList: true, subtree: true});
-})();
-</script>
-"""
+PAGE_HELPERS_FILE = Path(__file__).parent / "static" / "a1111-page-helpers.js"
 
 
 def _inline(source: str) -> str:
@@ -117,7 +94,8 @@ def extension_head(extensions: Extensions) -> str:
     """The extensions' javascript/*.js as <script> tags for the page head (Gradio's `head` mount option runs them
     as document-level scripts), after A1111's helper functions they expect."""
     scripts = extensions.scripts()
-    if not scripts:
+    if not scripts and not extensions.a1111_shims():
         return ""
+    helpers = f"<script>/* A1111's page helpers */\n{_inline(PAGE_HELPERS_FILE.read_text(encoding='utf-8'))}\n</script>"
     tags = [f"<script>/* {html.escape(name)} */\n{_inline(source)}\n</script>" for name, source in scripts]
-    return A1111_PAGE_HELPERS + "\n".join(tags)
+    return "\n".join([helpers, *tags])
