@@ -389,15 +389,18 @@ class A1111Shim:
             raise UnsupportedByKestrel(f"process_images of a {type(p).__name__} (only the p Kestrel gave the script)")
         if self.app.jobs.on_worker:
             raise RuntimeError("process_images cannot run inside a job (from process() or a hook); use run()")
-        images, infotexts, seeds = [], [], []
+        images, infotexts, seeds, paths = [], [], [], []
         for request in p.to_requests():
             output = wait_result(self.app.submit_generation(request, owner=p.__dict__["_owner"]))
             for image in output.images:
                 images.append(surface.image_from_bytes(image.png))
                 infotexts.append(image.infotext)
                 seeds.append(image.seed)
-        return Processed(p, images, seeds[0] if seeds else p.seed, infotexts[0] if infotexts else "",
-                         all_seeds=seeds or None, infotexts=infotexts)
+                paths.append(str(image.path) if image.path is not None else None)
+        processed = Processed(p, images, seeds[0] if seeds else p.seed, infotexts[0] if infotexts else "",
+                              all_seeds=seeds or None, infotexts=infotexts)
+        processed.paths = paths  # the saved files (with their infotext), which the page's gallery shows
+        return processed
 
 
 class ImageSaveParams:

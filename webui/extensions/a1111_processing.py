@@ -86,7 +86,7 @@ class Processing:
         state["all_prompts"] = [self.prompt] * self.image_count
         state["all_negative_prompts"] = [self.negative_prompt] * self.image_count
         state["all_seeds"] = [int(self.seed) + index for index in range(self.image_count)]
-        state["_initial"] = self._per_image()
+        state["_initial"] = self.per_image()
 
     @property
     def image_count(self) -> int:
@@ -110,11 +110,11 @@ class Processing:
             raise UnsupportedByKestrel(f"setting p.{name}")
         self.__dict__[name] = value
 
-    def _per_image(self) -> tuple:
+    def per_image(self) -> tuple:
         return (tuple(self.all_prompts), tuple(self.all_negative_prompts), tuple(self.all_seeds))
 
     def _changed_lists(self) -> bool:
-        return self._per_image() != self.__dict__["_initial"]
+        return self.per_image() != self.__dict__["_initial"]
 
     def infotext_fields(self) -> tuple[tuple[str, str], ...]:
         """`extra_generation_params` as infotext fields (None values are left out, as A1111 does)."""
@@ -143,7 +143,7 @@ class Processing:
         """The requests that honour everything: one, or one per image when the per-image lists differ."""
         if not self._changed_lists():
             return [self._scalar_request()]
-        prompts, negatives, seeds = (list(values) for values in self._per_image())
+        prompts, negatives, seeds = (list(values) for values in self.per_image())
         count = max(len(prompts), len(negatives), len(seeds))
         prompts += [self.prompt] * (count - len(prompts))
         negatives += [self.negative_prompt] * (count - len(negatives))
@@ -178,6 +178,7 @@ class Processed:
         self.infotexts = infotexts or [info] * len(self.images)
         self.index_of_first_image = index_of_first_image
         self.extra_generation_params = dict(p.extra_generation_params)
+        self.paths: list[str | None] = []
 
     def js(self) -> str:
         import json

@@ -177,9 +177,12 @@ class RunningScripts:
             return request
         p = make_p(request)
         chosen = [(script, self._arguments.for_owner(owner, script)) for script in wanted]
+        culprit = chosen[0][0]  # the script a refusal is recorded on: the last one that changed per-image lists
         for stage in ("setup", "before_process", "process"):
             for script, args in chosen:
+                before = p.per_image()
                 _call(report, script, stage, getattr(script.script, stage), p, *args)
+                culprit = script if p.per_image() != before else culprit
         for batch in range(int(p.n_iter)):
             start, end = batch * int(p.batch_size), (batch + 1) * int(p.batch_size)
             for script, args in chosen:
@@ -188,7 +191,7 @@ class RunningScripts:
         try:
             changed = p.to_request()
         except Exception:
-            report(chosen[0][0].extension, "process hook")
+            report(culprit.extension, f"{type(culprit.script).__name__}.process hook")
             changed = request
         self._local.job = JobScripts(p, chosen)
         return changed

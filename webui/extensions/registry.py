@@ -182,6 +182,10 @@ class Extensions:
         return [(name, contribution.a1111) for name, contribution in self.contributions()
                 if contribution.a1111 is not None]
 
+    def store_script_args(self, owner: str, values: dict[str, tuple]) -> None:
+        """The owner's A1111 script control values, for their next jobs (the page calls this on Generate)."""
+        self.script_args.store(owner, values)
+
     def a1111_scripts(self) -> list[tuple[Any, LoadedScript]]:
         """Every loaded A1111 script instance (both tabs) with its extension's shim."""
         return [(shim, script) for _, shim in self.a1111_shims() for script in shim.scripts]
