@@ -90,3 +90,17 @@ def test_a_list_valued_setting_with_choices_is_a_checkbox_group_in_the_settings_
         component = setting_component(loaded, loaded.settings.spec("state_ui"), loaded.settings.get("state_ui"))
     assert isinstance(component, gr.CheckboxGroup)
     assert component.value == ["Reset Button", "Import Button", "Export Button"]
+
+
+def test_the_api_lists_each_ones_real_state(loaded):
+    from webui.api.extension_routes import sdapi_extension_list
+    from webui.ui.extensions_tab import extensions_table
+
+    collect_a1111_tabs(loaded.extensions)  # the page builds their tabs: the Gradio 3 adaptations are known
+    listed = {entry["name"]: entry for entry in sdapi_extension_list(loaded.extensions)}
+    assert {name: entry["status"] for name, entry in listed.items()} == dict.fromkeys(FOLDERS, "loaded")
+    assert "modules.sd_hijack" in listed["a1111-sd-webui-tagcomplete"]["unsupported"]
+    assert "Blocks(variant=...) dropped (not in Gradio 6)" in listed["stable-diffusion-webui-model-toolkit"]["adapted"]
+    assert "_js= → js=" in listed["sd-webui-photopea-embed"]["adapted"]
+    table = extensions_table(loaded)
+    assert "Gradio 3 → 6" in table and "modules.sd_hijack" in table

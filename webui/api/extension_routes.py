@@ -44,12 +44,21 @@ def a1111_opts(extensions: Extensions) -> dict[str, Any]:
 
 
 def sdapi_extension_list(extensions: Extensions) -> list[dict[str, Any]]:
-    """A1111's fields; `version` is the manifest's for our extensions and the short commit for A1111 ones."""
+    """A1111's fields (`version` is the manifest's for our extensions and the short commit for A1111 ones), then
+    Kestrel's: `status` (loaded, failed, unsupported, needs install, disabled), `message`, `kind`, what an A1111
+    extension asked for that Kestrel does not offer, its requirements, the Gradio 3 keywords adapted for it and
+    the stages that failed, so a client can tell a working extension from one that is only listed."""
+    shims = dict(extensions.a1111_shims())
     listed = []
     for record in extensions.records():
         git = record.git
         version = record.version or (git.commit_hash[:8] if git.commit_hash else None)
+        shim = shims.get(record.name)
         listed.append({"name": record.name, "remote": git.remote, "branch": git.branch,
                        "commit_hash": git.commit_hash, "commit_date": git.commit_date, "version": version,
-                       "enabled": record.enabled})
+                       "enabled": record.enabled, "status": record.status.value, "message": record.message,
+                       "kind": record.kind, "unsupported": list(record.asked_for),
+                       "requirements": list(record.requirements),
+                       "adapted": list(shim.adapter_notes) if shim is not None else [],
+                       "failures": [failure.stage for failure in record.failures]})
     return listed

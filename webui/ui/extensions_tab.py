@@ -30,7 +30,7 @@ def _failures_html(record: ExtensionRecord) -> str:
     return f'<div class="extension-failures">{items}</div>'
 
 
-def _row(record: ExtensionRecord) -> str:
+def _row(record: ExtensionRecord, adapted: list[str] | None = None) -> str:
     status = record.status.value
     if record.hook_failures:
         status += f" ({record.hook_failures} hook failure{'s' if record.hook_failures > 1 else ''})"
@@ -43,7 +43,14 @@ def _row(record: ExtensionRecord) -> str:
             f"<td>{html.escape(record.version or '')}</td>"
             f'<td class="extension-status status-{record.status.value}">{html.escape(status)}</td>'
             f"<td>{record.load_seconds * 1000:.1f} ms</td><td>{origin}</td>"
-            f"<td>{html.escape(record.message)}{_failures_html(record)}</td></tr>")
+            f"<td>{html.escape(record.message)}{_adapted_html(adapted)}{_failures_html(record)}</td></tr>")
+
+
+def _adapted_html(adapted: list[str] | None) -> str:
+    if not adapted:
+        return ""
+    return (f'<details class="extension-adapted"><summary>Gradio 3 → 6: {len(adapted)} adaptations</summary>'
+            f"<ul>{''.join(f'<li>{html.escape(note)}</li>' for note in adapted)}</ul></details>")
 
 
 def extensions_table(app: App) -> str:
@@ -52,7 +59,9 @@ def extensions_table(app: App) -> str:
         return f"<p>No extensions in {html.escape(str(app.paths.extensions))}.</p>"
     head = ("<tr><th>Extension</th><th>Kind</th><th>Version</th><th>Status</th><th>Load time</th>"
             "<th>Source</th><th>Details</th></tr>")
-    return f'<table id="extensions"><thead>{head}</thead><tbody>{"".join(map(_row, records))}</tbody></table>'
+    shims = dict(app.extensions.a1111_shims())
+    rows = "".join(_row(record, getattr(shims.get(record.name), "adapter_notes", None)) for record in records)
+    return f'<table id="extensions"><thead>{head}</thead><tbody>{rows}</tbody></table>'
 
 
 def _build_installed(app: App) -> gr.HTML:
