@@ -72,6 +72,17 @@ def test_the_loading_surfaces(app):
     assert "scripts.sibling" not in sys.modules  # kept with its extension, not for everyone
 
 
+def test_app_started_then_model_loaded(app):
+    from fastapi import APIRouter
+
+    router = APIRouter()
+    shim_of(app, "gradio3_tab").call_app_started(None, router)
+    assert "/gradio3-tab/seen" in {route.path for route in router.routes}
+    record = app.models.checkpoints()[0]
+    model = (app.paths.extensions / "gradio3_tab" / "model.txt").read_text()
+    assert model == f"{record.title} {record.sha256[:10]}"
+
+
 def test_opts_write_validates_persists_and_calls_onchange(app):
     shim = shim_of(app, "gradio3_tab")
     shim.opts.gradio3_word = "heron"

@@ -258,3 +258,43 @@ def test_four_real_a1111_extensions_load_render_and_generation_works(start_serve
     finally:
         context.close()
     assert attempts["external"] and all("photopea.com" in url for url in attempts["external"]), attempts["external"]
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a1111_scripts_in_the_page(start_server, page, tmp_path):
+    """An always-visible script's accordion changes the job (its value as set on the page), and a selectable
+    script chosen in the Script dropdown runs process_images once per line."""
+    import shutil
+
+    samples = Path(__file__).resolve().parents[1] / "extensions" / "a1111_samples"
+    data_dir = tmp_path / "data"
+    for name in ("rewriter", "promptlist"):
+        shutil.copytree(samples / name, data_dir / "extensions" / name)
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.wait_for_selector("#txt2img_prompt textarea")
+    page.fill("#txt2img_prompt textarea", "a lighthouse")
+    for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
+        set_number(page, elem_id, number)
+    page.click("#script_txt2img_prompt_rewriter button:has-text('Prompt rewriter')")  # the script's accordion
+    page.fill("#script_txt2img_prompt_rewriter_suffix textarea", "at dusk")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Rewriter: at dusk')",
+                           timeout=60_000)
+    assert "a lighthouse, at dusk" in page.inner_text("#html_info_txt2img")
+
+    choose(page, "txt2img_script_list", "Prompts from lines")
+    page.fill("#script_txt2img_prompts_from_lines_lines textarea", "a red boat\na blue boat")
+    page.click("#txt2img_generate")
+    try:
+        page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Prompts from lines: "
+                               "2 images')", timeout=90_000)
+    except PlaywrightTimeoutError:
+        shown = page.inner_text("#txt2img_results")
+        raise AssertionError(f"the script did not finish; the page shows: {shown}") from None
+    assert page.locator("#txt2img_gallery img").count() >= 2
+    assert "a red boat, at dusk" in page.inner_text("#html_info_txt2img")

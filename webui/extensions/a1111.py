@@ -41,6 +41,7 @@ from webui.extensions.a1111_processing import (
     UnsupportedByKestrel,
 )
 from webui.extensions.a1111_scripts import AlwaysVisible, LoadedScript, Script, instantiate, script_classes
+from webui.extensions.a1111_surface import ImageSaveParams, State
 
 if TYPE_CHECKING:
     from webui.app_context import App
@@ -81,30 +82,6 @@ class PlainGradio:
 
     def ui_component(self, name: str) -> Any:
         raise RuntimeError(f"modules.ui_components.{name} can only be created while the page builds the UI")
-
-
-class State:
-    """`shared.state`: what scripts read of the running job (Kestrel's queue owns the real state)."""
-
-    interrupted = False
-    skipped = False
-    job = ""
-    job_no = 0
-    job_count = 0
-    sampling_step = 0
-    sampling_steps = 0
-    textinfo: str | None = None
-    current_image = None
-
-    def begin(self, job: str = "") -> None: ...
-
-    def end(self) -> None: ...
-
-    def nextjob(self) -> None: ...
-
-    def interrupt(self) -> None: ...
-
-    def skip(self) -> None: ...
 
 
 class _Finder(importlib.abc.MetaPathFinder):
@@ -367,9 +344,13 @@ class A1111Shim:
                 callback(*args)
 
     def call_app_started(self, demo: Any, router: Any) -> None:
+        """A1111's start: on_app_started(demo, app), then on_model_loaded(sd_model) for the model in use."""
         with self.active():
             for callback in self.callbacks["app_started"]:
                 callback(demo, router)
+            model = self.current_model()
+            for callback in self.callbacks["model_loaded"]:
+                callback(model)
 
     # ---- processing
     def make_p(self, request: Any, owner: str | None = None) -> Processing:
@@ -401,13 +382,3 @@ class A1111Shim:
                               all_seeds=seeds or None, infotexts=infotexts)
         processed.paths = paths  # the saved files (with their infotext), which the page's gallery shows
         return processed
-
-
-class ImageSaveParams:
-    """`script_callbacks.ImageSaveParams`: what on_before_image_saved / on_image_saved receive."""
-
-    def __init__(self, image: Any, p: Any, filename: str | None, pnginfo: dict[str, str]) -> None:
-        self.image = image
-        self.p = p
-        self.filename = filename
-        self.pnginfo = pnginfo

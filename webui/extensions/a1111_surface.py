@@ -220,3 +220,37 @@ def copypaste_values(copypaste: CopyPaste, create_buttons: Callable[[list[str]],
                               "paste_fields": copypaste.paste_fields, "registered_param_bindings": copypaste.bindings}
     values["create_buttons"] = create_buttons or copypaste.create_buttons
     return values
+
+
+class State:
+    """`shared.state`: what scripts read of the running job (Kestrel's queue owns the real state)."""
+
+    interrupted = False
+    skipped = False
+    job = ""
+    job_no = 0
+    job_count = 0
+    sampling_step = 0
+    sampling_steps = 0
+    textinfo: str | None = None
+    current_image = None
+
+    def begin(self, job: str = "") -> None: ...
+
+    def end(self) -> None: ...
+
+    def nextjob(self) -> None: ...
+
+    def interrupt(self) -> None: ...
+
+    def skip(self) -> None: ...
+
+
+class ImageSaveParams:
+    """`script_callbacks.ImageSaveParams`: what on_before_image_saved / on_image_saved receive."""
+
+    def __init__(self, image: Any, p: Any, filename: str | None, pnginfo: dict[str, str]) -> None:
+        self.image = image
+        self.p = p
+        self.filename = filename
+        self.pnginfo = pnginfo

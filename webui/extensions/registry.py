@@ -25,6 +25,7 @@ from webui.engine.registry import Entry, FailureReport
 from webui.engine.request import GenerationRequest
 from webui.engine.variant_registry import PipelineVariant
 from webui.extensions.a1111_scripts import LoadedScript, RunningScripts, ScriptArgs
+from webui.extensions.a1111_surface import ImageSaveParams
 from webui.extensions.api import BeforeGeneration, BeforeGenerationHook, ImageHook, ImageReady
 from webui.jobs.hooks import FinishedImage, InfotextFields
 
@@ -266,8 +267,6 @@ class Extensions:
 
     def _a1111_image_callbacks(self, image: FinishedImage) -> None:
         """on_before_image_saved / on_image_saved, with A1111's ImageSaveParams (before the file is written)."""
-        from webui.extensions.a1111 import ImageSaveParams
-
         job = self._running.current()
         for name, shim in self.a1111_shims():
             for kind in ("before_image_saved", "image_saved"):

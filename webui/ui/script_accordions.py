@@ -1,4 +1,5 @@
-"""A1111 scripts on the txt2img / img2img tabs: each always-visible script's `ui()` in an accordion, each
+"""A1111 scripts on the txt2img / img2img tabs: each always-visible script's `ui()` in its own group (as in A1111,
+the script's `ui()` makes its accordion: `gr.Accordion` or `InputAccordion`), each
 selectable script in the Script dropdown (its controls shown while it is chosen), and the Generate handler wrapped
 so that pressing Generate stores the owner's script values for the job's hooks, or runs the chosen selectable
 script's `run(p, *args)` (which may call `process_images(p)`; each of those is an ordinary queued job).
@@ -76,9 +77,8 @@ class ExtensionScripts:
         p = mounted.shim.make_p(job_request, owner)
         args = tuple(values[component] for component in mounted.components)
 
-        def run() -> Any:
-            with mounted.shim.active():
-                return mounted.script.script.run(p, *args)
+        def run() -> Any:  # not inside shim.active(): that holds the shims' lock, which the job's hooks need
+            return mounted.script.script.run(p, *args)
 
         try:
             processed = await self.app.jobs.off_loop(run)
@@ -124,7 +124,7 @@ def build_script_accordions(app: App, tab: str, dropdown: Any = None) -> Extensi
         for shim, loaded in scripts:
             adapter = Gradio3Adapter(loaded.extension)
             if loaded.always_on:
-                with gr.Accordion(_title_of(loaded), open=False, elem_id=f"script_{tab}_{_slug(_title_of(loaded))}"):
+                with gr.Group(elem_id=f"script_{tab}_{_slug(_title_of(loaded))}"):  # its ui() makes its accordion
                     built = _build_one(app, shim, loaded, adapter)
                 if built is not None:
                     mounted.always_on.append(MountedScript(shim, loaded, built[1], built[0]))
@@ -153,5 +153,8 @@ def _add_to_dropdown(mounted: ExtensionScripts) -> None:
     dropdown.choices = [*dropdown.choices, *((item.title, item.title) for item in mounted.selectable)]
     groups = [item.group for item in mounted.selectable]
     titles = [item.title for item in mounted.selectable]
-    dropdown.change(lambda chosen: [gr.update(visible=chosen == title) for title in titles], inputs=[dropdown],
-                    outputs=groups, show_progress="hidden")
+    def show_chosen(chosen: str) -> Any:
+        updates = [gr.update(visible=chosen == title) for title in titles]
+        return updates if len(updates) > 1 else updates[0]  # one output takes a value, not a list of one
+
+    dropdown.change(show_chosen, inputs=[dropdown], outputs=groups, show_progress="hidden")
