@@ -298,3 +298,15 @@ def test_a1111_scripts_in_the_page(start_server, page, tmp_path):
         raise AssertionError(f"the script did not finish; the page shows: {shown}") from None
     assert page.locator("#txt2img_gallery img").count() >= 2
     assert "a red boat, at dusk" in page.inner_text("#html_info_txt2img")
+
+    # A1111's page helpers, as extension scripts call them
+    page.evaluate("switch_to_img2img()")
+    page.wait_for_function("get_uiCurrentTabContent() && get_uiCurrentTabContent().id === 'tab_img2img'")
+    page.evaluate("switch_to_txt2img()")
+    page.wait_for_function("get_uiCurrentTab().id === 'tab_txt2img-button'")
+    choose(page, "txt2img_script_list", "None")
+    page.evaluate("""() => { const box = gradioApp().querySelector('#txt2img_prompt textarea');
+                             box.value = 'typed by a script'; updateInput(box); }""")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('typed by a script')",
+                           timeout=90_000)

@@ -31,13 +31,12 @@ def collect_a1111_tabs(extensions: Extensions) -> list[A1111Tab]:
     """Call every loaded A1111 extension's on_ui_tabs callbacks; call this outside any Blocks context."""
     tabs: list[A1111Tab] = []
     for name, shim in extensions.a1111_shims():
-        adapter = Gradio3Adapter(name)
+        adapter = Gradio3Adapter(name, shim.adapter_notes)
         try:
             tabs.extend(A1111Tab(name, component, title, elem_id)
                         for component, title, elem_id in shim.collect_tabs(adapter))
         except Exception:
             extensions.record_failure(name, "on_ui_tabs")
-        shim.adapter_notes.extend(note for note in adapter.notes if note not in shim.adapter_notes)
     return tabs
 
 

@@ -62,9 +62,9 @@ def _event_names(real: type) -> list[str]:
 class Gradio3Adapter:
     """The `gradio` an A1111 extension sees while it builds its UI. `notes` collects what was adapted."""
 
-    def __init__(self, extension: str) -> None:
+    def __init__(self, extension: str, notes: list[str] | None = None) -> None:
         self.extension = extension
-        self.notes: list[str] = []
+        self.notes: list[str] = notes if notes is not None else []  # the shim's list: each logged once per extension
         self._classes: dict[str, Any] = {}
 
     def note(self, text: str) -> None:

@@ -122,7 +122,7 @@ def build_script_accordions(app: App, tab: str, dropdown: Any = None) -> Extensi
         return mounted
     with gr.Column(elem_id=f"{tab}_script_container"):
         for shim, loaded in scripts:
-            adapter = Gradio3Adapter(loaded.extension)
+            adapter = Gradio3Adapter(loaded.extension, shim.adapter_notes)
             if loaded.always_on:
                 with gr.Group(elem_id=f"script_{tab}_{_slug(_title_of(loaded))}"):  # its ui() makes its accordion
                     built = _build_one(app, shim, loaded, adapter)
@@ -133,8 +133,7 @@ def build_script_accordions(app: App, tab: str, dropdown: Any = None) -> Extensi
                     built = _build_one(app, shim, loaded, adapter)
                 if built is not None:
                     mounted.selectable.append(MountedScript(shim, loaded, built[1], built[0], group))
-            shim.adapter_notes.extend(note for note in adapter.notes if note not in shim.adapter_notes)
-    _add_to_dropdown(mounted)
+        _add_to_dropdown(mounted)
     return mounted
 
 
