@@ -91,7 +91,11 @@ class Gradio3Adapter:
             self.note("_js= → js=")
         if "source" in keywords and "sources" in allowed:
             source = keywords.pop("source")
-            keywords["sources"] = [source] if isinstance(source, str) else source
+            sources = [source] if isinstance(source, str) else list(source)
+            if "canvas" in sources:  # Gradio 3's sketch canvas; Gradio 6's gr.Image has none (gr.ImageEditor does)
+                sources = [item for item in sources if item != "canvas"] or ["upload"]
+                self.note("source='canvas' → 'upload' (Gradio 6's gr.Image has no canvas)")
+            keywords["sources"] = sources
             self.note("source= → sources=")
         if allowed:
             dropped = sorted(key for key in keywords if key not in allowed)
