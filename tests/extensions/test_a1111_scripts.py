@@ -128,6 +128,17 @@ def test_process_rewrites_the_prompt_and_postprocess_image_replaces_the_image(ap
     assert log == "2 (255, 0, 0)\n"
 
 
+def test_without_a_page_scripts_get_their_controls_defaults(app, tmp_path):
+    from tests.support.extensions import app_for
+
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLES / "rewriter", data / "extensions" / "rewriter")
+    headless = app_for(app, data).extensions  # no page built its UI (as with --nowebui)
+    changed = headless.before_generation(GenerationRequest(prompt="a hill", **SMALL), owner="api")
+    assert changed.prompt == "a hill, in watercolour"
+    assert headless.record("rewriter").failures == []
+
+
 def test_each_owner_gets_the_values_they_pressed_generate_with(app):
     app.extensions.script_args.store("alice", {script_of(app, "rewriter").key: ("at night",),
                                                script_of(app, "painter").key: (False,)})

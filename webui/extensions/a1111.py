@@ -353,6 +353,17 @@ class A1111Shim:
                 callback(model)
 
     # ---- processing
+    def default_args(self, loaded: LoadedScript) -> None:
+        """Without a page (--nowebui), a script's arguments are the defaults of the controls its ui() makes, as
+        A1111's API uses them; built once, in a Blocks that is never shown."""
+        if loaded.ui_built:
+            return
+        loaded.ui_built = True
+        component = self._view.attribute("components").Component
+        with self.active(), self._view.attribute("Blocks")():
+            built = loaded.script.ui(loaded.is_img2img) or []
+        loaded.defaults = tuple(getattr(item, "value", None) for item in built if isinstance(item, component))
+
     def make_p(self, request: Any, owner: str | None = None) -> Processing:
         outdir = self.settings.get("outdir_img2img_samples" if request.img2img else "outdir_txt2img_samples")
         folder = Path(outdir) if Path(outdir).is_absolute() else self.app.paths.root / outdir

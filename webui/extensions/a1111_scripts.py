@@ -108,6 +108,7 @@ class LoadedScript:
     is_img2img: bool
     always_on: bool
     defaults: tuple = ()
+    ui_built: bool = False      # its ui() ran (on the page, or once for its defaults without one)
     activate: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext  # its extension's `modules`
 
     @property

@@ -242,6 +242,12 @@ class Extensions:
                     continue
                 request = result or request
         scripts = self.a1111_scripts()
+        for script_shim, script in scripts:
+            if script.always_on and not script.ui_built:
+                try:
+                    script_shim.default_args(script)
+                except Exception:
+                    self.record_failure(script.extension, f"{type(script.script).__name__}.ui hook")
         if scripts:
             shim = scripts[0][0]
             request = self._running.begin(request, owner, [script for _, script in scripts],

@@ -109,6 +109,7 @@ def _build_one(app: App, shim: Any, loaded: LoadedScript, adapter: Gradio3Adapte
         app.extensions.record_failure(loaded.extension, f"{type(loaded.script).__name__}.ui")
         return None
     components = [component for component in (built or []) if isinstance(component, gr.components.Component)]
+    loaded.ui_built = True
     loaded.defaults = tuple(getattr(component, "value", None) for component in components)
     return title, components
 
