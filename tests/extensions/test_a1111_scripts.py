@@ -108,6 +108,17 @@ def test_the_gradio3_tab_builds_through_the_adapter(app):
     assert app.extensions.record("gradio3_tab").failures == []
 
 
+def test_on_after_component_sees_the_pages_components(app):
+    from webui.ui.extension_tabs import call_after_component
+
+    with gr.Blocks() as page:
+        gr.Textbox(elem_id="txt2img_prompt")
+        gr.Textbox(elem_id="something_else")
+        call_after_component(app.extensions, page)
+    assert [fn.js for fn in page.fns.values()] == [
+        "() => { document.documentElement.dataset.gradio3Prompt = 'changed'; }"]
+
+
 def test_script_accordions_and_the_script_dropdown(app):
     with gr.Blocks():
         dropdown = gr.Dropdown(["None"], value="None", label="Script")

@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from webui.extensions.a1111_scripts import Script
 from webui.extensions.registry import Extensions
 from webui.ui.gradio3_adapter import Gradio3Adapter
 
@@ -79,6 +80,28 @@ def build_extension_tabs(extensions: Extensions, a1111_tabs: list[A1111Tab]) -> 
             except Exception:
                 extensions.record_failure(a1111_tab.extension, "tab")
                 _failed_tab_notice(a1111_tab.extension)
+
+
+def call_after_component(extensions: Extensions, page: gr.Blocks) -> None:
+    """A1111's `on_after_component(component, **kwargs)` and `Script.after_component`, for every component of the
+    page that has an elem_id, once the page is built; call inside the page's Blocks (components a callback makes
+    land at the end of the page rather than next to the one it looked for)."""
+    components = [block for block in list(page.blocks.values())
+                  if isinstance(block, gr.components.Component) and block.elem_id]
+    for name, shim in extensions.a1111_shims():
+        listeners = [*shim.callbacks["after_component"],
+                     *(loaded.script.after_component for loaded in shim.scripts
+                       if type(loaded.script).after_component is not Script.after_component)]
+        if not listeners:
+            continue
+        adapter = Gradio3Adapter(name, shim.adapter_notes)
+        try:
+            with shim.building_ui(adapter):
+                for component in components:
+                    for listener in listeners:
+                        listener(component, elem_id=component.elem_id, label=getattr(component, "label", None))
+        except Exception:
+            extensions.record_failure(name, "on_after_component")
 
 
 PAGE_HELPERS_FILE = Path(__file__).parent / "static" / "a1111-page-helpers.js"

@@ -52,6 +52,9 @@ def on_app_started(demo, app):
 script_callbacks.on_ui_settings(on_ui_settings)
 script_callbacks.on_ui_tabs(on_ui_tabs)
 script_callbacks.on_app_started(on_app_started)
+script_callbacks.on_after_component(
+    lambda component, **kwargs: kwargs.get("elem_id") == "txt2img_prompt" and component.change(
+        fn=None, js="() => { document.documentElement.dataset.gradio3Prompt = 'changed'; }"))
 script_callbacks.on_model_loaded(lambda sd_model: (Path(scripts.basedir()) / "model.txt").write_text(
     f"{sd_model.sd_checkpoint_info.title} {sd_model.sd_model_hash}"))
 (Path(scripts.basedir()) / "seen.json").write_text(json.dumps(seen))
