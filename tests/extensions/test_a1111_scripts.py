@@ -184,6 +184,8 @@ def test_a_selectable_script_runs_process_images_per_line(app):
     worker.join(timeout=300)
     processed = result["processed"]
     assert len(processed.images) == 2
+    saved = [Path(image.info["kestrel_saved_path"]) for image in processed.images]  # what the page's gallery shows
+    assert all(path.is_file() and path.is_relative_to(app.paths.outputs) for path in saved)
     assert [text.split("\n")[0] for text in processed.infotexts] == ["a cat, in watercolour", "a dog, in watercolour"]
     with pytest.raises(RuntimeError, match="cannot run inside a job"):
         app.backend.call(shim.process_images, p)

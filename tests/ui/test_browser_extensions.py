@@ -298,6 +298,7 @@ def test_a1111_scripts_in_the_page(start_server, page, tmp_path):
         raise AssertionError(f"the script did not finish; the page shows: {shown}") from None
     assert page.locator("#txt2img_gallery img").count() >= 2
     assert "a red boat, at dusk" in page.inner_text("#html_info_txt2img")
+    assert len(list((data_dir / "outputs" / "txt2img-images").rglob("*.png"))) == 3  # each a queued, saved job
 
     # A1111's page helpers, as extension scripts call them
     page.evaluate("switch_to_img2img()")

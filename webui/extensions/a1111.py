@@ -52,6 +52,7 @@ CALLBACKS = ("ui_tabs", "ui_settings", "app_started", "model_loaded", "before_im
              "before_ui", "ui_train_tabs")
 ENGINE_CALLBACKS = ("cfg_denoiser", "cfg_denoised", "cfg_after_cfg", "before_token_counter", "list_optimizers",
                     "list_unets", "extra_noise", "image_grid", "ui_train_tabs_never")
+SAVED_PATH_KEY = "kestrel_saved_path"  # in a PIL image's .info: the file process_images saved it as
 SUPPORTED = ("script_callbacks", "shared", "options", "paths", "scripts", "extensions", "images",
              "generation_parameters_copypaste", "infotext_utils", "ui_components", "processing", "hashes")
 
@@ -381,15 +382,15 @@ class A1111Shim:
             raise UnsupportedByKestrel(f"process_images of a {type(p).__name__} (only the p Kestrel gave the script)")
         if self.app.jobs.on_worker:
             raise RuntimeError("process_images cannot run inside a job (from process() or a hook); use run()")
-        images, infotexts, seeds, paths = [], [], [], []
+        images, infotexts, seeds = [], [], []
         for request in p.to_requests():
             output = wait_result(self.app.submit_generation(request, owner=p.__dict__["_owner"]))
             for image in output.images:
-                images.append(surface.image_from_bytes(image.png))
+                decoded = surface.image_from_bytes(image.png)
+                if image.path is not None:  # so a script's own Processed still leads the page to the saved file
+                    decoded.info[SAVED_PATH_KEY] = str(image.path)
+                images.append(decoded)
                 infotexts.append(image.infotext)
                 seeds.append(image.seed)
-                paths.append(str(image.path) if image.path is not None else None)
-        processed = Processed(p, images, seeds[0] if seeds else p.seed, infotexts[0] if infotexts else "",
-                              all_seeds=seeds or None, infotexts=infotexts)
-        processed.paths = paths  # the saved files (with their infotext), which the page's gallery shows
-        return processed
+        return Processed(p, images, seeds[0] if seeds else p.seed, infotexts[0] if infotexts else "",
+                         all_seeds=seeds or None, infotexts=infotexts)

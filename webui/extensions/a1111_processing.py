@@ -178,7 +178,6 @@ class Processed:
         self.infotexts = infotexts or [info] * len(self.images)
         self.index_of_first_image = index_of_first_image
         self.extra_generation_params = dict(p.extra_generation_params)
-        self.paths: list[str | None] = []
 
     def js(self) -> str:
         import json

@@ -19,6 +19,7 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.engine.request import GenerationRequest
+from webui.extensions.a1111 import SAVED_PATH_KEY
 from webui.extensions.a1111_processing import Processed
 from webui.extensions.a1111_scripts import LoadedScript
 from webui.ui.callers import ui_owner
@@ -87,10 +88,10 @@ class ExtensionScripts:
             raise gr.Error(f"{mounted.title} failed: {type(error).__name__}: {error}") from error
         if not isinstance(processed, Processed) or not processed.images:
             return gr.skip(), "", f"<p>{html.escape(mounted.title)} made no images.</p>", []
-        paths = getattr(processed, "paths", [])
-        gallery = paths if paths and all(paths) else processed.images
+        paths = [getattr(image, "info", {}).get(SAVED_PATH_KEY) for image in processed.images]
+        gallery = paths if all(paths) else processed.images  # the saved files keep their infotext
         entries = [(infotext, seed, path or "") for infotext, seed, path in zip(
-            processed.infotexts, processed.all_seeds, paths or [None] * len(processed.images), strict=False)]
+            processed.infotexts, processed.all_seeds, paths, strict=False)]
         info = infotext_html(processed.infotexts[0] if processed.infotexts else processed.info, 0.0,
                              f"{mounted.title}: {len(processed.images)} images")
         return gallery, "", info, entries
