@@ -55,7 +55,11 @@ def test_unmet_requirements_wait_for_consent_and_nothing_is_installed(base, tmp_
     data = tmp_path / "data"
     a1111_extension(data, "needs-pkg", "import kestrel_no_such_package_for_tests\n", requirements=f"{MISSING}\n")
     a1111_extension(data, "has-pkg", requirements="# comment\npillow\n")
-    loaded = app_for(base, data).extensions
+    app = app_for(base, data)
+    loaded = app.extensions
+    from webui.ui.extensions_tab import extensions_table
+
+    assert 'class="extension-status status-needs-install"' in extensions_table(app)
     waiting = loaded.record("needs-pkg")
     assert waiting.status is Status.NEEDS_INSTALL and MISSING in waiting.message
     assert "Extensions tab" in waiting.message and "--install-extension-requirements" in waiting.message

@@ -41,7 +41,7 @@ def _row(record: ExtensionRecord, adapted: list[str] | None = None) -> str:
     return (f'<tr data-extension="{html.escape(record.folder.name)}">'
             f"<td>{html.escape(record.name)}</td><td>{html.escape(record.kind)}</td>"
             f"<td>{html.escape(record.version or '')}</td>"
-            f'<td class="extension-status status-{record.status.value}">{html.escape(status)}</td>'
+            f'<td class="extension-status status-{record.status.value.replace(" ", "-")}">{html.escape(status)}</td>'
             f"<td>{record.load_seconds * 1000:.1f} ms</td><td>{origin}</td>"
             f"<td>{html.escape(record.message)}{_adapted_html(adapted)}{_failures_html(record)}</td></tr>")
 
