@@ -70,6 +70,7 @@ def test_the_loading_surfaces(app):
 
     assert str(app.paths.extensions / "gradio3_tab") not in sys.path  # only while its code runs
     assert "scripts.sibling" not in sys.modules  # kept with its extension, not for everyone
+    assert sys.modules["gradio"] is gr and not any(name.startswith("modules") for name in sys.modules)
 
 
 def test_app_started_then_model_loaded(app):
