@@ -133,8 +133,14 @@ def test_routes_and_the_sdapi_listing(app):
         listed = client.get("/sdapi/v1/extensions").json()
     assert [entry["name"] for entry in listed] == ["a1111_style", "a1111_unsupported", "bad_hook", "broken_import",
                                                    "broken_setup", "good"]
-    assert set(listed[0]) == {"name", "remote", "branch", "commit_hash", "commit_date", "version", "enabled"}
+    assert set(listed[0]) >= {"name", "remote", "branch", "commit_hash", "commit_date", "version", "enabled"}
     assert listed[-1]["version"] == "1.2.0" and listed[-1]["enabled"] is True
+    states = {entry["name"]: (entry["status"], entry["kind"]) for entry in listed}
+    assert states == {"a1111_style": ("loaded", "a1111"), "a1111_unsupported": ("unsupported", "a1111"),
+                      "bad_hook": ("loaded", "kestrel"), "broken_import": ("failed", "kestrel"),
+                      "broken_setup": ("failed", "kestrel"), "good": ("loaded", "kestrel")}
+    unsupported = next(entry for entry in listed if entry["name"] == "a1111_unsupported")
+    assert "modules.sd_hijack" in unsupported["message"] and unsupported["failures"] == ["import"]
 
 
 def secured_client(app, **login_flags) -> TestClient:

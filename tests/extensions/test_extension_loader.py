@@ -40,7 +40,7 @@ def test_each_fixture_gets_its_status_and_the_failures_keep_their_traceback(app)
     assert broken_setup.message == "setup failed: RuntimeError: setup exploded on purpose"
     assert 'raise RuntimeError("setup exploded on purpose")' in broken_setup.failures[0].traceback
     unsupported = status(app, "a1111_unsupported")
-    assert "modules.processing" in unsupported.message and "does not offer" in unsupported.message
+    assert "modules.sd_hijack" in unsupported.message and "does not offer" in unsupported.message
     assert all(record.load_seconds > 0 for record in app.extensions.records() if record.status is Status.LOADED)
 
 

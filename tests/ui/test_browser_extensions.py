@@ -9,6 +9,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -128,7 +129,7 @@ def test_extensions_in_the_page(start_server, page, tmp_path, artifacts):
     assert extension_status(page, "a1111_unsupported") == "unsupported"
     assert extension_status(page, "bad_hook") == "loaded (2 hook failures)"
     assert extension_status(page, "good") == "loaded"
-    assert "modules.processing" in page.inner_text('#extensions tr[data-extension="a1111_unsupported"]')
+    assert "modules.sd_hijack" in page.inner_text('#extensions tr[data-extension="a1111_unsupported"]')
     assert "next start" in page.inner_text("#extensions_notice")
     page.locator("#extensions_enabled").get_by_label("broken_import", exact=True).uncheck()
     page.click("#extensions_apply")
@@ -186,3 +187,127 @@ def test_install_from_url_and_its_refusal_when_not_local(start_server, page, tmp
     page.get_by_role("tab", name="Install from URL", exact=True).click()
     assert "--enable-insecure-extension-access" in page.inner_text("#extension_install_disabled")
     assert page.locator("#extension_install_button").is_disabled()
+
+
+SHARED_A1111 = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "a1111-extensions"
+A1111_FOLDERS = ("a1111-sd-webui-tagcomplete", "sd-webui-photopea-embed", "stable-diffusion-webui-model-toolkit",
+                 "stable-diffusion-webui-state")
+
+
+def photopea_tolerant_page(browser):
+    """The Photopea tab embeds photopea.com in an iframe: that request is refused like any other external one,
+    and it is the only one the page may try."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    attempts: dict[str, list[str]] = {"external": [], "local": []}
+
+    def only_loopback(route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            attempts["local"].append(url)
+            route.continue_()
+        else:
+            attempts["external"].append(url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    return context, context.new_page(), attempts
+
+
+@pytest.mark.skipif(not SHARED_A1111.is_dir(), reason="the shared A1111 fixtures are not here")
+def test_four_real_a1111_extensions_load_render_and_generation_works(start_server, browser, tmp_path, artifacts):
+    import shutil
+
+    data_dir = tmp_path / "data"
+    for name in A1111_FOLDERS:
+        shutil.copytree(SHARED_A1111 / name, data_dir / "extensions" / name, ignore=shutil.ignore_patterns(".git"))
+    (data_dir / "config.json").write_text("{}")  # the State extension serves A1111's ui_settings_file
+    server = start_server(data_dir)
+    context, page, attempts = photopea_tolerant_page(browser)
+    try:
+        page.goto(server.url + "/", wait_until="load")
+        page.wait_for_selector("#txt2img_prompt textarea")
+        tabs = page.locator("#tabs [role=tablist] > button[role=tab]").all_inner_texts()
+        assert "Photopea" in tabs and "Toolkit" in tabs, tabs
+        # the State extension's javascript ran (onUiLoaded, gradioApp, its own route /state/config.json)
+        page.wait_for_selector('#quicksettings button[title="State: Reset"]', timeout=20_000)
+        # tag autocomplete's onUiUpdate saw `opts` filled and went for its files
+        page.wait_for_function("Object.keys(opts).length > 0 && opts.tac_active === true")
+        page.wait_for_function("performance.getEntriesByType('resource').some(e => "
+                               "e.name.includes('tagAutocompletePath.txt'))", timeout=20_000)
+        open_tab(page, "photopea_embed")
+        page.wait_for_selector("#webui-photopea-iframe", state="attached")
+        open_tab(page, "checkpoint_toolkit")
+        page.wait_for_selector("#tab_checkpoint_toolkit button:has-text('Load')")
+        open_settings_section(page, "state")
+        assert page.locator("#setting_state_ui input[type=checkbox]").count() == 3
+        open_settings_section(page, "tac")
+        page.wait_for_selector("#setting_tac_active")
+        page.screenshot(path=artifacts("a1111-settings"), full_page=True)
+
+        open_tab(page, "txt2img")
+        page.fill("#txt2img_prompt textarea", "a lighthouse")
+        for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
+            set_number(page, elem_id, number)
+        page.click("#txt2img_generate")
+        page.wait_for_selector("#txt2img_gallery img", timeout=60_000)
+        assert "a lighthouse" in page.inner_text("#html_info_txt2img")
+        open_tab(page, "extensions")
+        for name in A1111_FOLDERS:
+            page.wait_for_selector(f'#extensions tr[data-extension="{name}"]')
+            assert extension_status(page, name).startswith("loaded"), name
+    finally:
+        context.close()
+    assert attempts["external"] and all("photopea.com" in url for url in attempts["external"]), attempts["external"]
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.click(f"#{elem_id} input")
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_a1111_scripts_in_the_page(start_server, page, tmp_path):
+    """An always-visible script's accordion changes the job (its value as set on the page), and a selectable
+    script chosen in the Script dropdown runs process_images once per line."""
+    import shutil
+
+    samples = Path(__file__).resolve().parents[1] / "extensions" / "a1111_samples"
+    data_dir = tmp_path / "data"
+    for name in ("rewriter", "promptlist"):
+        shutil.copytree(samples / name, data_dir / "extensions" / name)
+    server = start_server(data_dir)
+    page.goto(server.url + "/", wait_until="load")
+    page.wait_for_selector("#txt2img_prompt textarea")
+    page.fill("#txt2img_prompt textarea", "a lighthouse")
+    for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
+        set_number(page, elem_id, number)
+    page.click("#script_txt2img_prompt_rewriter button:has-text('Prompt rewriter')")  # the script's accordion
+    page.fill("#script_txt2img_prompt_rewriter_suffix textarea", "at dusk")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Rewriter: at dusk')",
+                           timeout=60_000)
+    assert "a lighthouse, at dusk" in page.inner_text("#html_info_txt2img")
+
+    choose(page, "txt2img_script_list", "Prompts from lines")
+    page.fill("#script_txt2img_prompts_from_lines_lines textarea", "a red boat\na blue boat")
+    page.click("#txt2img_generate")
+    try:
+        page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Prompts from lines: "
+                               "2 images')", timeout=90_000)
+    except PlaywrightTimeoutError:
+        shown = page.inner_text("#txt2img_results")
+        raise AssertionError(f"the script did not finish; the page shows: {shown}") from None
+    assert page.locator("#txt2img_gallery img").count() >= 2
+    assert "a red boat, at dusk" in page.inner_text("#html_info_txt2img")
+    assert len(list((data_dir / "outputs" / "txt2img-images").rglob("*.png"))) == 3  # each a queued, saved job
+
+    # A1111's page helpers, as extension scripts call them
+    page.evaluate("switch_to_img2img()")
+    page.wait_for_function("get_uiCurrentTabContent() && get_uiCurrentTabContent().id === 'tab_img2img'")
+    page.evaluate("switch_to_txt2img()")
+    page.wait_for_function("get_uiCurrentTab().id === 'tab_txt2img-button'")
+    choose(page, "txt2img_script_list", "None")
+    page.evaluate("""() => { const box = gradioApp().querySelector('#txt2img_prompt textarea');
+                             box.value = 'typed by a script'; updateInput(box); }""")
+    page.click("#txt2img_generate")
+    page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('typed by a script')",
+                           timeout=90_000)

@@ -65,6 +65,7 @@ class CommandLineOptions:
     ckpt_cache_gb: float | None = None
     disable_all_extensions: bool = False
     enable_insecure_extension_access: bool = False
+    install_extension_requirements: bool = False
 
     @property
     def serves_api(self) -> bool:
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="start without loading any extension (they stay listed in the Extensions tab)")
     extensions.add_argument("--enable-insecure-extension-access", action="store_true",
                             help="allow installing extensions from the page even with --listen/--server-name")
+    extensions.add_argument("--install-extension-requirements", action="store_true",
+                            help="install extensions' requirements.txt / install.py at start (the admin's consent)")
 
     precision = parser.add_argument_group("precision, attention and memory")
     precision.add_argument("--no-half", action="store_true", help="keep the whole model in fp32")

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from webui.config.options import OptionSpec
 from webui.extensions.a1111 import A1111Shim
 from webui.extensions.api import API_VERSION
-from webui.extensions.context import KestrelExtensionContext
+from webui.extensions.context import KestrelExtensionContext, extension_data_dir
 from webui.extensions.git import read_git_info
 from webui.extensions.manifest import MANIFEST_FILE, ManifestError, parse_manifest
 from webui.extensions.registry import Contributions, ExtensionRecord, Extensions, Failure, Status
+from webui.extensions.requirements import install, read_plan
 
 if TYPE_CHECKING:
     from webui.app_context import App
@@ -95,7 +96,7 @@ def _load_kestrel(folder: Path, app: App, record: ExtensionRecord, progress: _Pr
 
 def _load_a1111(folder: Path, app: App, record: ExtensionRecord, progress: _Progress) -> Contributions:
     progress.stage = "import"
-    shim = A1111Shim(record.name, app.settings)
+    shim = A1111Shim(record.name, app, folder, app.extensions.a1111_lock)
     try:
         shim.load_scripts(folder)
     except Exception:
@@ -105,20 +106,50 @@ def _load_a1111(folder: Path, app: App, record: ExtensionRecord, progress: _Prog
                              "compatibility layer does not offer"
         raise
     shim.commit()
+    record.asked_for = tuple(dict.fromkeys(shim.missing))
+    if record.asked_for:
+        record.message = f"loaded; it asked for {', '.join(record.asked_for)}, which Kestrel does not offer " \
+                         "(it went on without)"
     css, scripts = _assets(folder)
     return Contributions(css=css, scripts=scripts, a1111=shim)
+
+
+def _requirements_first(folder: Path, app: App, record: ExtensionRecord) -> str | None:
+    """What the extension's requirements.txt / install.py still need (None when nothing); installed now only when
+    the admin started the server with --install-extension-requirements."""
+    plan = read_plan(folder.name, folder, extension_data_dir(app.paths.root, folder.name))
+    if plan is None:
+        return None
+    record.requirements = plan.requirements
+    if plan.needed and app.options.install_extension_requirements:
+        result = install(plan, "--install-extension-requirements")
+        if not result.ok:
+            record.failures.append(Failure("install requirements", result.log))
+        plan = read_plan(folder.name, folder, extension_data_dir(app.paths.root, folder.name)) or plan
+    return plan.describe() if plan.needed else None
 
 
 def _load_one(folder: Path, kind: str, app: App, record: ExtensionRecord) -> Contributions | None:
     started = time.perf_counter()
     progress = _Progress()
     try:
+        waiting = _requirements_first(folder, app, record)
         loader = _load_kestrel if kind == "kestrel" else _load_a1111
-        contributions = loader(folder, app, record, progress)
+        try:
+            contributions = loader(folder, app, record, progress)
+        except (Exception, SystemExit):
+            if waiting:
+                record.status = Status.NEEDS_INSTALL
+                record.message = f"needs its requirements ({waiting}): an admin can install them in the " \
+                                 "Extensions tab (or start with --install-extension-requirements), then restart"
+            raise
         record.status = Status.LOADED
+        if waiting:
+            record.message = "; ".join(part for part in (record.message, f"loaded without its requirements "
+                                                         f"({waiting})") if part)
         return contributions
     except (Exception, SystemExit) as error:
-        if record.status is not Status.UNSUPPORTED:
+        if record.status not in (Status.UNSUPPORTED, Status.NEEDS_INSTALL):
             record.status = Status.FAILED
             record.message = f"{progress.stage}: {error}" if isinstance(error, ManifestError) else \
                 f"{progress.stage} failed: {type(error).__name__}: {error}"

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from webui.engine.conditioning_steps import ConditioningStep
-from webui.engine.postprocessors import PostProcessor
+from webui.engine.postprocessors import PostprocessInput, PostProcessor, PostprocessResult
 from webui.engine.registry import Entry, FailureReport
 from webui.engine.request import GenerationRequest
 from webui.engine.variant_registry import PipelineVariant
+from webui.extensions.a1111_scripts import LoadedScript, RunningScripts, ScriptArgs
+from webui.extensions.a1111_surface import ImageSaveParams
 from webui.extensions.api import BeforeGeneration, BeforeGenerationHook, ImageHook, ImageReady
 from webui.jobs.hooks import FinishedImage, InfotextFields
 
@@ -32,6 +34,7 @@ FAILURES_KEPT = 5  # per extension: the most recent tracebacks of hooks, tabs an
 VARIANT_STAGE = "pipeline variant hook"          # stages ending in "hook" count as hook failures
 CONDITIONING_STAGE = "conditioning step hook"
 POSTPROCESSOR_STAGE = "post-processor hook"
+A1111_POSTPROCESS = "a1111-scripts:postprocess_image"
 
 
 class Status(enum.StrEnum):
@@ -39,6 +42,7 @@ class Status(enum.StrEnum):
     DISABLED = "disabled"
     FAILED = "failed"
     UNSUPPORTED = "unsupported"   # an A1111 extension reaching for something the shim does not offer
+    NEEDS_INSTALL = "needs install"  # an A1111 extension whose install.py / requirements.txt wait for consent
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class ExtensionRecord:
     git: GitInfo = GitInfo()
     failures: list[Failure] = field(default_factory=list)
     hook_failures: int = 0
+    asked_for: tuple[str, ...] = ()   # A1111 names it probed for that Kestrel does not offer (it loaded anyway)
+    requirements: tuple[str, ...] = ()  # what its install.py / requirements.txt would install
 
     @property
     def enabled(self) -> bool:
@@ -128,6 +134,9 @@ class Extensions:
         self._lock = threading.Lock()
         self._records: dict[str, ExtensionRecord] = {}
         self._contributions: dict[str, Contributions] = {}
+        self.a1111_lock = threading.RLock()      # one extension's `modules` in sys.modules at a time
+        self.script_args = ScriptArgs()          # each owner's A1111 script control values (set by the page)
+        self._running = RunningScripts(self.script_args)
 
     # ---- filled by the loader
     def add(self, record: ExtensionRecord, contributions: Contributions | None = None) -> None:
@@ -174,6 +183,14 @@ class Extensions:
         return [(name, contribution.a1111) for name, contribution in self.contributions()
                 if contribution.a1111 is not None]
 
+    def store_script_args(self, owner: str, values: dict[str, tuple]) -> None:
+        """The owner's A1111 script control values, for their next jobs (the page calls this on Generate)."""
+        self.script_args.store(owner, values)
+
+    def a1111_scripts(self) -> list[tuple[Any, LoadedScript]]:
+        """Every loaded A1111 script instance (both tabs) with its extension's shim."""
+        return [(shim, script) for _, shim in self.a1111_shims() for script in shim.scripts]
+
     def css(self) -> str:
         return "\n".join(css for _, contribution in self.contributions() for css in contribution.css)
 
@@ -193,8 +210,22 @@ class Extensions:
                 for name, contribution in self.contributions() for key, step in contribution.conditioning_steps]
 
     def postprocessors(self) -> list[Entry[PostProcessor]]:
-        return [Entry(f"{name}:{key}", processor, self._report(name, POSTPROCESSOR_STAGE))
-                for name, contribution in self.contributions() for key, processor in contribution.postprocessors]
+        entries = [Entry(f"{name}:{key}", processor, self._report(name, POSTPROCESSOR_STAGE))
+                   for name, contribution in self.contributions() for key, processor in contribution.postprocessors]
+        if any(script.always_on for _, script in self.a1111_scripts()):
+            entries.append(Entry(A1111_POSTPROCESS, PostProcessor(self._a1111_postprocess_image),
+                                 lambda trace: log.error("A1111 postprocess_image failed:\n%s", trace)))
+        return entries
+
+    def _a1111_postprocess_image(self, step: PostprocessInput) -> PostprocessResult | None:
+        """A1111's `postprocess_image(p, pp, *args)` of the running job's always-on scripts (not in Extras)."""
+        if step.generation is None:
+            return None
+        image = self._running.postprocess_image(step.image, step.index, self.record_failure_now)
+        return None if image is None else PostprocessResult(image)
+
+    def record_failure_now(self, name: str, stage: str) -> None:
+        self.record_failure(name, stage)
 
     # ---- GenerationHooks (webui.jobs.hooks)
     def before_generation(self, request: GenerationRequest, owner: str) -> GenerationRequest:
@@ -210,6 +241,18 @@ class Extensions:
                     self.record_failure(name, "before-generation hook")
                     continue
                 request = result or request
+        scripts = self.a1111_scripts()
+        for script_shim, script in scripts:
+            if script.always_on and not script.ui_built:
+                try:
+                    script_shim.default_args(script)
+                except Exception:
+                    self.record_failure(script.extension, f"{type(script.script).__name__}.ui hook")
+        if scripts:
+            shim = scripts[0][0]
+            request = self._running.begin(request, owner, [script for _, script in scripts],
+                                          lambda job_request: shim.make_p(job_request, owner),
+                                          self.record_failure_now)
         return request
 
     def after_image(self, image: FinishedImage) -> InfotextFields:
@@ -224,4 +267,19 @@ class Extensions:
                     self.record_failure(name, "after-image hook")
                     continue
                 added.extend(fields)
+        added.extend(self._running.after_image(image.image, image.index, image.infotext, self.record_failure_now))
+        self._a1111_image_callbacks(image)
         return tuple(added)
+
+    def _a1111_image_callbacks(self, image: FinishedImage) -> None:
+        """on_before_image_saved / on_image_saved, with A1111's ImageSaveParams (before the file is written)."""
+        job = self._running.current()
+        for name, shim in self.a1111_shims():
+            for kind in ("before_image_saved", "image_saved"):
+                if not shim.callbacks[kind]:
+                    continue
+                params = ImageSaveParams(image.image, job.p if job else None, None, {"parameters": image.infotext})
+                try:
+                    shim.call(kind, params)
+                except Exception:
+                    self.record_failure(name, f"on_{kind} hook")

@@ -9,7 +9,7 @@ import gradio as gr
 
 from webui.app_context import App, read_extras_options, read_job_options
 from webui.security.request_caller import caller_of_scope
-from webui.ui.extension_tabs import build_extension_tabs, collect_a1111_tabs, extension_head
+from webui.ui.extension_tabs import build_extension_tabs, call_after_component, collect_a1111_tabs, extension_head
 from webui.ui.extensions_tab import build_extensions_tab, extensions_table
 from webui.ui.extras_tab import build_extras_tab
 from webui.ui.img2img_tab import build_img2img_tab
@@ -52,6 +52,7 @@ def build_ui(app: App) -> gr.Blocks:
                     build_users_tab(app, users_tab)
         extensions_tab.select(lambda: extensions_table(app), outputs=[extensions_html], show_progress="hidden")
         wire_paste(app, tabs, top_row, txt2img, img2img, pnginfo)
+        call_after_component(app.extensions, page)  # A1111 extensions' on_after_component, once the page is built
         memory_plan = gr.Markdown(elem_id="memory_plan")
         if app.accounts.ui_login_required:
             gr.HTML('<a href="/logout" id="logout_link">Log out</a>', elem_id="logout")

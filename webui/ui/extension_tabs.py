@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
+from webui.extensions.a1111_scripts import Script
 from webui.extensions.registry import Extensions
+from webui.ui.gradio3_adapter import Gradio3Adapter
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,10 @@ def collect_a1111_tabs(extensions: Extensions) -> list[A1111Tab]:
     """Call every loaded A1111 extension's on_ui_tabs callbacks; call this outside any Blocks context."""
     tabs: list[A1111Tab] = []
     for name, shim in extensions.a1111_shims():
+        adapter = Gradio3Adapter(name, shim.adapter_notes)
         try:
-            tabs.extend(A1111Tab(name, component, title, elem_id) for component, title, elem_id in shim.collect_tabs())
+            tabs.extend(A1111Tab(name, component, title, elem_id)
+                        for component, title, elem_id in shim.collect_tabs(adapter))
         except Exception:
             extensions.record_failure(name, "on_ui_tabs")
     return tabs
@@ -77,31 +82,29 @@ def build_extension_tabs(extensions: Extensions, a1111_tabs: list[A1111Tab]) -> 
                 _failed_tab_notice(a1111_tab.extension)
 
 
-A1111_PAGE_HELPERS = """
-<script>
-/* A1111's page helpers that extension scripts commonly call (our own small versions). */
-(function () {
-  if (window.gradioApp) { return; }
-  window.gradioApp = function () {
-    var app = document.getElementsByTagName('gradio-app')[0];
-    return app && app.shadowRoot ? app.shadowRoot : document;
-  };
-  var loaded = [], updated = [];
-  window.onUiLoaded = function (callback) { loaded.push(callback); };
-  window.onUiUpdate = function (callback) { updated.push(callback); };
-  window.onAfterUiUpdate = window.onUiUpdate;
-  var fired = false;
-  var observer = new MutationObserver(function () {
-    if (!fired && document.querySelector('#tabs')) {
-      fired = true;
-      loaded.forEach(function (callback) { try { callback(); } catch (error) { console.error(error); } });
-    }
-    updated.forEach(function (callback) { try { callback(); } catch (error) { console.error(error); } });
-  });
-  observer.observe(document.documentElement, {childList: true, subtree: true});
-})();
-</script>
-"""
+def call_after_component(extensions: Extensions, page: gr.Blocks) -> None:
+    """A1111's `on_after_component(component, **kwargs)` and `Script.after_component`, for every component of the
+    page that has an elem_id, once the page is built; call inside the page's Blocks (components a callback makes
+    land at the end of the page rather than next to the one it looked for)."""
+    components = [block for block in list(page.blocks.values())
+                  if isinstance(block, gr.components.Component) and block.elem_id]
+    for name, shim in extensions.a1111_shims():
+        listeners = [*shim.callbacks["after_component"],
+                     *(loaded.script.after_component for loaded in shim.scripts
+                       if type(loaded.script).after_component is not Script.after_component)]
+        if not listeners:
+            continue
+        adapter = Gradio3Adapter(name, shim.adapter_notes)
+        try:
+            with shim.building_ui(adapter):
+                for component in components:
+                    for listener in listeners:
+                        listener(component, elem_id=component.elem_id, label=getattr(component, "label", None))
+        except Exception:
+            extensions.record_failure(name, "on_after_component")
+
+
+PAGE_HELPERS_FILE = Path(__file__).parent / "static" / "a1111-page-helpers.js"
 
 
 def _inline(source: str) -> str:
@@ -113,7 +116,8 @@ def extension_head(extensions: Extensions) -> str:
     """The extensions' javascript/*.js as <script> tags for the page head (Gradio's `head` mount option runs them
     as document-level scripts), after A1111's helper functions they expect."""
     scripts = extensions.scripts()
-    if not scripts:
+    if not scripts and not extensions.a1111_shims():
         return ""
+    helpers = f"<script>/* A1111's page helpers */\n{_inline(PAGE_HELPERS_FILE.read_text(encoding='utf-8'))}\n</script>"
     tags = [f"<script>/* {html.escape(name)} */\n{_inline(source)}\n</script>" for name, source in scripts]
-    return A1111_PAGE_HELPERS + "\n".join(tags)
+    return "\n".join([helpers, *tags])

@@ -25,6 +25,7 @@ from webui.ui.generation_panel import (
     build_sampling_controls,
     wire_generation,
 )
+from webui.ui.script_accordions import build_script_accordions
 from webui.ui.xyz_plot_ui import ScriptControls, build_script_controls, run_with_script
 
 MODES = ("img2img", "inpaint", "inpaint upload")
@@ -170,9 +171,14 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
             controls = _build_controls(app)
             sampling = build_sampling_controls(app, tab)
             scripts = build_script_controls(tab)
+            a1111 = build_script_accordions(app, tab, scripts.script)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    handler = make_generate_handler(app, row, sampling, images, controls, scripts, checkpoint)
+    def request_of(values):
+        parts = (values[component] for component in [*images.inputs(), *controls.inputs()])
+        return base_request(app, row, sampling, values, values[checkpoint], img2img=img2img_from_inputs(*parts))
+
+    handler = a1111.wrap(make_generate_handler(app, row, sampling, images, controls, scripts, checkpoint), request_of)
     wire_generation(app, row, sampling, panel, handler, [*images.inputs(), *controls.inputs(), *scripts.inputs(),
-                                                         checkpoint])
+                                                         checkpoint, *a1111.inputs()])
     return Img2ImgHandles(row, sampling, panel, images, controls)

@@ -29,6 +29,8 @@ def setting_component(app: App, spec: OptionSpec, value):
         return gr.Radio(list(spec.choices), value=value, label=label, elem_id=elem_id)
     if spec.component == "slider" and spec.minimum is not None and spec.maximum is not None:
         return gr.Slider(spec.minimum, spec.maximum, value=value, step=spec.step or 1, label=label, elem_id=elem_id)
+    if spec.component == "checkboxgroup" and spec.choices is not None:  # a list-valued setting with choices
+        return gr.CheckboxGroup(list(spec.choices), value=list(value), label=label, elem_id=elem_id)
     if spec.choices is not None:
         return gr.Dropdown(list(spec.choices), value=value, label=label, elem_id=elem_id)
     if isinstance(spec.default, list):

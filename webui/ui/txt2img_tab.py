@@ -20,6 +20,7 @@ from webui.ui.generation_panel import (
     build_sampling_controls,
     wire_generation,
 )
+from webui.ui.script_accordions import build_script_accordions
 from webui.ui.xyz_plot_ui import ScriptControls, build_script_controls, run_with_script
 
 USE_SAME_SAMPLER = "Use same sampler"
@@ -118,8 +119,12 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
             controls = build_sampling_controls(app, tab)
             hires = _build_hires(app)
             scripts = build_script_controls(tab)
+            a1111 = build_script_accordions(app, tab, scripts.script)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    wire_generation(app, row, controls, panel, make_generate_handler(app, row, controls, hires, scripts, checkpoint),
-                    [*hires.inputs(), *scripts.inputs(), checkpoint])
+    handler = a1111.wrap(make_generate_handler(app, row, controls, hires, scripts, checkpoint), lambda values: (
+        base_request(app, row, controls, values, values[checkpoint],
+                     hires=hires_from_inputs(*(values[component] for component in hires.inputs())))))
+    wire_generation(app, row, controls, panel, handler, [*hires.inputs(), *scripts.inputs(), checkpoint,
+                                                         *a1111.inputs()])
     return Txt2ImgHandles(row, controls, panel, hires)
