@@ -31,7 +31,9 @@ UNSUPPORTED_P = frozenset({"sampler", "c", "uc", "rng", "step_multiplier", "cach
                            "init_latent", "image_conditioning", "extra_network_data", "modified_noise"})
 SCALARS = {"prompt": "prompt", "negative_prompt": "negative_prompt", "seed": "seed", "width": "width",
            "height": "height", "steps": "steps", "cfg_scale": "cfg_scale", "sampler_name": "sampler_name",
-           "scheduler": "scheduler", "batch_size": "batch_size", "n_iter": "batch_count"}
+           "scheduler": "scheduler", "batch_size": "batch_size", "n_iter": "batch_count", "subseed": "subseed",
+           "subseed_strength": "subseed_strength", "seed_resize_from_w": "seed_resize_from_w",
+           "seed_resize_from_h": "seed_resize_from_h"}
 
 
 class CheckpointInfo:
@@ -75,8 +77,7 @@ class Processing:
         if request.seed == RANDOM_SEED:  # A1111 fixes the seed before scripts see it
             state["seed"] = random.randrange(MAX_SEED)
         state.update(sd_model=model, outpath_samples=outpath_samples, outpath_grids=outpath_samples,
-                     extra_generation_params={}, styles=[], subseed=-1, subseed_strength=0.0, seed_resize_from_w=0,
-                     seed_resize_from_h=0, restore_faces=False, tiling=False, do_not_save_samples=not
+                     extra_generation_params={}, styles=[], restore_faces=False, tiling=False, do_not_save_samples=not
                      request.save_images, do_not_save_grid=False, override_settings={}, script_args=(),
                      denoising_strength=request.img2img.denoising_strength if request.img2img else None,
                      enable_hr=request.hires is not None, clip_skip=request.clip_skip, iteration=0, batch_index=0,
