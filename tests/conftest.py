@@ -18,7 +18,27 @@ from tests.support import netguard  # noqa: E402
 GUARD = netguard.install()
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Start the server preloader (tests/support/server.py) while the first tests run when any test will need a
+    real server: its ~15 s of imports then overlap with the tests before."""
+    paths = {item.path for item in items if getattr(item, "path", None) is not None}
+    if any("start_server" in getattr(item, "fixturenames", ()) for item in items) or \
+            any(path.suffix == ".py" and "Server(" in path.read_text(encoding="utf-8") for path in paths):
+        import threading
+
+        from tests.support.server import preloader
+
+        threading.Thread(target=preloader, name="server-preloader-start", daemon=True).start()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.netguard import MARKER
+    from tests.support.server import stop_preloader
+
+    preloader_log = stop_preloader()
+    if preloader_log is not None and MARKER in preloader_log:
+        print(f"\nthe server preloader tried to reach the network:\n{preloader_log}")
+        session.exitstatus = 1
     if GUARD.blocked:
         print(f"\nnon-loopback network attempts during the tests: {GUARD.blocked}")
         session.exitstatus = 1
