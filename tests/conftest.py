@@ -22,8 +22,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """Start the server preloader (tests/support/server.py) while the first tests run when any test will need a
     real server: its ~15 s of imports then overlap with the tests before."""
     paths = {item.path for item in items if getattr(item, "path", None) is not None}
-    if any("start_server" in getattr(item, "fixturenames", ()) for item in items) or \
-            any(path.suffix == ".py" and "Server(" in path.read_text(encoding="utf-8") for path in paths):
+    starts = ("Server(", "run_app(")
+    if any({"start_server", "start_module_server"} & set(getattr(item, "fixturenames", ())) for item in items) or any(
+            path.suffix == ".py" and any(call in path.read_text("utf-8") for call in starts) for path in paths):
         import threading
 
         from tests.support.server import preloader
@@ -81,8 +82,7 @@ def loaded_manager(tiny_checkpoint, cpu_plan, tmp_path_factory):
     return manager
 
 
-@pytest.fixture
-def start_server(tmp_path):
+def _server_starter(log_folder: Path):
     """Start real servers (`app.py` under the network guard); each is stopped and its log checked at the end."""
     from tests.support.netguard import MARKER
     from tests.support.server import Server
@@ -90,7 +90,7 @@ def start_server(tmp_path):
     servers: list = []
 
     def start(data_dir: Path, *flags: str):
-        server = Server(data_dir, tmp_path / f"server-{len(servers)}.log", flags)
+        server = Server(data_dir, log_folder / f"server-{len(servers)}.log", flags)
         servers.append(server)
         server.wait_ready()
         return server
@@ -99,3 +99,16 @@ def start_server(tmp_path):
     for server in servers:
         log = server.stop()
         assert MARKER not in log, f"the server tried to reach the network:\n{log}"
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """A fresh server for this test only (a restart, its own flags or data read at start)."""
+    yield from _server_starter(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory):
+    """A server shared by the tests of one module: each test then resets what it changed and counts only the files
+    it made (tests/ui/conftest.py `new_files`), so the tests pass in any order."""
+    yield from _server_starter(tmp_path_factory.mktemp("module-servers"))
