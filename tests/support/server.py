@@ -1,12 +1,17 @@
 """A real server for tests: `app.py` in its own process under the network guard, on a free loopback port.
 
 A cold start spends ~15 s of its ~17 s importing torch, diffusers, transformers and gradio. So servers are forked
-from a preloader: one process per test session (started at the first `Server`) that installs the network guard,
-imports what `app.py`'s `serve` imports and then forks one child per server. Each child sets its own argv,
-environment, working directory and log (stdin from /dev/null, stdout and stderr to the log), runs `app.py` as
-`__main__` exactly as `python -m tests.support.guarded_app` does and exits through the normal interpreter shutdown.
-Nothing of the app is built before the fork: the project's modules do nothing at import time, so a child starts
-from the same state as a fresh process, a second or two later instead of fifteen.
+from a preloader: one process per test session (started when the collected tests need a server, see
+tests/conftest.py) that installs the network guard, imports what `app.py`'s `serve` imports and then forks one
+child per server. Each child takes its own argv, environment, working directory and log (stdin from /dev/null,
+stdout and stderr to the log) and runs `app.py` as `__main__` exactly as `python -m tests.support.guarded_app`
+does. Nothing of the app is built before the fork: the project's modules do nothing at import time, so a child
+starts from the state of a fresh process, in ~2 s instead of ~17. `gc.freeze()` before each fork keeps the
+child's garbage collections (and its exit) from touching, and so copying, every imported object.
+
+`run_app` runs the other commands (`app.py convert`, `merge`) the same way. One difference to a fresh process
+remains: the preloaded modules are already imported, so a command that forgot an import which `serve` makes would
+not fail here (tests/test_architecture.py still imports every module in a fresh process).
 
 A cold subprocess is used instead when the environment differs from the preloader's (something read at import
 time could differ), when KESTREL_TEST_COLD_SERVERS=1, or when the preloader cannot start.
@@ -205,6 +210,9 @@ def preloader() -> Preloader | None:
     if not started.wait_ready():
         print(f"the server preloader did not start; servers start cold:\n{started.log_path.read_text()}",
               file=sys.stderr)
+        started.process.kill()
+        with _SLOT.lock:
+            _SLOT.preloader = None
         return None
     return started
 
