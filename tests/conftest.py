@@ -18,18 +18,30 @@ from tests.support import netguard  # noqa: E402
 GUARD = netguard.install()
 
 
+def _start_preloader_in_background() -> None:
+    import threading
+
+    from tests.support.server import preloader
+
+    threading.Thread(target=preloader, name="server-preloader-start", daemon=True).start()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run of the whole suite (CI) starts the server preloader (tests/support/server.py) at once: its ~15 s of
+    imports then overlap the collection, which imports the same libraries."""
+    tests = Path(__file__).resolve().parent
+    here = session.config.invocation_params.dir
+    if any((here / arg.split("::")[0]).resolve() in (tests, tests.parent) for arg in session.config.args):
+        _start_preloader_in_background()
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Start the server preloader (tests/support/server.py) while the first tests run when any test will need a
-    real server: its ~15 s of imports then overlap with the tests before."""
+    """Otherwise the preloader starts once the collected tests are known to need a real server."""
     paths = {item.path for item in items if getattr(item, "path", None) is not None}
     starts = ("Server(", "run_app(")
     if any({"start_server", "start_module_server"} & set(getattr(item, "fixturenames", ())) for item in items) or any(
             path.suffix == ".py" and any(call in path.read_text("utf-8") for call in starts) for path in paths):
-        import threading
-
-        from tests.support.server import preloader
-
-        threading.Thread(target=preloader, name="server-preloader-start", daemon=True).start()
+        _start_preloader_in_background()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
