@@ -18,7 +18,40 @@ from tests.support import netguard  # noqa: E402
 GUARD = netguard.install()
 
 
+def _start_preloader_in_background() -> None:
+    import threading
+
+    from tests.support.server import preloader
+
+    threading.Thread(target=preloader, name="server-preloader-start", daemon=True).start()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run of the whole suite (CI) starts the server preloader (tests/support/server.py) at once: its ~15 s of
+    imports then overlap the collection, which imports the same libraries."""
+    tests = Path(__file__).resolve().parent
+    here = session.config.invocation_params.dir
+    if any((here / arg.split("::")[0]).resolve() in (tests, tests.parent) for arg in session.config.args):
+        _start_preloader_in_background()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Otherwise the preloader starts once the collected tests are known to need a real server."""
+    paths = {item.path for item in items if getattr(item, "path", None) is not None}
+    starts = ("Server(", "run_app(")
+    if any({"start_server", "start_module_server"} & set(getattr(item, "fixturenames", ())) for item in items) or any(
+            path.suffix == ".py" and any(call in path.read_text("utf-8") for call in starts) for path in paths):
+        _start_preloader_in_background()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support.netguard import MARKER
+    from tests.support.server import stop_preloader
+
+    preloader_log = stop_preloader()
+    if preloader_log is not None and MARKER in preloader_log:
+        print(f"\nthe server preloader tried to reach the network:\n{preloader_log}")
+        session.exitstatus = 1
     if GUARD.blocked:
         print(f"\nnon-loopback network attempts during the tests: {GUARD.blocked}")
         session.exitstatus = 1
@@ -61,8 +94,7 @@ def loaded_manager(tiny_checkpoint, cpu_plan, tmp_path_factory):
     return manager
 
 
-@pytest.fixture
-def start_server(tmp_path):
+def _server_starter(log_folder: Path):
     """Start real servers (`app.py` under the network guard); each is stopped and its log checked at the end."""
     from tests.support.netguard import MARKER
     from tests.support.server import Server
@@ -70,7 +102,7 @@ def start_server(tmp_path):
     servers: list = []
 
     def start(data_dir: Path, *flags: str):
-        server = Server(data_dir, tmp_path / f"server-{len(servers)}.log", flags)
+        server = Server(data_dir, log_folder / f"server-{len(servers)}.log", flags)
         servers.append(server)
         server.wait_ready()
         return server
@@ -79,3 +111,16 @@ def start_server(tmp_path):
     for server in servers:
         log = server.stop()
         assert MARKER not in log, f"the server tried to reach the network:\n{log}"
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """A fresh server for this test only (a restart, its own flags or data read at start)."""
+    yield from _server_starter(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def start_module_server(tmp_path_factory):
+    """A server shared by the tests of one module: each test then resets what it changed and counts only the files
+    it made (tests/ui/conftest.py `new_files`), so the tests pass in any order."""
+    yield from _server_starter(tmp_path_factory.mktemp("module-servers"))

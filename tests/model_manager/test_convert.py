@@ -1,16 +1,13 @@
 """`python app.py convert`: any checkpoint → a pruned fp16 .safetensors that loads and keeps its weights."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
+from tests.support.server import run_app
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.convert import convert_checkpoint
 from webui.model_manager.probe import default_probes, identify
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def fp32_ckpt_with_training_leftovers(tiny_checkpoint: Path, folder: Path) -> tuple[Path, dict]:
@@ -52,16 +49,15 @@ def test_the_converted_file_loads_with_its_yaml(tiny_checkpoint, tmp_path, cpu_p
 
 def test_cli_reports_and_refuses_bad_requests(tiny_checkpoint, tmp_path):
     source, _ = fp32_ckpt_with_training_leftovers(tiny_checkpoint, tmp_path)
-    command = [sys.executable, str(ROOT / "app.py"), "convert", str(source), "--out", str(tmp_path / "out.safetensors")]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    command = ["convert", str(source), "--out", str(tmp_path / "out.safetensors")]
+    done = run_app(command)
     assert done.returncode == 0, done.stderr
     assert "legacy-fp32.ckpt" in done.stdout and "→ out.safetensors" in done.stdout and "3 training-only" in done.stdout
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    again = run_app(command)
     assert again.returncode == 2 and "out.safetensors already exists; pass --overwrite" in again.stderr
     lora = tmp_path / "lora.safetensors"
     from safetensors.torch import save_file
 
     save_file({"lora_unet_x.alpha": torch.ones(1)}, str(lora))
-    refused = subprocess.run([sys.executable, str(ROOT / "app.py"), "convert", str(lora)], capture_output=True,
-                             text=True, timeout=300, cwd=ROOT)
+    refused = run_app(["convert", str(lora)])
     assert refused.returncode == 2 and "not a Stable Diffusion checkpoint" in refused.stderr

@@ -95,18 +95,16 @@ def test_different_architectures_are_refused(models, tmp_path):
 
 
 def test_merge_from_the_command_line(models, tmp_path):
-    import subprocess
-    import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    from tests.support.server import run_app  # app.py in its own process, forked without the imports' wait
+
     out = tmp_path / "cli.safetensors"
-    done = subprocess.run([sys.executable, str(root / "app.py"), "merge", str(models["a"]), str(models["b"]),
-                           "--multiplier", "0.5", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    done = run_app(["merge", str(models["a"]), str(models["b"]), "--multiplier", "0.5", "--out", str(out)],
+                   cwd=Path.cwd())
     assert done.returncode == 0, done.stderr
     expected = (READ(models["a"])[KEY].float() * 0.5 + READ(models["b"])[KEY].float() * 0.5).half()
     assert torch.equal(READ(out)[KEY], expected)
-    bad = subprocess.run([sys.executable, str(root / "app.py"), "merge", str(models["a"]), str(models["b"]),
-                          "--method", "Add difference", "--out", str(tmp_path / "x.safetensors")],
-                         capture_output=True, text=True, timeout=300)
+    bad = run_app(["merge", str(models["a"]), str(models["b"]), "--method", "Add difference", "--out",
+                   str(tmp_path / "x.safetensors")], cwd=Path.cwd())
     assert bad.returncode == 2 and "Add difference needs a tertiary model (C)" in bad.stderr

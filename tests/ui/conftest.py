@@ -42,6 +42,13 @@ def page(browser):
     assert external == [], f"the page tried to load external resources: {external}"
 
 
+def new_files(folder, pattern: str = "*.png"):
+    """What appears in `folder` from now on, as a function to call later: tests that share a module's server count
+    only the files they made themselves."""
+    before = set(folder.glob(pattern))
+    return lambda: sorted(set(folder.glob(pattern)) - before)
+
+
 def set_number(page, elem_id: str, value: int) -> None:
     field = page.locator(f"#{elem_id} input[type=number]")
     field.fill(str(value))

@@ -7,14 +7,39 @@ from datetime import date
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.ui.conftest import set_number
+from tests.ui.conftest import new_files, set_number
 from webui.infotext.png import read_infotext
 
 pytestmark = pytest.mark.browser
 
 
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The module's data: no checkpoint (the demo model is written), an embedding and a LoRA for the cards."""
+    import safetensors.torch
+    import torch
+
+    from tests.support.networks import write_a1111_embedding
+    from webui.model_manager.demo import TinySD1Spec
+
+    data_dir = tmp_path_factory.mktemp("img2img") / "data"
+    (data_dir / "embeddings").mkdir(parents=True)
+    write_a1111_embedding(data_dir / "embeddings" / "easynegative.safetensors", TinySD1Spec().text_hidden)
+    (data_dir / "models" / "Lora").mkdir(parents=True)
+    safetensors.torch.save_file({"lora_unet_x.alpha": torch.tensor(1.0)},
+                                str(data_dir / "models" / "Lora" / "flatcolor.safetensors"))
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def server(start_module_server, data_dir):
+    """One server for the module: these tests change no setting and count only the images they made."""
+    return start_module_server(data_dir)
+
+
 def saved_images(data_dir, folder):
-    return sorted((data_dir / "outputs" / folder / date.today().isoformat()).glob("*.png"))
+    """The images saved in `folder` from now on (call the returned function)."""
+    return new_files(data_dir / "outputs" / folder / date.today().isoformat())
 
 
 def fill_prompt_and_size(page, tab, prompt):
@@ -25,9 +50,8 @@ def fill_prompt_and_size(page, tab, prompt):
     page.fill(f"#{tab}_seed input", "77")
 
 
-def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+def test_img2img_and_inpaint_upload_in_the_browser(server, data_dir, page, tmp_path):
+    made = saved_images(data_dir, "img2img-images")
     init = tmp_path / "init.png"
     picture = Image.new("RGB", (80, 80), (30, 90, 200))
     ImageDraw.Draw(picture).ellipse((20, 20, 60, 60), fill=(240, 200, 40))
@@ -50,7 +74,7 @@ def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path)
     page.click("#img2img_generate")
     page.wait_for_selector("#img2img_gallery img", timeout=60_000)
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Seed: 77')")
-    (first,) = saved_images(data_dir, "img2img-images")
+    (first,) = made()
     text = read_infotext(first)
     assert text.startswith("1girl, (blue sky:1.2)\nSteps: 4, Sampler: DPM++ 2M, Schedule type: Karras, ")
     assert "Size: 64x64" in text and "Denoising strength: 0.75" in text and "Mask blur" not in text
@@ -62,7 +86,7 @@ def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path)
     page.click("#img2img_generate")
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Mask blur: 4')",
                            timeout=60_000)
-    second = [path for path in saved_images(data_dir, "img2img-images") if path != first]
+    second = [path for path in made() if path != first]
     assert len(second) == 1 and "Mask blur: 4" in read_infotext(second[0])
     with Image.open(second[0]) as result:
         assert result.size == (64, 64)
@@ -70,9 +94,8 @@ def test_img2img_and_inpaint_upload_in_the_browser(start_server, page, tmp_path)
             .getpixel((60, 5))  # the unmasked right half is the (resized) init image
 
 
-def test_hires_fix_in_the_browser(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+def test_hires_fix_in_the_browser(server, data_dir, page):
+    made = saved_images(data_dir, "txt2img-images")
     page.goto(server.url + "/", wait_until="load")
     fill_prompt_and_size(page, "txt2img", "scenery")
     page.click("#txt2img_hr")  # open the accordion
@@ -81,26 +104,14 @@ def test_hires_fix_in_the_browser(start_server, page, tmp_path):
     page.click("#txt2img_generate")
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Hires upscale: 2')",
                            timeout=60_000)
-    (saved,) = saved_images(data_dir, "txt2img-images")
+    (saved,) = made()
     with Image.open(saved) as image:
         assert image.size == (128, 128)
     assert "Size: 64x64" in read_infotext(saved) and "Hires upscaler: Latent" in read_infotext(saved)
 
 
-def test_extra_network_cards_insert_their_tags(start_server, page, tmp_path):
-    from tests.support.networks import write_a1111_embedding
-    from webui.model_manager.demo import TinySD1Spec
-
-    data_dir = tmp_path / "data"
-    (data_dir / "embeddings").mkdir(parents=True)
-    write_a1111_embedding(data_dir / "embeddings" / "easynegative.safetensors", TinySD1Spec().text_hidden)
-    (data_dir / "models" / "Lora").mkdir(parents=True)
-    import safetensors.torch
-    import torch
-
-    safetensors.torch.save_file({"lora_unet_x.alpha": torch.tensor(1.0)},
-                                str(data_dir / "models" / "Lora" / "flatcolor.safetensors"))
-    server = start_server(data_dir)
+def test_extra_network_cards_insert_their_tags(server, page):
+    """The module's data dir holds easynegative (an embedding) and flatcolor (a LoRA)."""
     page.goto(server.url + "/", wait_until="load")
     page.fill("#txt2img_prompt textarea", "1girl,")
     page.click("#txt2img_extra_networks")
@@ -131,9 +142,8 @@ def wait_until_shown(page, element, colour, timeout=30.0) -> bool:
     return False
 
 
-def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path, artifacts):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+def test_inpaint_with_a_mask_drawn_in_the_browser(server, data_dir, page, tmp_path, artifacts):
+    made = saved_images(data_dir, "img2img-images")
     init = tmp_path / "init.png"
     Image.new("RGB", (64, 64), (30, 90, 200)).save(init)
     page.goto(server.url + "/", wait_until="load")
@@ -164,13 +174,13 @@ def test_inpaint_with_a_mask_drawn_in_the_browser(start_server, page, tmp_path, 
         page.screenshot(path=artifacts("inpaint-drawn-no-result"))
         shown = page.evaluate("document.body.innerText.slice(0, 2000)")
         raise AssertionError(f"no inpaint result; the page showed: {shown}") from None
-    (saved,) = saved_images(data_dir, "img2img-images")
+    (saved,) = made()
     with Image.open(saved) as result:
         assert result.convert("RGB").getpixel((60, 60)) == (30, 90, 200)  # far from the stroke: untouched
 
 
-def test_gallery_image_goes_to_img2img_with_its_parameters(start_server, page, tmp_path):
-    server = start_server(tmp_path / "data")
+def test_gallery_image_goes_to_img2img_with_its_parameters(server, data_dir, page):
+    logged = new_files(data_dir / "log" / "images")
     page.goto(server.url + "/", wait_until="load")
     fill_prompt_and_size(page, "txt2img", "castle on a hill")
     page.click("#txt2img_generate")
@@ -178,7 +188,7 @@ def test_gallery_image_goes_to_img2img_with_its_parameters(start_server, page, t
                            timeout=60_000)
     page.click("#save_txt2img")
     page.wait_for_function("document.querySelector('#txt2img_progress').innerText.includes('Saved to log/images/')")
-    assert len(list((tmp_path / "data" / "log" / "images").glob("*.png"))) == 1
+    assert len(logged()) == 1
     page.click("#txt2img_send_to_img2img")
     page.wait_for_function("(document.querySelector('#img2img_prompt textarea') || {}).value === 'castle on a hill'")
     page.wait_for_selector("#img2img_image img")

@@ -7,18 +7,24 @@ from datetime import date
 
 import pytest
 
-from tests.ui.conftest import set_number
+from tests.ui.conftest import new_files, set_number
 
 pytestmark = pytest.mark.browser
 
 
-def saved(data_dir):
-    return sorted((data_dir / "outputs" / "txt2img-images" / date.today().isoformat()).glob("*.png"))
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("page") / "data"
 
 
-def test_generate_forever_until_interrupt(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+@pytest.fixture(scope="module")
+def server(start_module_server, data_dir):
+    """One server (no flags) for the tests that change nothing on it; --theme needs a server per theme."""
+    return start_module_server(data_dir)
+
+
+def test_generate_forever_until_interrupt(server, data_dir, page):
+    saved = new_files(data_dir / "outputs" / "txt2img-images" / date.today().isoformat())
     page.goto(server.url + "/", wait_until="load")
     page.fill("#txt2img_prompt textarea", "endless")
     for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
@@ -26,15 +32,15 @@ def test_generate_forever_until_interrupt(start_server, page, tmp_path):
     page.check("#txt2img_generate_forever input")
     page.click("#txt2img_generate")
     deadline = time.monotonic() + 60
-    while len(saved(data_dir)) < 3 and time.monotonic() < deadline:
+    while len(saved()) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert len(saved(data_dir)) >= 3, "Generate forever did not keep generating"
+    assert len(saved()) >= 3, "Generate forever did not keep generating"
     page.click("#txt2img_interrupt")
     page.wait_for_function("!document.querySelector('#txt2img_generate_forever input').checked")
     time.sleep(2)
-    settled = len(saved(data_dir))
+    settled = len(saved())
     time.sleep(3)
-    assert len(saved(data_dir)) == settled, "images kept coming after Interrupt"
+    assert len(saved()) == settled, "images kept coming after Interrupt"
 
 
 @pytest.mark.parametrize("theme", ["dark", "light"])
@@ -49,8 +55,7 @@ def test_theme_flag(start_server, page, tmp_path, theme, artifacts):
     page.screenshot(path=artifacts(theme))
 
 
-def test_every_tab_fits_1280x800_without_horizontal_scroll(start_server, browser, tmp_path):
-    server = start_server(tmp_path / "data")
+def test_every_tab_fits_1280x800_without_horizontal_scroll(server, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(server.url + "/", wait_until="load")

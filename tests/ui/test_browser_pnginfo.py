@@ -7,9 +7,11 @@ from datetime import date
 import pytest
 from PIL import Image
 
+from tests.ui.conftest import new_files
 from webui.infotext.png import png_bytes_with_infotext, read_infotext
 
 pytestmark = pytest.mark.browser
+STYLES = 'name,prompt,negative_prompt\nanime,"masterpiece, {prompt}",lowres\n'
 
 INFOTEXT = ("1girl, silver hair, <lora:missing:0.5>\nNegative prompt: lowres, bad hands\n"
             "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 6.5, Seed: 424242, Size: 64x96, "
@@ -22,9 +24,27 @@ def value(page, selector):
     return page.locator(selector).input_value()
 
 
-def test_png_info_send_to_txt2img_and_generate_again(start_server, page, tmp_path, artifacts):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """The module's data: the demo model (no checkpoint) and one style, "anime"."""
+    data_dir = tmp_path_factory.mktemp("pnginfo") / "data"
+    data_dir.mkdir()
+    (data_dir / "styles.csv").write_text(STYLES, encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def server(start_module_server, data_dir):
+    """One server for the tests that change no setting (the pasted-hash tests start their own, with their config)."""
+    return start_module_server(data_dir)
+
+
+def outputs(data_dir, kind):
+    return data_dir / "outputs" / kind / date.today().isoformat()
+
+
+def test_png_info_send_to_txt2img_and_generate_again(server, data_dir, page, tmp_path, artifacts):
+    made = new_files(outputs(data_dir, "txt2img-images"))
     source = tmp_path / "old.png"
     source.write_bytes(png_bytes_with_infotext(Image.new("RGB", (64, 96), (9, 9, 9)), INFOTEXT))
     page.goto(server.url + "/", wait_until="load")
@@ -46,7 +66,7 @@ def test_png_info_send_to_txt2img_and_generate_again(start_server, page, tmp_pat
     page.click("#txt2img_generate")
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Seed: 424242')",
                            timeout=60_000)
-    (saved,) = sorted((data_dir / "outputs" / "txt2img-images" / date.today().isoformat()).glob("*.png"))
+    (saved,) = made()
     text = read_infotext(saved)
     assert text.startswith("1girl, silver hair, <lora:missing:0.5>\nNegative prompt: lowres, bad hands\n"
                            "Steps: 3, Sampler: Euler a, Schedule type: Automatic, CFG scale: 6.5, Seed: 424242, "
@@ -58,8 +78,7 @@ def test_png_info_send_to_txt2img_and_generate_again(start_server, page, tmp_pat
     page.screenshot(path=artifacts("regenerated"))
 
 
-def test_paste_button_reads_an_infotext_from_the_prompt_box(start_server, page, tmp_path):
-    server = start_server(tmp_path / "data")
+def test_paste_button_reads_an_infotext_from_the_prompt_box(server, page):
     page.goto(server.url + "/", wait_until="load")
     page.get_by_role("tab", name="img2img", exact=True).first.click()
     old = INFOTEXT.replace("Sampler: Euler a, Schedule type: Automatic", "Sampler: DPM++ 2M Karras") \
@@ -74,12 +93,8 @@ def test_paste_button_reads_an_infotext_from_the_prompt_box(start_server, page, 
     assert value(page, "#img2img_mask_blur input[type=number]") == "9"
 
 
-def test_a_style_is_saved_chosen_and_applied(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "styles.csv").write_text('name,prompt,negative_prompt\nanime,"masterpiece, {prompt}",lowres\n',
-                                         encoding="utf-8")
-    server = start_server(data_dir)
+def test_a_style_is_saved_chosen_and_applied(server, data_dir, page):
+    """Adds the style "my look" (there is no delete): no other test reads the styles."""
     page.goto(server.url + "/", wait_until="load")
     page.fill("#txt2img_prompt textarea", "1girl")
     page.click("#txt2img_styles input")
@@ -96,9 +111,9 @@ def test_a_style_is_saved_chosen_and_applied(start_server, page, tmp_path):
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'masterpiece, 1girl'")
 
 
-def test_xyz_plot_makes_a_labelled_grid_of_jobs(start_server, page, tmp_path, artifacts):
-    data_dir = tmp_path / "data"
-    server = start_server(data_dir)
+def test_xyz_plot_makes_a_labelled_grid_of_jobs(server, data_dir, page, artifacts):
+    made_grids = new_files(outputs(data_dir, "txt2img-grids"), "xyz_grid-*.png")
+    made_singles = new_files(outputs(data_dir, "txt2img-images"))
     page.goto(server.url + "/", wait_until="load")
     page.fill("#txt2img_prompt textarea", "a cat")
     for elem_id, number in (("txt2img_steps", 2), ("txt2img_width", 64), ("txt2img_height", 64)):
@@ -117,9 +132,8 @@ def test_xyz_plot_makes_a_labelled_grid_of_jobs(start_server, page, tmp_path, ar
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('X/Y/Z plot: 4 cells')",
                            timeout=90_000)
     page.screenshot(path=artifacts("xyz"))
-    today = date.today().isoformat()
-    (grid,) = (data_dir / "outputs" / "txt2img-grids" / today).glob("xyz_grid-*.png")
-    singles = sorted((data_dir / "outputs" / "txt2img-images" / today).glob("*.png"))
+    (grid,) = made_grids()
+    singles = made_singles()
     assert len(singles) == 4
     prompts = sorted(read_infotext(path).split("\n")[0] for path in singles)
     assert prompts == ["a cat", "a cat", "a dog", "a dog"]

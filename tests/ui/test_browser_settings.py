@@ -68,30 +68,41 @@ def test_a_broken_config_is_reported_and_the_defaults_used(start_server, page, t
     assert list(data_dir.glob("config.json.broken-*"))
 
 
-def test_quicksettings_list_puts_settings_above_the_tabs(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
+@pytest.fixture(scope="module")
+def configured(start_module_server, tmp_path_factory):
+    """A server started on a config.json with a quicksettings list and a ui-config.json with a default of its own
+    (the two tests read different files); the quicksettings test puts back the setting it changes."""
+    data_dir = tmp_path_factory.mktemp("configured") / "data"
     data_dir.mkdir()
     (data_dir / "config.json").write_text(json.dumps(
         {"quicksettings_list": ["sd_model_checkpoint", "CLIP_stop_at_last_layers", "enable_pnginfo"]}))
-    server = start_server(data_dir)
+    (data_dir / "ui-config.json").write_text(json.dumps({"txt2img/Sampling steps/value": 33}))
+    return start_module_server(data_dir), data_dir
+
+
+def wait_for_saved(data_dir, name, value, what) -> None:
+    deadline = time.monotonic() + 10
+    while json.loads((data_dir / "config.json").read_text()).get(name) is not value:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_quicksettings_list_puts_settings_above_the_tabs(configured, page):
+    server, data_dir = configured
     page.goto(server.url + "/", wait_until="load")
     page.wait_for_selector("#quicksettings #setting_enable_pnginfo")
     assert not page.locator("#setting_sd_vae").is_visible()  # not listed
     page.uncheck("#quicksettings #setting_enable_pnginfo input")
-    deadline = time.monotonic() + 10
-    while json.loads((data_dir / "config.json").read_text()).get("enable_pnginfo") is not False:
-        assert time.monotonic() < deadline, "the quicksetting was not saved"
-        time.sleep(0.2)
+    wait_for_saved(data_dir, "enable_pnginfo", False, "the quicksetting was not saved")
     page.get_by_role("tab", name="Settings").click()
     page.get_by_role("tab", name="Infotext").click()
     assert page.locator("#setting_enable_pnginfo").count() == 1  # not twice on the page
+    page.check("#quicksettings #setting_enable_pnginfo input")  # back to the default for the module's other tests
+    wait_for_saved(data_dir, "enable_pnginfo", True, "the quicksetting was not saved back")
 
 
-def test_ui_config_json_sets_the_control_defaults(start_server, page, tmp_path):
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "ui-config.json").write_text(json.dumps({"txt2img/Sampling steps/value": 33}))
-    server = start_server(data_dir)
+def test_ui_config_json_sets_the_control_defaults(configured, page):
+    server, data_dir = configured
     page.goto(server.url + "/", wait_until="load")
     page.wait_for_selector("#txt2img_steps input[type=number]")
     assert page.locator("#txt2img_steps input[type=number]").input_value() == "33"
