@@ -16,7 +16,7 @@ from webui.ui.callers import require_admin
 SECTION_TITLES = {
     "sd": "Stable Diffusion", "saving-images": "Saving images/grids", "saving-paths": "Paths for saving",
     "saving-to-dirs": "Saving to a directory", "infotext": "Infotext", "ui": "User interface",
-    "upscaling": "Upscaling",
+    "upscaling": "Upscaling", "sampler-params": "Sampler parameters",
 }
 ALWAYS_QUICK = {"CLIP_stop_at_last_layers"}  # always in the row above the tabs (infotext paste fills it)
 RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list"}
@@ -71,7 +71,7 @@ def build_settings_tab(app: App) -> None:
     result = gr.HTML(elem_id="settings_result")
     specs = sorted(shown_specs(app), key=lambda spec: (spec.section not in SECTION_TITLES, spec.section))
     components = []
-    with gr.Tabs(elem_id="settings"):
+    with gr.Tabs(elem_id="settings", overflow_behavior="wrap"):  # every section in sight, as A1111's list
         for section, members in groupby(specs, key=lambda spec: spec.section):
             title = SECTION_TITLES.get(section) or next(
                 (spec.section_label for spec in specs if spec.section == section and spec.section_label), section)
