@@ -37,7 +37,12 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 PRELOADED = ("gradio", "uvicorn", "webui.config.flags", "webui.api.server", "webui.app_context", "webui.ui.blocks")
 PR_SET_PDEATHSIG = 1
-IGNORED_ENVIRONMENT = {"PYTEST_CURRENT_TEST"}  # pytest changes it for every test; nothing reads it at import
+# Variables that change in the test process without bearing on a server's start: pytest's own; torch's inductor
+# cache folder, which torch sets in whichever process first reaches its compiler (read only when compiling); and the
+# network-silence switches, which app.py sets itself (a test of extensions changed HF_HUB_DISABLE_TELEMETRY, and
+# every later server of the suite started cold: ~15 s each)
+IGNORED_ENVIRONMENT = {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR", "GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE",
+                       "HF_HUB_DISABLE_TELEMETRY", "DO_NOT_TRACK"}
 
 
 def free_port() -> int:
@@ -229,8 +234,9 @@ class Server:
             self.process = warm.start(arguments, log_path)
         else:
             if warm is not None:
+                # past pytest's capture, so a suite that went slow says why in its log
                 print(f"starting a cold server: the environment changed ({warm.differences(_environment())}) or "
-                      "the preloader is gone", file=sys.stderr)
+                      "the preloader is gone", file=sys.__stderr__)
             self.process = subprocess.Popen([sys.executable, "-m", "tests.support.guarded_app", *arguments], cwd=ROOT,
                                             stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
