@@ -78,6 +78,7 @@ def test_a_plain_infotext_resets_the_variation_and_asks_for_the_default_rng():
      [("Discard penultimate sigma", True), ("Downcast alphas_cumprod", True)]),
     ("DPM2", SamplerParameters(always_discard_next_to_last_sigma=True), []),  # DPM2 always discards
     ("DPM++ 2M", SamplerParameters(eta=0.5), []),  # DPM++ 2M takes no eta
+    ("DPM2 a", SamplerParameters(eta=0.5), [("Eta", 0.5)]),  # its function takes eta, so A1111 writes it
 ])
 def test_sampler_keys_only_where_they_differ_from_a1111s_defaults(sampler, parameters, expected):
     request = GenerationRequest(sampler_name=sampler, sampling=parameters)

@@ -73,3 +73,14 @@ def test_duplicate_names_are_refused():
     spec = SamplerSpec("X", "sample_euler", aliases=("x_alias",))
     with pytest.raises(ValueError, match="registered twice"):
         SamplerTable([spec, SamplerSpec("x_alias", "sample_euler")], [ScheduleType("automatic", "Automatic")])
+
+
+def test_which_samplers_take_eta_follows_k_diffusions_signatures():
+    import inspect
+
+    from webui.engine.ksampling.library import load_kdiffusion
+
+    sampling = load_kdiffusion().sampling
+    for spec in default_sampler_table().samplers:
+        if spec.family == "kdiffusion":
+            assert spec.takes_eta == ("eta" in inspect.signature(getattr(sampling, spec.function)).parameters), spec

@@ -72,9 +72,7 @@ def sampler_keys(request: GenerationRequest, plan: JobPlan) -> list[tuple[str, o
     spec, parameters = plan.sampler.sampler, request.sampler_settings
     keys: list[tuple[str, object | None]] = []
     eta = parameters.eta_for(spec.family == "timesteps")
-    takes_eta = "eta" in spec.extra_params or spec.family in ("timesteps",) or spec.function in (
-        "sample_dpm_fast", "sample_dpm_adaptive")
-    if takes_eta and eta != spec.eta_default:
+    if spec.takes_eta and eta != spec.eta_default:
         keys.append(("Eta DDIM" if spec.family == "timesteps" else "Eta", eta))
     churn = (("s_churn", "Sigma churn", 0.0), ("s_tmin", "Sigma tmin", 0.0), ("s_tmax", "Sigma tmax", 0.0),
              ("s_noise", "Sigma noise", 1.0))

@@ -65,12 +65,21 @@ class SamplerSpec:
         return 0.0 if self.family == "timesteps" else 1.0
 
     @property
+    def takes_eta(self) -> bool:
+        """A1111 passes eta to (and writes "Eta" for) every sampler function with an `eta` parameter."""
+        return self.family == "timesteps" or self.function in ETA_FUNCTIONS
+
+    @property
     def uses_sigma_schedule(self) -> bool:
         return self.family in ("kdiffusion", "restart") and self.function not in ("sample_dpm_fast",
                                                                                    "sample_dpm_adaptive")
 
 
 CHURN = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+# k-diffusion's sampler functions that take `eta` (their signatures, in k-diffusion 0.1.1.post1)
+ETA_FUNCTIONS = frozenset({"sample_euler_ancestral", "sample_dpm_2_ancestral", "sample_dpm_fast", "sample_dpm_adaptive",
+                           "sample_dpmpp_2s_ancestral", "sample_dpmpp_sde", "sample_dpmpp_2m_sde",
+                           "sample_dpmpp_3m_sde"})
 ANCESTRAL = ("eta", "s_noise")
 
 

@@ -152,8 +152,9 @@ def _kdiffusion(job: SamplingPass, model: UNetModel, scheduler_config: dict) -> 
     denoiser = CFGDenoiser(model_wrap, job.conditioning, job.cfg_scale, job.should_stop, job.mask, job.image_cond)
     sigmas, schedule, x, sigma_range = _start(job, model_wrap)
     if spec.family == "restart":
+        # A1111 passes Restart no sampler parameters: its s_noise stays 1 whatever the setting says
         return _run_guarded(job, denoiser, lambda: timestep_samplers.restart(
-            denoiser, x, schedule, job.on_step, job.noise.next, s_noise=job.parameters.s_noise), x)
+            denoiser, x, schedule, job.on_step, job.noise.next), x)
     if spec.function in CHURN_METHODS and job.parameters.s_churn > 0:
         parameters = job.parameters
         return _run_guarded(job, denoiser, lambda: churned(
