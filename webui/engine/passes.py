@@ -69,11 +69,6 @@ def sample(pipeline, observer: PassObserver, settings: SamplingSettings, chosen:
         return run_pass(job, dict(pipeline.scheduler.config))
 
 
-def run_steps(steps: int, strength: float) -> int:
-    """How many steps an img2img pass at `strength` runs; 0 means none (a VAE round trip)."""
-    return min(steps, int(steps * strength))
-
-
 def upscale_latents(latents: torch.Tensor, mode: str, width: int, height: int) -> torch.Tensor:
     interpolation, antialias = LATENT_INTERPOLATION[mode]
     size = (height // 8, width // 8)

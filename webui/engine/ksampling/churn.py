@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-StepCallback = Callable[[int, torch.Tensor], None]
+from webui.engine.ksampling.denoiser import StepCallback
 
 
 def _slope(x: torch.Tensor, sigma, denoised: torch.Tensor) -> torch.Tensor:

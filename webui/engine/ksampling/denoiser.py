@@ -18,6 +18,7 @@ import torch
 
 # (call index, batch size) → (cond, uncond), each [B, tokens, width]
 StepConditioning = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
+StepCallback = Callable[[int, torch.Tensor], None]  # (step index, the step's x0 prediction)
 
 
 class SamplingStopped(BaseException):
@@ -74,8 +75,8 @@ class CFGDenoiser:
     def _model_output(self, x_in: torch.Tensor, sigma_in: torch.Tensor, cond: torch.Tensor,
                       uncond: torch.Tensor) -> torch.Tensor:
         """UNet outputs for [cond rows; uncond rows] — one call when the lengths match, two otherwise."""
-        self.model_wrap.inner_model.image_cond = self._image_cond_for(x_in.shape[0])
         if cond.shape[1] == uncond.shape[1]:
+            self.model_wrap.inner_model.image_cond = self._image_cond_for(x_in.shape[0])
             return self.model_wrap(x_in, sigma_in, cond=torch.cat([cond, uncond]))
         size = cond.shape[0]
         out = torch.zeros_like(x_in)

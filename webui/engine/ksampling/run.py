@@ -21,6 +21,7 @@ from webui.engine.ksampling.denoiser import (
     EpsCFGDenoiser,
     LatentMask,
     SamplingStopped,
+    StepCallback,
     StepConditioning,
     TimestepModel,
     UNetModel,
@@ -30,8 +31,6 @@ from webui.engine.ksampling.noise import ImageNoise
 from webui.engine.ksampling.schedules import ScheduleInputs, default_sigma_schedules
 from webui.engine.request import SamplerParameters
 from webui.engine.samplers import ResolvedSampler
-
-StepCallback = Callable[[int, torch.Tensor], None]
 
 
 @dataclass
@@ -52,7 +51,6 @@ class SamplingPass:
     fixed_steps: bool = False                  # hires (and img2img_fix_steps): run exactly `steps`
     mask: LatentMask | None = None
     image_cond: torch.Tensor | None = None
-    stopped: bool = False
 
 
 def img2img_steps(steps: int, strength: float, fixed: bool) -> tuple[int, int]:
@@ -127,8 +125,7 @@ def _run_guarded(job: SamplingPass, denoiser: CFGDenoiser, body: Callable[[], to
                  start: torch.Tensor) -> torch.Tensor:
     try:
         return body()
-    except SamplingStopped:
-        job.stopped = True
+    except SamplingStopped:  # the job's signals already say it stopped
         return denoiser.last_prediction if denoiser.last_prediction is not None else start
 
 
@@ -245,7 +242,7 @@ def a1111_alphas_cumprod(scheduler_config: dict, downcast: bool = False) -> torc
 
 
 def run_pass(job: SamplingPass, scheduler_config: dict) -> torch.Tensor:
-    """The pass's final latents (or, when stopped, the last x0 prediction: `job.stopped` says which)."""
+    """The pass's final latents (or, when stopped, the last x0 prediction; the job's signals say which)."""
     if job.init_latents is not None and img2img_steps(job.steps, job.denoising_strength, job.fixed_steps)[0] == 0:
         return job.init_latents  # A1111: a hires pass at denoising 0 has an empty schedule and keeps its input
     model = UNetModel(job.unet, job.alphas_cumprod.to(job.device))

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from webui.engine.ksampling.denoiser import StepCallback
 from webui.engine.ksampling.library import load_kdiffusion
 
-StepCallback = Callable[[int, torch.Tensor], None]  # (step index, the step's x0 prediction)
 NextNoise = Callable[[], torch.Tensor]
 
 
