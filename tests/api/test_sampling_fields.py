@@ -82,3 +82,12 @@ def test_samplers_and_schedulers_lists_are_a1111s(client):
     assert {"name": "Euler a", "aliases": ["k_euler_a", "k_euler_ancestral"], "options": {"uses_ensd": "True"}} \
         in samplers
     assert [item["name"] for item in client.get("/sdapi/v1/schedulers").json()][-3:] == ["normal", "ddim", "beta"]
+
+
+@pytest.mark.parametrize("scripts, field", [({"no such script": {"args": []}}, "alwayson_scripts.no such script"),
+                                            ({"no such script": []}, "alwayson_scripts.no such script")])
+def test_an_unknown_always_on_script_is_refused_not_ignored(client, scripts, field):
+    """A1111 answers 422 for an always-on script it does not have; an image made without it would be a lie."""
+    response = txt2img(client, alwayson_scripts=scripts)
+    assert response.status_code == 422, response.text
+    assert field in response.text and "not found" in response.text

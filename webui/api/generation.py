@@ -10,6 +10,7 @@ from datetime import datetime
 from fastapi import HTTPException
 from PIL import Image
 
+from webui.api.alwayson import AlwaysOnScripts
 from webui.api.models import GenerationFields, Img2ImgRequest, Txt2ImgRequest
 from webui.app_context import VERSION_TEXT, App
 from webui.engine.request import (
@@ -30,10 +31,13 @@ ImageDecoder = Callable[[str, str], Image.Image]  # (base64 or data URL, the cal
 API_FIELD_NAMES = {"batch_count": "n_iter", "CLIP_stop_at_last_layers": "override_settings.CLIP_stop_at_last_layers"}
 
 
-def generation_request(app: App, body: GenerationFields,
-                       decode: ImageDecoder | None = None) -> tuple[GenerationRequest, list[str]]:
-    """The request to queue, plus warnings for fields we accepted but could not honour. 404/422 on bad input."""
+def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | None = None,
+                       scripts: AlwaysOnScripts | None = None) -> tuple[GenerationRequest, list[str]]:
+    """The request to queue, plus warnings for fields we accepted but could not honour. 404/422 on bad input
+    (an `alwayson_scripts` entry no registered script handles is one)."""
     warnings = body.unsupported_warnings()
+    script_fields = (scripts or AlwaysOnScripts()).request_fields(
+        app, body.alwayson_scripts, decode, isinstance(body, Img2ImgRequest))
     sampler, scheduler = _sampler(app, body.sampler_name or body.sampler_index, body.scheduler)
     overrides = body.override_settings or {}
     checkpoint = overrides.get("sd_model_checkpoint")
@@ -60,7 +64,7 @@ def generation_request(app: App, body: GenerationFields,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
             seed_resize_from_h=body.seed_resize_from_h, sampling=sampling,
-            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None)
+            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, **script_fields)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except FieldError:
         raise

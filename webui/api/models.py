@@ -19,7 +19,7 @@ from webui.jobs.sampler_settings import SETTING_KEYS as SAMPLER_SETTING_KEYS
 NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
     "restore_faces": (None, False), "tiling": (None, False), "s_min_uncond": (None, 0, 0.0),
     "refiner_checkpoint": (None, "", "None"), "refiner_switch_at": (None, 0, 0.0, 1, 1.0),
-    "script_name": (None, ""), "script_args": ([],), "alwayson_scripts": ({},), "infotext": (None, ""),
+    "script_name": (None, ""), "script_args": ([],), "infotext": (None, ""),
     "comments": (None, {}),
 }
 TXT2IMG_NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from PIL import Image, UnidentifiedImageError
 from starlette.concurrency import run_in_threadpool
 
+from webui.api.alwayson import builtin_alwayson_scripts
 from webui.api.callers import current_caller, job_owner, may_control, require_admin
 from webui.api.extension_routes import sdapi_extension_list
 from webui.api.extras import extras_progress, register_extras_routes
@@ -207,6 +208,8 @@ def _meminfo(field: str) -> int:
 
 
 def _job_routes(router: APIRouter, app: App) -> None:
+    scripts = builtin_alwayson_scripts()
+
     async def run(body: GenerationFields, request: GenerationRequest, warnings: list[str],
                   caller: Caller) -> ImageResponse:
         """Admit and queue the job (on a pool thread: it encodes and stores the payload), then await it holding no
@@ -227,11 +230,12 @@ def _job_routes(router: APIRouter, app: App) -> None:
 
     @router.post("/txt2img", response_model=ImageResponse)
     async def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        return await run(body, *generation_request(app, body), caller)
+        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)
+        return await run(body, *prepared, caller)
 
     @router.post("/img2img", response_model=ImageResponse)
     async def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        prepared = await run_in_threadpool(generation_request, app, body, decode_image)  # decoding takes time
+        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)  # decoding takes time
         return await run(body, *prepared, caller)
 
     _progress_routes(router, app)
