@@ -18,6 +18,8 @@ from webui.config.options import SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
+from webui.engine.controlnet.preprocessors import default_registry
+from webui.engine.controlnet.service import ControlNetService
 from webui.engine.generate import GenerationEngine, InfotextOptions
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import SamplerTable, default_sampler_table
@@ -34,6 +36,7 @@ from webui.jobs.sampler_settings import sampler_parameters
 from webui.jobs.scheduling import RoundRobinByOwner
 from webui.jobs.store import SqliteJobStore
 from webui.jobs.tasks import DeviceTasks, ModelSwitch, job_result
+from webui.model_manager.controlnet_models import ControlNetModels
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
 from webui.model_manager.hashing import HashCache
@@ -285,7 +288,9 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     networks = ExtraNetworks(LoraLibrary(paths.lora), EmbeddingLibrary(paths.embeddings, hash_cache))
     networks.refresh()
     upscalers = _upscalers(settings, paths, plan.device, plan.unet_dtype == "fp16")
-    engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers)
+    controlnet = ControlNetService(ControlNetModels(paths.controlnet_folders), default_registry(paths.annotator_folders))
+    engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers,
+                              controlnet=controlnet)
     extensions = Extensions()
     tools = CheckpointTools(models, paths.checkpoints)
     runners = RunnerRegistry()

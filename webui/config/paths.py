@@ -46,6 +46,17 @@ class DataPaths:
         return self.root / "embeddings"
 
     @property
+    def controlnet_folders(self) -> tuple[Path, ...]:
+        """Where sd-webui-controlnet finds models: `models/ControlNet/`, then its own `models/` folder."""
+        return (self.models / "ControlNet", self.extensions / "sd-webui-controlnet" / "models")
+
+    @property
+    def annotator_folders(self) -> tuple[Path, ...]:
+        """Where preprocessor weights are looked for (the extension downloads them into the second)."""
+        return (self.models / "ControlNet" / "annotator", self.extensions / "sd-webui-controlnet" / "annotator" /
+                "downloads")
+
+    @property
     def extensions(self) -> Path:
         return self.root / "extensions"
 
@@ -68,5 +79,6 @@ class DataPaths:
     def ensure_folders(self) -> None:
         """Create the A1111 folder skeleton (idempotent); called once by the composition root."""
         for folder in (self.checkpoints, self.vae, self.lora, self.embeddings, self.extensions, self.outputs,
+                       self.controlnet_folders[0],
                        *self.upscaler_folders.values()):
             folder.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from PIL import Image
 
 from webui.engine.conditioning import JobConditioning, PromptEncoder, build_conditioning
 from webui.engine.conditioning_steps import ConditioningInput, apply_steps
+from webui.engine.controlnet.job import JobControl, prepared_control
+from webui.engine.controlnet.service import ControlNetService
 from webui.engine.decode import decode_latents
 from webui.engine.job_infotext import InfotextOptions, JobInfotext
 from webui.engine.ksampling.noise import ImageNoise
@@ -112,6 +114,7 @@ class JobPlan:
     hires_conditioning: JobConditioning | None
     first_pass_steps: int
     hires_steps: int
+    control: JobControl | None = None  # the ControlNet units, ready (models built, maps detected)
 
     @property
     def total_steps(self) -> int:
@@ -121,8 +124,9 @@ class JobPlan:
 class GenerationEngine:
     def __init__(self, models: ModelManager, samplers: SamplerTable, rng: random.Random | None = None,
                  networks: ExtraNetworks | None = None, upscalers: UpscalerRegistry | None = None,
-                 seams: EngineSeams | None = None) -> None:
+                 seams: EngineSeams | None = None, controlnet: ControlNetService | None = None) -> None:
         self._models = models
+        self._controlnet = controlnet
         self._samplers = samplers
         self._rng = rng or random.Random()
         self._networks = networks
@@ -137,6 +141,11 @@ class GenerationEngine:
     @property
     def upscalers(self) -> UpscalerRegistry:
         return self._upscalers
+
+    @property
+    def controlnet(self) -> ControlNetService | None:
+        """The installed ControlNets and preprocessors (None when the app was built without them)."""
+        return self._controlnet
 
     def hires_upscaler_names(self) -> list[str]:
         """A1111's hires list: the latent modes, then every image upscaler (Lanczos, Nearest, the models)."""
@@ -174,10 +183,12 @@ class GenerationEngine:
         images: list[GeneratedImage] = []
         notes: list[str] = list(networks.notes)
         skipped = 0
-        with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras):
+        with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras), \
+                self._control(request, loaded) as control:
             facts = model_facts(loaded, request)
-            plan = self._plan(loaded, request, networks, sampler, hires_sampler)
-            infotext = JobInfotext(request, plan, loaded, options, self._hash_keys(networks, plan))
+            plan = replace(self._plan(loaded, request, networks, sampler, hires_sampler), control=control)
+            infotext = JobInfotext(request, plan, loaded, options,
+                                   (*self._control_keys(request), *self._hash_keys(networks, plan)))
             for batch_index in range(request.batch_count):
                 if signals.cancel_requested():
                     break
@@ -256,6 +267,18 @@ class GenerationEngine:
             keys.append(("TI hashes", ", ".join(f"{name}: {self._networks.embeddings.short_hash(records[name])}"
                                                  for name in used if name in records)))
         return tuple(keys)
+
+    def _control(self, request: GenerationRequest, loaded: LoadedModel):
+        """The job's ControlNet units, ready for the job's device (a no-op context without units)."""
+        if request.controlnet and self._controlnet is None:
+            raise ValueError("controlnet: this instance was started without ControlNet support")
+        return prepared_control(self._controlnet, request, loaded.pipeline.unet,  # type: ignore[arg-type]
+                                sampling_device(loaded.pipeline))
+
+    def _control_keys(self, request: GenerationRequest) -> list[tuple[str, object | None]]:
+        if not request.controlnet or self._controlnet is None:
+            return []
+        return list(self._controlnet.infotext_keys(request.controlnet))
 
     def _hires_sampler(self, request: GenerationRequest) -> ResolvedSampler | None:
         hires = request.hires
@@ -357,7 +380,8 @@ class GenerationEngine:
             return batch_noise(request, seeds, batch_index, width, height, sampling_device(loaded.pipeline))
 
         return BatchRun(loaded, plan, signals, batch_index, tuple(seeds), _generators(loaded, seeds), observer,
-                        settings, self._upscalers, decode, lambda: _generators(loaded, seeds), noise_for, notes)
+                        settings, self._upscalers, decode, lambda: _generators(loaded, seeds), noise_for, notes,
+                        plan.control)
 
 
 def _generators(loaded: LoadedModel, seeds: list[int]) -> list[torch.Generator]:

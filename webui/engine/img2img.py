@@ -66,7 +66,8 @@ class Img2ImgRun:
         batch = self._batch
         chosen = PassSampler(batch.plan.sampler, self._request.sampler_settings)
         return sample(self._pipeline, batch.observer, batch.settings, chosen, batch.noise_for(*self._size), latents,
-                      self._spec.denoising_strength, mask=mask, image_cond=image_cond)
+                      self._spec.denoising_strength, mask=mask, image_cond=image_cond,
+                      control=batch.control_for(*self._size))
 
     def _init(self, source: Image.Image) -> Image.Image:
         return resize_for_img2img(source, self._spec.resize_mode, *self._size)

@@ -5,6 +5,7 @@ pipeline's VAE for encoding and decoding. Conditioning is always ours, see `cond
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as functional
@@ -16,6 +17,9 @@ from webui.engine.ksampling.run import SamplingPass, a1111_alphas_cumprod, run_p
 from webui.engine.request import SamplerParameters
 from webui.engine.samplers import ResolvedSampler
 from webui.engine.sampling import PassObserver
+
+if TYPE_CHECKING:
+    from webui.engine.controlnet.hook import ControlPassHook
 
 # A1111's latent upscale modes → torch interpolation (mode, antialias).
 LATENT_INTERPOLATION = {
@@ -52,7 +56,8 @@ def sampling_device(pipeline) -> torch.device:
 
 def sample(pipeline, observer: PassObserver, settings: SamplingSettings, chosen: PassSampler, noise: ImageNoise,
            init_latents: torch.Tensor | None = None, strength: float = 1.0, fixed_steps: bool = False,
-           mask: LatentMask | None = None, image_cond: torch.Tensor | None = None) -> torch.Tensor:
+           mask: LatentMask | None = None, image_cond: torch.Tensor | None = None,
+           control: ControlPassHook | None = None) -> torch.Tensor:
     """One pass (txt2img from noise, or img2img from `init_latents` at `strength`) → latents; when stopped, the
     last x0 prediction (see `ksampling.run`)."""
     device = sampling_device(pipeline)
@@ -64,7 +69,7 @@ def sample(pipeline, observer: PassObserver, settings: SamplingSettings, chosen:
         on_step=observer.on_step, device=device,
         init_latents=None if init_latents is None else init_latents.to(device, torch.float32),
         denoising_strength=strength, fixed_steps=fixed_steps, mask=mask,
-        image_cond=None if image_cond is None else image_cond.to(device, torch.float32))
+        image_cond=None if image_cond is None else image_cond.to(device, torch.float32), control=control)
     with torch.inference_mode():
         return run_pass(job, dict(pipeline.scheduler.config))
 

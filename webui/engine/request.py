@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from webui.engine.controlnet.unit import ControlNetUnit
 from webui.engine.network_tags import extract_network_tags
 
 RANDOM_SEED = -1
@@ -188,6 +189,7 @@ class GenerationRequest:
     seed_resize_from_w: int = 0    # "Resize seed from width/height": 0 or -1 = off
     seed_resize_from_h: int = 0
     sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
+    controlnet: tuple[ControlNetUnit, ...] = ()  # the enabled ControlNet units, in UI order
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",
@@ -219,6 +221,8 @@ class GenerationRequest:
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
         if self.hires is not None and self.img2img is not None:
             raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")
+        if len({unit.index for unit in self.controlnet}) != len(self.controlnet):
+            raise ValueError("controlnet units must have distinct indexes")
 
     @property
     def mode(self) -> str:

@@ -65,6 +65,11 @@ class BatchRun:
     new_generators: Callable[[], list[Any]]  # fresh generators for the seeds (a second pass reseeds, as A1111)
     noise_for: Callable[[int, int], Any]   # (width, height) → the batch's per-image noise (ksampling.ImageNoise)
     notes: list[str] = field(default_factory=list)
+    control: Any = None                    # the job's ControlNet units (controlnet.job.JobControl), or None
+
+    def control_for(self, width: int, height: int, hires: bool = False) -> Any:
+        """The ControlNet hook for a pass at this size (None without units); built-ins pass it to `sample`."""
+        return None if self.control is None else self.control.for_pass(width, height, hires)
 
     @property
     def request(self) -> GenerationRequest:

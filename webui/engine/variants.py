@@ -39,7 +39,8 @@ class Txt2ImgVariant:
         chosen = PassSampler(batch.plan.sampler, request.sampler_settings)
         image_cond = txt2img_image_cond(batch.pipeline, len(batch.seeds), request.width, request.height)
         latents = sample(batch.pipeline, batch.observer, batch.settings, chosen,
-                         batch.noise_for(request.width, request.height), image_cond=image_cond)
+                         batch.noise_for(request.width, request.height), image_cond=image_cond,
+                         control=batch.control_for(request.width, request.height))
         if batch.plan.hires_conditioning is None or batch.stopped_or_skipped:
             return batch.decode(latents)  # A1111: no hires pass once interrupted; decode what was reached
         return self._hires_pass(batch, latents)
@@ -68,7 +69,8 @@ class Txt2ImgVariant:
                                 plan.hires_steps, plan.first_pass_steps, plan.total_steps, (width, height))
         settings = SamplingSettings(hires.steps or request.steps, request.cfg_scale, width, height)
         return batch.decode(sample(pipeline, observer, settings, chosen, batch.noise_for(width, height), init,
-                                   hires.denoising_strength, fixed_steps=True, image_cond=image_cond))
+                                   hires.denoising_strength, fixed_steps=True, image_cond=image_cond,
+                                   control=batch.control_for(width, height, hires=True)))
 
 
 class Img2ImgVariant:

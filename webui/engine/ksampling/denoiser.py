@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from webui.engine.controlnet.hook import ControlPassHook
 
 # (call index, batch size) → (cond, uncond), each [B, tokens, width]
 StepConditioning = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
@@ -40,17 +44,26 @@ class LatentMask:
 class UNetModel(torch.nn.Module):
     """What k-diffusion's CompVisDenoiser wraps: the checkpoint's `alphas_cumprod` and `apply_model`."""
 
-    def __init__(self, unet, alphas_cumprod: torch.Tensor) -> None:
+    def __init__(self, unet, alphas_cumprod: torch.Tensor, control: ControlPassHook | None = None) -> None:
         super().__init__()
         self.unet = unet
         self.alphas_cumprod = alphas_cumprod
         self.image_cond: torch.Tensor | None = None  # 9-channel inpainting models: [mask, masked image latents]
+        self.control = control                      # ControlNet units of this pass
+        self.cond_rows = 0                           # the first `cond_rows` rows of a call are conditional
 
     def apply_model(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         model_input = x if self.image_cond is None else torch.cat([x, self.image_cond[:x.shape[0]]], dim=1)
         dtype = self.unet.dtype
-        eps = self.unet(model_input.to(dtype), t.float(), encoder_hidden_states=cond.to(dtype),
-                        return_dict=False)[0]
+        context = cond.to(dtype)
+        extra = {}
+        if self.control is not None:  # ControlNet sees the 4 latent channels, also for a 9-channel UNet
+            residuals = self.control.residuals(x.to(dtype), t.float(), context, self.cond_rows)
+            if residuals is not None:
+                extra = {"down_block_additional_residuals": tuple(residuals[:-1]),
+                         "mid_block_additional_residual": residuals[-1]}
+        eps = self.unet(model_input.to(dtype), t.float(), encoder_hidden_states=context, return_dict=False,
+                        **extra)[0]
         return eps.to(x.dtype)
 
 
@@ -75,13 +88,15 @@ class CFGDenoiser:
     def _model_output(self, x_in: torch.Tensor, sigma_in: torch.Tensor, cond: torch.Tensor,
                       uncond: torch.Tensor) -> torch.Tensor:
         """UNet outputs for [cond rows; uncond rows] — one call when the lengths match, two otherwise."""
-        if cond.shape[1] == uncond.shape[1]:
-            self.model_wrap.inner_model.image_cond = self._image_cond_for(x_in.shape[0])
-            return self.model_wrap(x_in, sigma_in, cond=torch.cat([cond, uncond]))
+        model = self.model_wrap.inner_model
         size = cond.shape[0]
+        if cond.shape[1] == uncond.shape[1]:
+            model.image_cond, model.cond_rows = self._image_cond_for(x_in.shape[0]), size
+            return self.model_wrap(x_in, sigma_in, cond=torch.cat([cond, uncond]))
         out = torch.zeros_like(x_in)
-        self.model_wrap.inner_model.image_cond = self._image_cond_for(size)
+        model.image_cond, model.cond_rows = self._image_cond_for(size), size
         out[:size] = self.model_wrap(x_in[:size], sigma_in[:size], cond=cond)
+        model.cond_rows = 0
         out[size:] = self.model_wrap(x_in[size:], sigma_in[size:], cond=uncond)
         return out
 

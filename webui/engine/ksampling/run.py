@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -32,6 +33,9 @@ from webui.engine.ksampling.schedules import ScheduleInputs, default_sigma_sched
 from webui.engine.request import SamplerParameters
 from webui.engine.samplers import ResolvedSampler
 
+if TYPE_CHECKING:
+    from webui.engine.controlnet.hook import ControlPassHook
+
 
 @dataclass
 class SamplingPass:
@@ -51,6 +55,7 @@ class SamplingPass:
     fixed_steps: bool = False                  # hires (and img2img_fix_steps): run exactly `steps`
     mask: LatentMask | None = None
     image_cond: torch.Tensor | None = None
+    control: ControlPassHook | None = None     # ControlNet units of this pass
 
 
 def img2img_steps(steps: int, strength: float, fixed: bool) -> tuple[int, int]:
@@ -245,11 +250,28 @@ def run_pass(job: SamplingPass, scheduler_config: dict) -> torch.Tensor:
     """The pass's final latents (or, when stopped, the last x0 prediction; the job's signals say which)."""
     if job.init_latents is not None and img2img_steps(job.steps, job.denoising_strength, job.fixed_steps)[0] == 0:
         return job.init_latents  # A1111: a hires pass at denoising 0 has an empty schedule and keeps its input
-    model = UNetModel(job.unet, job.alphas_cumprod.to(job.device))
+    if job.control is not None:
+        job = _with_control_steps(job, job.control)
+    model = UNetModel(job.unet, job.alphas_cumprod.to(job.device), job.control)
     latents = FAMILY_RUNNERS[job.sampler.sampler.family](job, model, scheduler_config)
     if job.mask is not None:
         latents = job.mask.blend(latents)
     return latents
+
+
+def _with_control_steps(job: SamplingPass, control: ControlPassHook) -> SamplingPass:
+    """The ControlNet guidance range counts A1111's steps: the pass's step count (t_enc + 1 for img2img) and the
+    index of the last finished step."""
+    control.total_steps = job.steps if job.init_latents is None else \
+        img2img_steps(job.steps, job.denoising_strength, job.fixed_steps)[1] + 1
+    control.sampling_step = 0
+    on_step = job.on_step
+
+    def step_seen(index: int, denoised: torch.Tensor) -> None:
+        control.on_step(index)
+        on_step(index, denoised)
+
+    return replace(job, on_step=step_seen)
 
 
 # how each sampler family (samplers.py) runs
