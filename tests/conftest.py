@@ -124,3 +124,13 @@ def start_module_server(tmp_path_factory):
     """A server shared by the tests of one module: each test then resets what it changed and counts only the files
     it made (tests/ui/conftest.py `new_files`), so the tests pass in any order."""
     yield from _server_starter(tmp_path_factory.mktemp("module-servers"))
+
+
+@pytest.fixture(scope="session")
+def init_image():
+    """A 64² img2img source: a yellow disc on blue."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 64), (30, 90, 200))
+    ImageDraw.Draw(image).ellipse((16, 16, 48, 48), fill=(240, 200, 40))
+    return image

@@ -188,7 +188,7 @@ class GenerationEngine:
             facts = model_facts(loaded, request)
             plan = replace(self._plan(loaded, request, networks, sampler, hires_sampler), control=control)
             infotext = JobInfotext(request, plan, loaded, options,
-                                   (*self._control_keys(request), *self._hash_keys(networks, plan)))
+                                   (*self._control_keys(request, control), *self._hash_keys(networks, plan)))
             for batch_index in range(request.batch_count):
                 if signals.cancel_requested():
                     break
@@ -275,10 +275,11 @@ class GenerationEngine:
         return prepared_control(self._controlnet, request, loaded.pipeline.unet,  # type: ignore[arg-type]
                                 sampling_device(loaded.pipeline))
 
-    def _control_keys(self, request: GenerationRequest) -> list[tuple[str, object | None]]:
-        if not request.controlnet or self._controlnet is None:
+    def _control_keys(self, request: GenerationRequest, control: JobControl | None
+                      ) -> list[tuple[str, object | None]]:
+        if control is None or self._controlnet is None:
             return []
-        return list(self._controlnet.infotext_keys(request.controlnet))
+        return list(self._controlnet.infotext_keys(request.controlnet, control.resolutions()))
 
     def _hires_sampler(self, request: GenerationRequest) -> ResolvedSampler | None:
         hires = request.hires

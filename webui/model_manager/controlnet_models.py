@@ -44,11 +44,7 @@ class ControlNetNotFound(ModelMissing):
     http_status = 422
 
     def __init__(self, query: str, available: Iterable[str]) -> None:
-        names = list(available)
-        super().__init__(f"ControlNet model {query!r} not found; installed: {', '.join(names) or 'none'} "
-                         "(put files in models/ControlNet/)")
-        self.query = query
-        self.available = names
+        super().__init__("ControlNet model", query, list(available), "models/ControlNet/")
 
 
 class ControlNetRefused(CheckpointRefused):
@@ -110,19 +106,19 @@ def probe_controlnet(index: TensorIndex, file_name: str) -> ControlNetKind:
     """What the header says the file is; ControlNetRefused naming the kind when it is not a ControlNet we run."""
     keys = index.tensors.keys()
     if any("lora_controlnet" in key for key in keys) or index.metadata.get("lora_controlnet"):
-        raise ControlNetRefused(f"{file_name} is a Control-LoRA; only full ControlNet models are supported")
+        raise ControlNetRefused(file_name, "a Control-LoRA; only full ControlNet models are supported")
     if any(key.startswith(("adapter.", "body.")) for key in keys) and not any("input_blocks." in key for key in keys):
-        raise ControlNetRefused(f"{file_name} is a T2I-Adapter; T2I-Adapters are not supported yet (ControlNet "
-                                "models only)")
+        raise ControlNetRefused(file_name, "a T2I-Adapter; T2I-Adapters are not supported yet (ControlNet models "
+                                           "only)")
     if any(key.startswith("controlnet_cond_embedding.") for key in keys):
         layout, attention_key = "diffusers", "attn2.to_k.weight"
     elif any(key.startswith(("input_hint_block.", LDM_PREFIX + "input_hint_block.")) for key in keys):
         layout, attention_key = "ldm", "attn2.to_k.weight"
     else:
-        raise ControlNetRefused(f"{file_name} is not a ControlNet model (no input_hint_block or "
-                                "controlnet_cond_embedding tensors)")
+        raise ControlNetRefused(file_name, "not a ControlNet model (no input_hint_block or "
+                                           "controlnet_cond_embedding tensors)")
     if any("label_emb." in key or key.startswith("add_embedding.") for key in keys):
-        raise ControlNetRefused(f"{file_name} is an SDXL ControlNet; the checkpoints here are SD 1.x")
+        raise ControlNetRefused(file_name, "an SDXL ControlNet; the checkpoints here are SD 1.x")
     shape = _first_shape(index, attention_key)
     width = int(shape[1]) if shape and len(shape) == 2 else SD1_CONTEXT_WIDTH
     return ControlNetKind(layout, width)
@@ -133,7 +129,7 @@ def check_fits(kind: ControlNetKind, file_name: str, unet_context_width: int) ->
     if kind.context_width != unet_context_width:
         family = CONTEXT_FAMILIES.get(kind.context_width, f"{kind.context_width}-wide")
         model = CONTEXT_FAMILIES.get(unet_context_width, f"{unet_context_width}-wide")
-        raise ControlNetRefused(f"{file_name} is a {family} ControlNet; the loaded checkpoint is {model}")
+        raise ControlNetRefused(file_name, f"a {family} ControlNet; the loaded checkpoint is {model}")
 
 
 def to_diffusers_layout(state: Mapping[str, torch.Tensor], layers_per_block: int) -> StateDict:
@@ -173,8 +169,8 @@ def build_controlnet(state: StateDict, unet: Any, file_name: str) -> torch.nn.Mo
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
         first_line = str(error).splitlines()[0]
-        raise ControlNetRefused(f"{file_name} does not fit the loaded checkpoint's UNet ({first_line}); is it a "
-                                "ControlNet for another model family?") from error
+        raise ControlNetRefused(file_name, f"does not fit the loaded checkpoint's UNet ({first_line}); is it a "
+                                           "ControlNet for another model family?") from error
     return model.eval().requires_grad_(False)
 
 
@@ -225,7 +221,7 @@ class ControlNetModels:
         try:
             index = self._readers.read_index(record.path)
         except CheckpointFormatError as error:
-            raise ControlNetRefused(f"{record.path.name}: {error}") from error
+            raise ControlNetRefused(record.path.name, str(error)) from error
         return probe_controlnet(index, record.path.name)
 
     def load(self, record: ControlNetRecord, unet: Any, dtype: torch.dtype) -> torch.nn.Module:
@@ -242,7 +238,7 @@ class ControlNetModels:
         try:
             raw = self._readers.read_state_dict(record.path)
         except CheckpointFormatError as error:
-            raise ControlNetRefused(f"{record.path.name}: {error}") from error
+            raise ControlNetRefused(record.path.name, str(error)) from error
         state = {key: value.to(dtype) for key, value in
                  to_diffusers_layout(raw, int(config.layers_per_block)).items()}
         model = build_controlnet(state, unet, record.path.name)

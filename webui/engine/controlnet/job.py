@@ -40,6 +40,7 @@ class PreparedUnit:
     unit: ControlNetUnit
     model: torch.nn.Module
     detected: np.ndarray              # (H, W, 3) uint8: the preprocessor's map
+    resolution: int                   # the processor resolution it ran at (Pixel Perfect's, when on)
     mask: np.ndarray | None = None    # (H, W) uint8, 255 = masked, for inpaint modules
 
     def hint(self, width: int, height: int) -> torch.Tensor:
@@ -76,6 +77,10 @@ class JobControl:
             hires and any(name in unit.module for name in HIRES_SOFT_MODULES))
         return ActiveUnit(prepared.model, prepared.hint(width, height).to(self.device, self.dtype), unit.weight,
                           unit.guidance_start, unit.guidance_end, unit.control_mode, soft, unit.low_vram)
+
+    def resolutions(self) -> dict[int, int]:
+        """unit index → the processor resolution it ran at (what the infotext records)."""
+        return {prepared.unit.index: prepared.resolution for prepared in self.units}
 
     def detected_maps(self) -> list[Image.Image]:
         return [Image.fromarray(prepared.detected) for prepared in self.units]
@@ -130,13 +135,13 @@ def prepare_unit(service: ControlNetService, unit: ControlNetUnit, request: Gene
         image = image.crop(region)
         mask = mask.crop(region) if mask is not None else None
     pixels = np.asarray(image)
-    resolution = unit.processor_res
+    resolution = service.resolved_sliders(unit.module, unit.processor_res, unit.threshold_a, unit.threshold_b)[0]
     if unit.pixel_perfect:
         resolution = pixel_perfect_resolution(pixels.shape[:2], (request.height, request.width), unit.resize_mode)
     mask_pixels = None if mask is None else np.asarray(mask)
     detected = service.detect(unit.module, pixels, resolution, unit.threshold_a, unit.threshold_b,
                               mask=mask_pixels, seed=max(request.seed, 0))
-    return PreparedUnit(unit, model, detected, mask_pixels)
+    return PreparedUnit(unit, model, detected, resolution, mask_pixels)
 
 
 @contextmanager

@@ -3,27 +3,16 @@ queued, and detection (the UI's preview and `/controlnet/detect`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from webui.engine.controlnet.preprocessors import PreprocessorRegistry, Slider
+from webui.engine.controlnet.preprocessors import PreprocessorRegistry
 from webui.engine.controlnet.unit import NO_MODEL, ControlNetUnit
 from webui.infotext.controlnet import serialize_unit, unit_key
 from webui.model_manager.controlnet_models import ControlNetModels, check_fits
-
-DEFAULT_RESOLUTION = 512
-HIDDEN_THRESHOLD = 0.5  # the extension's value for a slider a module does not show
-
-
-def slider_value(slider: Slider | None, value: float) -> float:
-    """The extension's bound check: a value outside the slider's range (such as the API's −1) is its default; a
-    slider the module does not show holds the extension's hidden default."""
-    if slider is None:
-        return value if 0.0 <= value <= 1.0 else HIDDEN_THRESHOLD
-    return value if slider.minimum <= value <= slider.maximum else slider.value
 
 
 class ControlNetService:
@@ -41,19 +30,15 @@ class ControlNetService:
 
     def resolved_sliders(self, module: str, resolution: float, threshold_a: float,
                          threshold_b: float) -> tuple[int, float, float]:
-        spec = self._preprocessors.get(module)
-        if spec.resolution is None:
-            chosen = resolution if resolution > 0 else DEFAULT_RESOLUTION
-        else:
-            chosen = slider_value(spec.resolution, resolution)
-        return (int(chosen), slider_value(spec.threshold_a, threshold_a),
-                slider_value(spec.threshold_b, threshold_b))
+        """The slider values the unit runs with (the API's −1 = the module's default)."""
+        resolved = self._preprocessors.resolve_parameters(module, int(resolution), threshold_a, threshold_b)
+        return resolved.resolution, resolved.threshold_a, resolved.threshold_b
 
     def detect(self, module: str, pixels: np.ndarray, resolution: float, threshold_a: float, threshold_b: float,
                mask: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
         """The module's detected map of an (H, W, 3) uint8 RGB image."""
-        resolution, threshold_a, threshold_b = self.resolved_sliders(module, resolution, threshold_a, threshold_b)
-        return self._preprocessors.run(module, pixels, resolution, threshold_a, threshold_b, mask=mask, seed=seed)
+        return self._preprocessors.run(module, pixels, int(resolution), threshold_a, threshold_b, mask=mask,
+                                       seed=seed)
 
     def check_unit(self, unit: ControlNetUnit, unet_context_width: int | None) -> None:
         """Before queueing: the module exists (and has its weights), the model is installed and fits the loaded
@@ -78,13 +63,15 @@ class ControlNetService:
     def model_for(self, query: str, unet: Any, dtype: torch.dtype) -> torch.nn.Module:
         return self._models.load(self._models.find(query), unet, dtype)
 
-    def infotext_keys(self, units: Sequence[ControlNetUnit]) -> list[tuple[str, object]]:
+    def infotext_keys(self, units: Sequence[ControlNetUnit],
+                      resolutions: Mapping[int, int]) -> list[tuple[str, object]]:
         """`ControlNet N` entries as the extension writes them: the model's title as installed, the sliders as the
-        unit ran them (defaults filled in)."""
+        unit ran them (defaults filled in, Pixel Perfect's resolution from `resolutions`)."""
         keys: list[tuple[str, object]] = []
         for unit in units:
             resolution, threshold_a, threshold_b = self.resolved_sliders(
                 unit.module, unit.processor_res, unit.threshold_a, unit.threshold_b)
+            resolution = resolutions.get(unit.index, resolution)
             values = {"module": unit.module, "model": self._models.find(unit.model).title,
                       "weight": float(unit.weight), "resize_mode": unit.resize_mode, "processor_res": resolution,
                       "threshold_a": _number(threshold_a), "threshold_b": _number(threshold_b),
