@@ -62,4 +62,8 @@ class AlwaysOnScripts:
 
 def builtin_alwayson_scripts() -> AlwaysOnScripts:
     """The always-on scripts Kestrel itself provides (built per API router, so nothing is shared at import)."""
-    return AlwaysOnScripts()
+    from webui.api.controlnet_args import controlnet_request_fields
+
+    scripts = AlwaysOnScripts()
+    scripts.register("controlnet", controlnet_request_fields)
+    return scripts

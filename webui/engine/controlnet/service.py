@@ -40,21 +40,28 @@ class ControlNetService:
         return self._preprocessors.run(module, pixels, int(resolution), threshold_a, threshold_b, mask=mask,
                                        seed=seed)
 
-    def check_unit(self, unit: ControlNetUnit, unet_context_width: int | None) -> None:
-        """Before queueing: the module exists (and has its weights), the model is installed and fits the loaded
-        checkpoint. Raises the preprocessor/model errors (each names the value) or ValueError."""
+    def check_module(self, unit: ControlNetUnit) -> None:
+        """The module exists, runs here and has its weights (the errors name the module or the file)."""
         spec = self._preprocessors.get(unit.module)
-        if spec.sampling_effect in ("reference",):
+        if spec.sampling_effect == "reference":
             raise ValueError(f"controlnet unit {unit.index}: module {unit.module!r} works inside the sampler and "
                              "is not supported yet")
-        if not self._preprocessors.available(unit.module):
-            self._preprocessors.run(unit.module, np.zeros((8, 8, 3), np.uint8), 64, 0.0, 0.0)  # names the file
+        if not self._preprocessors.runnable(unit.module):
+            self._preprocessors.run(unit.module, np.zeros((8, 8, 3), np.uint8), 64, None, None)  # says why
+
+    def check_model(self, unit: ControlNetUnit, unet_context_width: int | None) -> None:
+        """The model is installed and fits the loaded checkpoint (its cross-attention width)."""
         if unit.model == NO_MODEL:
             raise ValueError(f"controlnet unit {unit.index}: model is None; choose one of: "
                              f"{', '.join(self._models.titles()[1:]) or 'none installed (models/ControlNet/)'}")
         record = self._models.find(unit.model)
         if unet_context_width is not None:
             check_fits(self._models.kind(record), record.path.name, unet_context_width)
+
+    def check_unit(self, unit: ControlNetUnit, unet_context_width: int | None) -> None:
+        """Before queueing: the module and the model can run (raises naming the value)."""
+        self.check_module(unit)
+        self.check_model(unit, unet_context_width)
 
     def check_units(self, units: Sequence[ControlNetUnit], unet_context_width: int | None) -> None:
         for unit in units:
