@@ -115,11 +115,13 @@ class PreprocessorRegistry:
         """The detected map, (H', W', 3) uint8 RGB, at the size the extension makes it for this resolution."""
         module = self.get(name)
         function = self._functions.get(module.key)
+        never_runs = not module.returns_image or module.key == "mediapipe_face"
+        weights, missing = self._folders.resolve(module)
+        if missing and not never_runs:
+            note = "" if function is not None else "; note that Kestrel does not implement this network yet"
+            raise AnnotatorWeightsMissing(module.name, missing, self._folders.places_for(module), note)
         if function is None:
             raise PreprocessorUnsupported(module.name, self._why_unsupported(module), self.runnable_names())
-        weights, missing = self._folders.resolve(module)
-        if missing:
-            raise AnnotatorWeightsMissing(module.name, missing, self._folders.places_for(module))
         params = self.resolve_parameters(name, resolution, threshold_a, threshold_b)
         request = MapRequest(image=hwc3(np.asarray(image)), resolution=params.resolution,
                              threshold_a=params.threshold_a, threshold_b=params.threshold_b, mask=mask, seed=seed,
