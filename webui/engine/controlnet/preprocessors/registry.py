@@ -152,5 +152,17 @@ def default_registry(annotator_folders: Sequence[Path]) -> PreprocessorRegistry:
 
 
 def _network_functions() -> dict[str, MapFunction]:
-    """Modules whose annotator network is implemented here (imported lazily: they need torch)."""
-    return {}
+    """Modules whose annotator network is implemented here, imported on first use (they need torch)."""
+    return {key: _lazy_network(function) for key, function in (
+        ("hed", "softedge_hed"), ("hed_safe", "softedge_hedsafe"), ("scribble_hed", "scribble_hed"),
+        ("lineart", "lineart"), ("lineart_coarse", "lineart"))}
+
+
+def _lazy_network(function_name: str) -> MapFunction:
+    def run(request: MapRequest) -> np.ndarray:
+        from webui.engine.controlnet.preprocessors import networks
+
+        function: MapFunction = getattr(networks, function_name)
+        return function(request)
+
+    return run

@@ -1,0 +1,90 @@
+"""HED and lineart run from the user's weight files (weights-only reads), with the extension's post-processing:
+checked on weights built here whose output is known in closed form, and on seeded random weights."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from webui.engine.controlnet.preprocessors import default_registry
+from webui.engine.controlnet.preprocessors.networks import HedNetwork, LineartGenerator
+from webui.errors import CheckpointRefused
+
+
+def white_square(size: int = 64) -> np.ndarray:
+    image = np.zeros((size, size, 3), np.uint8)
+    image[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 255
+    return image
+
+
+def weights_like(factory, value) -> dict[str, torch.Tensor]:
+    """A state dict of the network's exact keys and shapes, each tensor made by `value(name, shape)`."""
+    with torch.device("meta"):
+        shapes = {name: tensor.shape for name, tensor in factory().state_dict().items()}
+    return {name: value(name, shape) for name, shape in shapes.items()}
+
+
+def constant_hed(folder: Path, projection_bias: float) -> None:
+    """HED weights whose every projection is `projection_bias` everywhere (all convolutions zero)."""
+    state = weights_like(HedNetwork, lambda name, shape: torch.full(
+        shape, projection_bias if name.endswith("projection.bias") else 0.0))
+    (folder / "hed").mkdir(parents=True, exist_ok=True)
+    torch.save(state, folder / "hed" / "ControlNetHED.pth")
+
+
+def test_hed_averages_the_projections_through_a_sigmoid_and_safe_quantises(tmp_path):
+    constant_hed(tmp_path, 2.0)
+    registry = default_registry([tmp_path])
+    assert registry.available("softedge_hed")
+    image = np.full((48, 64, 3), 90, np.uint8)
+    soft_map = registry.run("softedge_hed", image, 32, None, None)
+    assert soft_map.shape == (32, 43, 3) and np.all(soft_map == 224)  # sigmoid(2) = 0.881 -> 224
+    assert np.all(registry.run("softedge_hedsafe", image, 32, None, None) == 255)  # int(0.881 * 3) / 2 = 1.0
+
+
+def test_hed_with_real_shaped_random_weights_finds_structure(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    (tmp_path / "hed").mkdir()
+    torch.save(weights_like(HedNetwork, lambda name, shape: torch.randn(shape, generator=generator) * 0.02),
+               tmp_path / "hed" / "ControlNetHED.pth")
+    registry = default_registry([tmp_path])
+    soft = registry.run("softedge_hed", white_square(), 64, None, None)
+    assert soft.shape == (64, 64, 3) and soft[:, :, 0].std() > 0  # the map depends on the image
+    scribble = registry.run("scribble_hed", white_square(), 64, None, None)
+    assert scribble.shape == (64, 64, 3) and set(np.unique(scribble)) <= {0, 255}
+
+
+def constant_lineart(path: Path, output_bias: float) -> None:
+    state = weights_like(LineartGenerator, lambda name, shape: torch.full(
+        shape, output_bias if name == "model4.1.bias" else 0.0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
+def test_lineart_inverts_the_generators_drawing_to_white_lines_on_black(tmp_path):
+    constant_lineart(tmp_path / "lineart" / "sk_model.pth", 3.0)  # drawing = sigmoid(3) = 0.953 (paper)
+    constant_lineart(tmp_path / "lineart" / "sk_model2.pth", 0.0)
+    registry = default_registry([tmp_path])
+    realistic = registry.run("lineart_realistic", white_square(), 64, None, None)
+    assert realistic.shape == (64, 64, 3) and np.all(realistic == 255 - 242)
+    assert np.all(registry.run("lineart_coarse", white_square(), 64, None, None) == 255 - 127)
+
+
+class NotATensor:
+    pass
+
+
+def test_weights_of_another_layout_or_with_code_are_refused_naming_the_file(tmp_path):
+    (tmp_path / "hed").mkdir()
+    torch.save(collections.OrderedDict(weight=torch.zeros(3)), tmp_path / "hed" / "ControlNetHED.pth")
+    registry = default_registry([tmp_path])
+    with pytest.raises(CheckpointRefused, match="ControlNetHED.pth") as caught:
+        registry.run("softedge_hed", white_square(), 64, None, None)
+    assert caught.value.http_status == 422
+    torch.save({"payload": NotATensor()}, tmp_path / "hed" / "ControlNetHED.pth")
+    with pytest.raises(CheckpointRefused, match="ControlNetHED.pth"):
+        registry.run("softedge_hed", white_square(), 64, None, None)
