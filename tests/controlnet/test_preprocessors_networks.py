@@ -4,6 +4,7 @@ checked on weights built here whose output is known in closed form, and on seede
 from __future__ import annotations
 
 import collections
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ def test_hed_averages_the_projections_through_a_sigmoid_and_safe_quantises(tmp_p
     soft_map = registry.run("softedge_hed", image, 32, None, None)
     assert soft_map.shape == (32, 43, 3) and np.all(soft_map == 224)  # sigmoid(2) = 0.881 -> 224
     assert np.all(registry.run("softedge_hedsafe", image, 32, None, None) == 255)  # int(0.881 * 3) / 2 = 1.0
+    constant_hed(tmp_path, 0.0)  # the user replaces the file: the kept network is not reused
+    weights = tmp_path / "hed" / "ControlNetHED.pth"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert np.all(registry.run("softedge_hed", image, 32, None, None) == 127)  # sigmoid(0) = 0.5
+    registry.unload_networks()
 
 
 def test_hed_with_real_shaped_random_weights_finds_structure(tmp_path):

@@ -105,11 +105,18 @@ def load_network(factory: Callable[[], nn.Module], path: Path, device: str) -> n
     return network.to(device=device, dtype=torch.float32).eval()
 
 
+def cached_network(request: MapRequest, factory: Callable[[], nn.Module]) -> nn.Module:
+    """The request's first weight file loaded into `factory`'s network, reused while the file is unchanged."""
+    path = request.weights[0]
+    key = (factory.__name__, str(path), path.stat().st_mtime_ns, request.device)
+    return request.loaded.get_or_load(key, lambda: load_network(factory, path, request.device))
+
+
 def hed_edges(request: MapRequest, safe: bool) -> tuple[np.ndarray, tuple[int, int]]:
     """The HED soft-edge map (uint8, padded size) and the size to crop it to: the five projections resized to the
     input, averaged, through a sigmoid; `safe` quantises it to 0, 0.5, 1 (the extension's safe step 2)."""
     padded, size = resize_to_resolution(request.image, request.resolution)
-    network = load_network(HedNetwork, request.weights[0], request.device)
+    network = cached_network(request, HedNetwork)
     height, width = padded.shape[:2]
     with torch.no_grad():
         pixels = torch.from_numpy(padded.copy()).float().to(request.device).permute(2, 0, 1)[None]
@@ -156,7 +163,7 @@ def scribble_hed(request: MapRequest) -> np.ndarray:
 def lineart(request: MapRequest) -> np.ndarray:
     """lineart_realistic / lineart_coarse: the generator's drawing (1 = paper) inverted to white lines on black."""
     padded, size = resize_to_resolution(request.image, request.resolution)
-    network = load_network(LineartGenerator, request.weights[0], request.device)
+    network = cached_network(request, LineartGenerator)
     with torch.no_grad():
         pixels = torch.from_numpy(padded.copy()).float().to(request.device).permute(2, 0, 1)[None] / 255.0
         drawing = network(pixels)[0, 0].cpu().numpy()

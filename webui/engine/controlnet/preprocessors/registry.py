@@ -23,7 +23,12 @@ from webui.engine.controlnet.preprocessors.errors import (
     UnknownPreprocessor,
 )
 from webui.engine.controlnet.preprocessors.image_ops import hwc3
-from webui.engine.controlnet.preprocessors.model_free import MapFunction, MapRequest, weight_free_functions
+from webui.engine.controlnet.preprocessors.model_free import (
+    LoadedNetworks,
+    MapFunction,
+    MapRequest,
+    weight_free_functions,
+)
 from webui.engine.controlnet.preprocessors.spec import DEFAULT_RESOLUTION, Preprocessor, Slider, sorted_for_ui
 from webui.engine.controlnet.preprocessors.weights import AnnotatorFolders
 
@@ -52,6 +57,7 @@ class PreprocessorRegistry:
         self._modules: list[Preprocessor] = []
         self._functions: dict[str, MapFunction] = {}
         self._folders = AnnotatorFolders.of(annotator_folders)
+        self._loaded = LoadedNetworks(capacity=2)
 
     def register(self, preprocessor: Preprocessor, function: MapFunction | None = None) -> None:
         """Add a module (function None: listed, recognised, but `run` says it cannot run here)."""
@@ -125,8 +131,12 @@ class PreprocessorRegistry:
         params = self.resolve_parameters(name, resolution, threshold_a, threshold_b)
         request = MapRequest(image=hwc3(np.asarray(image)), resolution=params.resolution,
                              threshold_a=params.threshold_a, threshold_b=params.threshold_b, mask=mask, seed=seed,
-                             weights=weights, device=device)
+                             weights=weights, device=device, loaded=self._loaded)
         return np.ascontiguousarray(hwc3(function(request)))
+
+    def unload_networks(self) -> None:
+        """Free the annotator networks kept since the last runs (call before a generation that needs the VRAM)."""
+        self._loaded.clear()
 
     def control_types(self, model_names: Sequence[str]) -> dict[str, object]:
         """The body of GET /controlnet/control_types for these installed model titles."""
