@@ -264,3 +264,17 @@ def test_a_network_not_implemented_here_says_so_once_its_weights_are_in_place(tm
         run(registry, "depth_midas", white_square())
     with pytest.raises(PreprocessorUnsupported, match="embedding"):  # never asks for weights it cannot use
         run(registry, "ip-adapter_clip_h", white_square())
+
+
+@pytest.mark.parametrize(("mode", "map_hw"), [("Crop and Resize", (96, 128)), ("Resize and Fill", (72, 96)),
+                                              ("Just Resize", (96, 128))])
+def test_pixel_perfect_then_fitting_gives_the_generation_size(registry, mode, map_hw):
+    """The lead's path: Pixel Perfect picks the resolution, the module makes the map, the map is fitted."""
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[15:45, 20:60] = 255
+    target = (72, 128)  # kH = 1.2, kW = 1.6; short side 60
+    resolution = pixel_perfect_resolution(image.shape[:2], target, mode)
+    assert resolution == {"Resize and Fill": 72}.get(mode, 96)
+    detected = registry.run("canny", image, resolution, None, None)
+    assert detected.shape[:2] == map_hw
+    assert resize_for_target(detected, target, mode).shape == (72, 128, 3)
