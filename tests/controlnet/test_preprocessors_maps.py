@@ -60,6 +60,11 @@ def test_identity_modules_return_the_image_and_accept_gray_and_rgba(registry):
     assert np.all(run(registry, "none", rgba) == 255)
     with pytest.raises(FieldError, match="image"):
         run(registry, "none", image.astype(np.float32))
+    with pytest.raises(FieldError, match="image"):
+        run(registry, "canny", np.zeros((0, 8, 3), np.uint8))
+    with pytest.raises(FieldError, match="processor_res") as caught:
+        run(registry, "canny", image, resolution=100_000)
+    assert caught.value.http_status == 422
 
 
 # -- content -------------------------------------------------------------------------------------------------------

@@ -29,8 +29,19 @@ from webui.engine.controlnet.preprocessors.model_free import (
     MapRequest,
     weight_free_functions,
 )
-from webui.engine.controlnet.preprocessors.spec import DEFAULT_RESOLUTION, Preprocessor, Slider, sorted_for_ui
+from webui.engine.controlnet.preprocessors.spec import (
+    DEFAULT_RESOLUTION,
+    RESOLUTION,
+    Preprocessor,
+    Slider,
+    sorted_for_ui,
+)
 from webui.engine.controlnet.preprocessors.weights import AnnotatorFolders
+from webui.errors import FieldError
+
+# A processor resolution beyond this is refused rather than allocated (an 8192-pixel short side is already ~0.8 GB
+# of RGB); the UI's slider stops at 2048, the API takes any number.
+MAX_RESOLUTION = 8192
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ class PreprocessorRegistry:
             device: str = "cpu") -> np.ndarray:
         """The detected map, (H', W', 3) uint8 RGB, at the size the extension makes it for this resolution."""
         module = self.get(name)
+        image = np.asarray(image)
         function = self._functions.get(module.key)
         never_runs = not module.returns_image or module.key == "mediapipe_face"
         weights, missing = self._folders.resolve(module)
@@ -129,7 +141,12 @@ class PreprocessorRegistry:
         if function is None:
             raise PreprocessorUnsupported(module.name, self._why_unsupported(module), self.runnable_names())
         params = self.resolve_parameters(name, resolution, threshold_a, threshold_b)
-        request = MapRequest(image=hwc3(np.asarray(image)), resolution=params.resolution,
+        if params.resolution > MAX_RESOLUTION:
+            raise FieldError("processor_res", f"must be at most {MAX_RESOLUTION} (the slider's maximum is "
+                                              f"{int(RESOLUTION.maximum)}), got {params.resolution}")
+        if image.ndim < 2 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise FieldError("image", f"is empty (shape {tuple(image.shape)})")
+        request = MapRequest(image=hwc3(image), resolution=params.resolution,
                              threshold_a=params.threshold_a, threshold_b=params.threshold_b, mask=mask, seed=seed,
                              weights=weights, device=device, loaded=self._loaded)
         return np.ascontiguousarray(hwc3(function(request)))
