@@ -13,6 +13,7 @@ import torch
 
 from webui.engine.controlnet.preprocessors import default_registry
 from webui.engine.controlnet.preprocessors.networks import HedNetwork, LineartGenerator
+from webui.engine.controlnet.preprocessors.pidinet import PiDiNet, PixelDifferenceConv
 from webui.errors import CheckpointRefused
 
 
@@ -94,3 +95,45 @@ def test_weights_of_another_layout_or_with_code_are_refused_naming_the_file(tmp_
     torch.save({"payload": NotATensor()}, tmp_path / "hed" / "ControlNetHED.pth")
     with pytest.raises(CheckpointRefused, match="ControlNetHED.pth"):
         registry.run("softedge_hed", white_square(), 64, None, None)
+
+
+@pytest.mark.parametrize("kind", ["cd", "ad", "rd"])
+def test_pixel_difference_convolutions_see_differences_not_intensities(kind):
+    convolution = PixelDifferenceConv(kind, 2, 3)
+    torch.nn.init.normal_(convolution.weight, generator=torch.Generator().manual_seed(1))
+    flat = torch.full((1, 2, 12, 12), 0.7)
+    with torch.no_grad():
+        assert torch.allclose(convolution(flat)[:, :, 3:-3, 3:-3], torch.zeros(1, 3, 6, 6), atol=1e-5)
+        vanilla = PixelDifferenceConv("cv", 2, 3)
+        vanilla.weight.copy_(convolution.weight)
+        assert vanilla(flat)[:, :, 3:-3, 3:-3].abs().max() > 0.01
+        step = torch.zeros(1, 2, 12, 12)
+        step[:, :, :, 6:] = 1.0
+        assert convolution(step).abs().max() > 0.01
+
+
+def save_pidinet(folder: Path, value) -> None:
+    """In the file's real layout: nested under "state_dict", keys prefixed "module." (saved with DataParallel)."""
+    state = {f"module.{name}": tensor for name, tensor in weights_like(PiDiNet, value).items()}
+    (folder / "pidinet").mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "epoch": 14}, folder / "pidinet" / "table5_pidinet.pth")
+
+
+def test_pidinet_fuses_through_a_sigmoid_with_the_extensions_safe_and_sketch_steps(tmp_path):
+    save_pidinet(tmp_path, lambda name, shape: torch.full(shape, 2.0 if name == "classifier.bias" else 0.0))
+    registry = default_registry([tmp_path])
+    image = np.full((48, 64, 3), 90, np.uint8)
+    soft = registry.run("softedge_pidinet", image, 32, None, None)
+    assert soft.shape == (32, 43, 3) and np.all(soft == 224)  # sigmoid(2) = 0.881
+    assert np.all(registry.run("softedge_pidisafe", image, 32, None, None) == 255)
+    assert np.all(registry.run("t2ia_sketch_pidi", image, 32, None, None) == 255)  # 0.881 > 0.5
+
+
+def test_pidinet_with_real_shaped_random_weights_makes_binary_scribbles(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    save_pidinet(tmp_path, lambda name, shape: torch.randn(shape, generator=generator) * 0.1)
+    registry = default_registry([tmp_path])
+    soft = registry.run("softedge_pidinet", white_square(), 64, None, None)
+    assert soft.shape == (64, 64, 3) and soft[:, :, 0].std() > 0
+    scribble = registry.run("scribble_pidinet", white_square(), 64, None, None)
+    assert scribble.shape == (64, 64, 3) and set(np.unique(scribble)) <= {0, 255}

@@ -151,13 +151,17 @@ def _thin_lines(soft: np.ndarray, threshold: int, sigma: float) -> np.ndarray:
     return result
 
 
-def scribble_hed(request: MapRequest) -> np.ndarray:
-    """HED edges thinned (nms at 127, sigma 3), blurred (sigma 3) and binarised at 4: bold white scribbles."""
-    edges, size = hed_edges(request, safe=False)
-    lines = cv2.GaussianBlur(_thin_lines(crop_to(edges, size), 127, 3.0), (0, 0), 3.0)
+def thin_to_scribble(soft: np.ndarray) -> np.ndarray:
+    """A soft edge map thinned (nms at 127, sigma 3), blurred (sigma 3) and binarised at 4: bold white scribbles."""
+    lines = cv2.GaussianBlur(_thin_lines(soft, 127, 3.0), (0, 0), 3.0)
     lines[lines > 4] = 255
     lines[lines < 255] = 0
-    return hwc3(lines)
+    return lines
+
+
+def scribble_hed(request: MapRequest) -> np.ndarray:
+    edges, size = hed_edges(request, safe=False)
+    return hwc3(thin_to_scribble(crop_to(edges, size)))
 
 
 def lineart(request: MapRequest) -> np.ndarray:

@@ -9,6 +9,7 @@ raises a typed error that names the module and what to do (AnnotatorWeightsMissi
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,16 +181,18 @@ def default_registry(annotator_folders: Sequence[Path]) -> PreprocessorRegistry:
 
 def _network_functions() -> dict[str, MapFunction]:
     """Modules whose annotator network is implemented here, imported on first use (they need torch)."""
-    return {key: _lazy_network(function) for key, function in (
-        ("hed", "softedge_hed"), ("hed_safe", "softedge_hedsafe"), ("scribble_hed", "scribble_hed"),
-        ("lineart", "lineart"), ("lineart_coarse", "lineart"))}
+    return {key: _lazy_network(module, function) for key, module, function in (
+        ("hed", "networks", "softedge_hed"), ("hed_safe", "networks", "softedge_hedsafe"),
+        ("scribble_hed", "networks", "scribble_hed"), ("lineart", "networks", "lineart"),
+        ("lineart_coarse", "networks", "lineart"), ("pidinet", "pidinet", "softedge_pidinet"),
+        ("pidinet_safe", "pidinet", "softedge_pidisafe"), ("pidinet_scribble", "pidinet", "scribble_pidinet"),
+        ("pidinet_sketch", "pidinet", "sketch_pidinet"))}
 
 
-def _lazy_network(function_name: str) -> MapFunction:
+def _lazy_network(module_name: str, function_name: str) -> MapFunction:
     def run(request: MapRequest) -> np.ndarray:
-        from webui.engine.controlnet.preprocessors import networks
-
-        function: MapFunction = getattr(networks, function_name)
+        module = importlib.import_module(f"webui.engine.controlnet.preprocessors.{module_name}")
+        function: MapFunction = getattr(module, function_name)
         return function(request)
 
     return run
