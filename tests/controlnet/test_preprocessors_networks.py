@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from webui.engine.controlnet.preprocessors import default_registry
-from webui.engine.controlnet.preprocessors.networks import HedNetwork, LineartGenerator
+from webui.engine.controlnet.preprocessors.networks import HedNetwork, LineartGenerator, safe_step, thin_to_scribble
 from webui.engine.controlnet.preprocessors.pidinet import PiDiNet, PixelDifferenceConv
 from webui.errors import CheckpointRefused
 
@@ -45,12 +45,20 @@ def test_hed_averages_the_projections_through_a_sigmoid_and_safe_quantises(tmp_p
     image = np.full((48, 64, 3), 90, np.uint8)
     soft_map = registry.run("softedge_hed", image, 32, None, None)
     assert soft_map.shape == (32, 43, 3) and np.all(soft_map == 224)  # sigmoid(2) = 0.881 -> 224
-    assert np.all(registry.run("softedge_hedsafe", image, 32, None, None) == 255)  # int(0.881 * 3) / 2 = 1.0
-    constant_hed(tmp_path, 0.0)  # the user replaces the file: the kept network is not reused
+    constant_hed(tmp_path, -3.0)  # the user replaces the file: the kept network is not reused
     weights = tmp_path / "hed" / "ControlNetHED.pth"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
-    assert np.all(registry.run("softedge_hed", image, 32, None, None) == 127)  # sigmoid(0) = 0.5
+    assert np.all(registry.run("softedge_hedsafe", image, 32, None, None) == 0)  # int(0.047 * 3) / 2 = 0
     registry.unload_networks()
+
+
+def test_safe_step_and_scribble_thinning_as_the_extension():
+    assert np.array_equal(safe_step(np.array([0.2, 0.34, 0.5, 0.66, 0.9, 1.0])), [0, 0.5, 0.5, 0.5, 1.0, 1.5])
+    soft = np.zeros((64, 64), np.uint8)
+    soft[:, 28:36] = 255  # a wide soft line
+    scribble = thin_to_scribble(soft)
+    assert set(np.unique(scribble)) == {0, 255} and scribble[:, :16].max() == 0 and scribble[:, 48:].max() == 0
+    assert scribble[32, 30:34].min() == 255
 
 
 def test_hed_with_real_shaped_random_weights_finds_structure(tmp_path):
@@ -61,8 +69,6 @@ def test_hed_with_real_shaped_random_weights_finds_structure(tmp_path):
     registry = default_registry([tmp_path])
     soft = registry.run("softedge_hed", white_square(), 64, None, None)
     assert soft.shape == (64, 64, 3) and soft[:, :, 0].std() > 0  # the map depends on the image
-    scribble = registry.run("scribble_hed", white_square(), 64, None, None)
-    assert scribble.shape == (64, 64, 3) and set(np.unique(scribble)) <= {0, 255}
 
 
 def constant_lineart(path: Path, output_bias: float) -> None:
@@ -119,21 +125,19 @@ def save_pidinet(folder: Path, value) -> None:
     torch.save({"state_dict": state, "epoch": 14}, folder / "pidinet" / "table5_pidinet.pth")
 
 
-def test_pidinet_fuses_through_a_sigmoid_with_the_extensions_safe_and_sketch_steps(tmp_path):
+def test_pidinet_fuses_through_a_sigmoid_and_scribbles_thin_the_result(tmp_path):
     save_pidinet(tmp_path, lambda name, shape: torch.full(shape, 2.0 if name == "classifier.bias" else 0.0))
     registry = default_registry([tmp_path])
     image = np.full((48, 64, 3), 90, np.uint8)
     soft = registry.run("softedge_pidinet", image, 32, None, None)
     assert soft.shape == (32, 43, 3) and np.all(soft == 224)  # sigmoid(2) = 0.881
-    assert np.all(registry.run("softedge_pidisafe", image, 32, None, None) == 255)
-    assert np.all(registry.run("t2ia_sketch_pidi", image, 32, None, None) == 255)  # 0.881 > 0.5
+    assert np.all(registry.run("scribble_pidinet", image, 32, None, None) == 255)  # 224 > 127 everywhere
 
 
-def test_pidinet_with_real_shaped_random_weights_makes_binary_scribbles(tmp_path):
+def test_pidinet_sketch_with_real_shaped_random_weights_is_binary_and_follows_the_image(tmp_path):
     generator = torch.Generator().manual_seed(0)
-    save_pidinet(tmp_path, lambda name, shape: torch.randn(shape, generator=generator) * 0.1)
+    save_pidinet(tmp_path, lambda name, shape: torch.randn(shape, generator=generator) * 0.3)
     registry = default_registry([tmp_path])
-    soft = registry.run("softedge_pidinet", white_square(), 64, None, None)
-    assert soft.shape == (64, 64, 3) and soft[:, :, 0].std() > 0
-    scribble = registry.run("scribble_pidinet", white_square(), 64, None, None)
-    assert scribble.shape == (64, 64, 3) and set(np.unique(scribble)) <= {0, 255}
+    sketch = registry.run("t2ia_sketch_pidi", white_square(), 64, None, None)
+    assert sketch.shape == (64, 64, 3) and set(np.unique(sketch)) <= {0, 255}
+    assert not np.array_equal(sketch, registry.run("t2ia_sketch_pidi", 255 - white_square(), 64, None, None))

@@ -124,9 +124,16 @@ def hed_edges(request: MapRequest, safe: bool) -> tuple[np.ndarray, tuple[int, i
     stacked = np.stack([cv2.resize(p, (width, height), interpolation=cv2.INTER_LINEAR) for p in projections], axis=2)
     with np.errstate(over="ignore"):  # a very negative mean is an edge value of 0, as it should be
         edge = 1 / (1 + np.exp(-np.mean(stacked, axis=2).astype(np.float64)))
-    if safe:
-        edge = (edge.astype(np.float32) * 3.0).astype(np.int32).astype(np.float32) / 2.0
-    return (edge * 255.0).clip(0, 255).astype(np.uint8), size
+    return to_uint8(safe_step(edge) if safe else edge), size
+
+
+def safe_step(edge: np.ndarray) -> np.ndarray:
+    """The extension's "safe" soft edges (step 2): probabilities quantised down to 0, 0.5 or 1."""
+    return (edge.astype(np.float32) * 3.0).astype(np.int32).astype(np.float32) / 2.0
+
+
+def to_uint8(edge: np.ndarray) -> np.ndarray:
+    return (edge * 255.0).clip(0, 255).astype(np.uint8)
 
 
 def softedge_hed(request: MapRequest) -> np.ndarray:
@@ -171,5 +178,4 @@ def lineart(request: MapRequest) -> np.ndarray:
     with torch.no_grad():
         pixels = torch.from_numpy(padded.copy()).float().to(request.device).permute(2, 0, 1)[None] / 255.0
         drawing = network(pixels)[0, 0].cpu().numpy()
-    line = (drawing * 255.0).clip(0, 255).astype(np.uint8)
-    return hwc3(crop_to(255 - line, size))
+    return hwc3(crop_to(255 - to_uint8(drawing), size))

@@ -14,7 +14,7 @@ from torch import nn
 
 from webui.engine.controlnet.preprocessors.image_ops import crop_to, hwc3, resize_to_resolution
 from webui.engine.controlnet.preprocessors.model_free import MapRequest
-from webui.engine.controlnet.preprocessors.networks import cached_network, thin_to_scribble
+from webui.engine.controlnet.preprocessors.networks import cached_network, safe_step, thin_to_scribble, to_uint8
 
 # Layer i of the 16 uses this pixel-difference kind: cd central, ad angular, rd radial, cv vanilla.
 CARV4 = ("cd", "ad", "rd", "cv") * 4
@@ -146,7 +146,7 @@ def pidinet_edges(request: MapRequest) -> tuple[np.ndarray, tuple[int, int]]:
 
 
 def _to_map(edge: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return hwc3(crop_to((edge * 255.0).clip(0, 255).astype(np.uint8), size))
+    return hwc3(crop_to(to_uint8(edge), size))
 
 
 def softedge_pidinet(request: MapRequest) -> np.ndarray:
@@ -154,9 +154,8 @@ def softedge_pidinet(request: MapRequest) -> np.ndarray:
 
 
 def softedge_pidisafe(request: MapRequest) -> np.ndarray:
-    """Quantised to 0, 0.5, 1 (the extension's safe step 2)."""
     edge, size = pidinet_edges(request)
-    return _to_map((edge.astype(np.float32) * 3.0).astype(np.int32).astype(np.float32) / 2.0, size)
+    return _to_map(safe_step(edge), size)
 
 
 def sketch_pidinet(request: MapRequest) -> np.ndarray:
@@ -168,4 +167,4 @@ def sketch_pidinet(request: MapRequest) -> np.ndarray:
 def scribble_pidinet(request: MapRequest) -> np.ndarray:
     """PiDiNet edges thinned, blurred and binarised into bold scribbles, as scribble_hed."""
     edge, size = pidinet_edges(request)
-    return hwc3(thin_to_scribble(crop_to((edge * 255.0).clip(0, 255).astype(np.uint8), size)))
+    return hwc3(thin_to_scribble(crop_to(to_uint8(edge), size)))
