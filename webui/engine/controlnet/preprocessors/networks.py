@@ -16,6 +16,7 @@ from torch import nn
 
 from webui.engine.controlnet.preprocessors.image_ops import crop_to, hwc3, resize_to_resolution
 from webui.engine.controlnet.preprocessors.model_free import MapRequest
+from webui.engine.controlnet.preprocessors.resize import suppress_non_maxima
 from webui.errors import CheckpointRefused
 from webui.model_manager.checkpoint_files import CheckpointReaders
 from webui.model_manager.safetensors_header import CheckpointFormatError
@@ -148,11 +149,7 @@ def softedge_hedsafe(request: MapRequest) -> np.ndarray:
 
 def _thin_lines(soft: np.ndarray, threshold: int, sigma: float) -> np.ndarray:
     """The extension's `nms`: blur, keep directional maxima, binarise above `threshold`."""
-    blurred = cv2.GaussianBlur(soft.astype(np.float32), (0, 0), sigma)
-    kept = np.zeros_like(blurred)
-    for kernel in ([[0, 0, 0], [1, 1, 1], [0, 0, 0]], [[0, 1, 0], [0, 1, 0], [0, 1, 0]],
-                   [[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[0, 0, 1], [0, 1, 0], [1, 0, 0]]):
-        np.putmask(kept, cv2.dilate(blurred, kernel=np.array(kernel, np.uint8)) == blurred, blurred)
+    kept = suppress_non_maxima(cv2.GaussianBlur(soft.astype(np.float32), (0, 0), sigma))
     result = np.zeros_like(kept, dtype=np.uint8)
     result[kept > threshold] = 255
     return result
