@@ -37,6 +37,8 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/jobs/scheduling.py", "webui/errors.py", "webui/engine/model_facts.py",
                 "webui/engine/registry.py", "webui/engine/variant_registry.py", "webui/engine/conditioning_steps.py",
                 "webui/engine/postprocessors.py", "webui/jobs/sampler_settings.py",
+                *(f"webui/engine/controlnet/preprocessors/{name}.py" for name in (
+                    "errors", "spec", "catalogue", "control_types", "pixel_perfect")),
                 *(f"webui/security/{name}.py" for name in (
                     "accounts", "passwords", "throttle", "sessions", "setup", "request_caller", "client_address",
                     "quotas", "users_file", "user_admin"))]

@@ -30,11 +30,11 @@ class AnnotatorWeightsMissing(KestrelError, FileNotFoundError):
     http_status = 409
     field = "module"
 
-    def __init__(self, module: str, files: Sequence[str], folders: Sequence[str]) -> None:
+    def __init__(self, module: str, files: Sequence[str], folders: Sequence[str], note: str = "") -> None:
         where = " or ".join(folders) if folders else "models/ControlNet/annotator/"
         listed = ", ".join(files)
         super().__init__(f"module {module!r} needs the annotator weights {listed}, which are not installed "
-                         f"(Kestrel downloads nothing); put {'it' if len(files) == 1 else 'them'} in {where}")
+                         f"(Kestrel downloads nothing); put {'it' if len(files) == 1 else 'them'} in {where}{note}")
         self.module = module
         self.files = tuple(files)
         self.folders = tuple(folders)

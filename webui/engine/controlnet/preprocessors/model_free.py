@@ -7,9 +7,12 @@ its random warp from the request's seed instead of numpy's global state, so the 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, cast
 
 import cv2
 import numpy as np
@@ -31,10 +34,38 @@ class MapRequest:
     seed: int = 0
     weights: tuple[Path, ...] = ()
     device: str = "cpu"
-    extra: dict[str, object] = field(default_factory=dict)
+    loaded: LoadedNetworks = field(default_factory=lambda: LoadedNetworks(capacity=0))
+
+
+class LoadedNetworks:
+    """Annotator networks kept between calls by one registry (most recent `capacity`), keyed by file, its
+    modification time and the device, so a replaced file is reloaded; a lock makes concurrent calls load once."""
+
+    def __init__(self, capacity: int = 2) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return cast(T, self._items[key])
+            value = load()
+            if self._capacity > 0:
+                self._items[key] = value
+                while len(self._items) > self._capacity:
+                    self._items.popitem(last=False)
+            return value
+
+    def clear(self) -> None:
+        """Drop every kept network (frees its RAM or VRAM once nothing else holds it)."""
+        with self._lock:
+            self._items.clear()
 
 
 MapFunction = Callable[[MapRequest], np.ndarray]
+T = TypeVar("T")
 
 
 def identity(request: MapRequest) -> np.ndarray:

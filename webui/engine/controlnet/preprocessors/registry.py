@@ -9,6 +9,7 @@ raises a typed error that names the module and what to do (AnnotatorWeightsMissi
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,25 @@ from webui.engine.controlnet.preprocessors.errors import (
     UnknownPreprocessor,
 )
 from webui.engine.controlnet.preprocessors.image_ops import hwc3
-from webui.engine.controlnet.preprocessors.model_free import MapFunction, MapRequest, weight_free_functions
-from webui.engine.controlnet.preprocessors.spec import DEFAULT_RESOLUTION, Preprocessor, Slider, sorted_for_ui
+from webui.engine.controlnet.preprocessors.model_free import (
+    LoadedNetworks,
+    MapFunction,
+    MapRequest,
+    weight_free_functions,
+)
+from webui.engine.controlnet.preprocessors.spec import (
+    DEFAULT_RESOLUTION,
+    RESOLUTION,
+    Preprocessor,
+    Slider,
+    sorted_for_ui,
+)
 from webui.engine.controlnet.preprocessors.weights import AnnotatorFolders
+from webui.errors import FieldError
+
+# A processor resolution beyond this is refused rather than allocated (an 8192-pixel short side is already ~0.8 GB
+# of RGB); the UI's slider stops at 2048, the API takes any number.
+MAX_RESOLUTION = 8192
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,7 @@ class PreprocessorRegistry:
         self._modules: list[Preprocessor] = []
         self._functions: dict[str, MapFunction] = {}
         self._folders = AnnotatorFolders.of(annotator_folders)
+        self._loaded = LoadedNetworks(capacity=2)
 
     def register(self, preprocessor: Preprocessor, function: MapFunction | None = None) -> None:
         """Add a module (function None: listed, recognised, but `run` says it cannot run here)."""
@@ -114,17 +132,29 @@ class PreprocessorRegistry:
             device: str = "cpu") -> np.ndarray:
         """The detected map, (H', W', 3) uint8 RGB, at the size the extension makes it for this resolution."""
         module = self.get(name)
+        image = np.asarray(image)
         function = self._functions.get(module.key)
+        never_runs = not module.returns_image or module.key == "mediapipe_face"
+        weights, missing = self._folders.resolve(module)
+        if missing and not never_runs:
+            note = "" if function is not None else "; note that Kestrel does not implement this network yet"
+            raise AnnotatorWeightsMissing(module.name, missing, self._folders.places_for(module), note)
         if function is None:
             raise PreprocessorUnsupported(module.name, self._why_unsupported(module), self.runnable_names())
-        weights, missing = self._folders.resolve(module)
-        if missing:
-            raise AnnotatorWeightsMissing(module.name, missing, self._folders.places_for(module))
         params = self.resolve_parameters(name, resolution, threshold_a, threshold_b)
-        request = MapRequest(image=hwc3(np.asarray(image)), resolution=params.resolution,
+        if params.resolution > MAX_RESOLUTION:
+            raise FieldError("processor_res", f"must be at most {MAX_RESOLUTION} (the slider's maximum is "
+                                              f"{int(RESOLUTION.maximum)}), got {params.resolution}")
+        if image.ndim < 2 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise FieldError("image", f"is empty (shape {tuple(image.shape)})")
+        request = MapRequest(image=hwc3(image), resolution=params.resolution,
                              threshold_a=params.threshold_a, threshold_b=params.threshold_b, mask=mask, seed=seed,
-                             weights=weights, device=device)
+                             weights=weights, device=device, loaded=self._loaded)
         return np.ascontiguousarray(hwc3(function(request)))
+
+    def unload_networks(self) -> None:
+        """Free the annotator networks kept since the last runs (call before a generation that needs the VRAM)."""
+        self._loaded.clear()
 
     def control_types(self, model_names: Sequence[str]) -> dict[str, object]:
         """The body of GET /controlnet/control_types for these installed model titles."""
@@ -150,5 +180,19 @@ def default_registry(annotator_folders: Sequence[Path]) -> PreprocessorRegistry:
 
 
 def _network_functions() -> dict[str, MapFunction]:
-    """Modules whose annotator network is implemented here (imported lazily: they need torch)."""
-    return {}
+    """Modules whose annotator network is implemented here, imported on first use (they need torch)."""
+    return {key: _lazy_network(module, function) for key, module, function in (
+        ("hed", "networks", "softedge_hed"), ("hed_safe", "networks", "softedge_hedsafe"),
+        ("scribble_hed", "networks", "scribble_hed"), ("lineart", "networks", "lineart"),
+        ("lineart_coarse", "networks", "lineart"), ("pidinet", "pidinet", "softedge_pidinet"),
+        ("pidinet_safe", "pidinet", "softedge_pidisafe"), ("pidinet_scribble", "pidinet", "scribble_pidinet"),
+        ("pidinet_sketch", "pidinet", "sketch_pidinet"))}
+
+
+def _lazy_network(module_name: str, function_name: str) -> MapFunction:
+    def run(request: MapRequest) -> np.ndarray:
+        module = importlib.import_module(f"webui.engine.controlnet.preprocessors.{module_name}")
+        function: MapFunction = getattr(module, function_name)
+        return function(request)
+
+    return run
