@@ -38,13 +38,14 @@ def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> str:
     raise FieldError(field, f"{field} {value!r} is not one of: {', '.join(allowed)} (or 0–{len(allowed) - 1})")
 
 
-def _renamed(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _renamed(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Legacy names read as their new ones; where a client sends both (webuiapi sends `guidance` beside
+    `guidance_end`), the new one wins."""
     renamed = dict(values)
     for legacy, name in LEGACY_NAMES.items():
         if legacy in renamed:
-            if name in renamed:
-                raise FieldError(f"{where}.{legacy}", f"send either {legacy!r} or {name!r}, not both")
-            renamed[name] = renamed.pop(legacy)
+            value = renamed.pop(legacy)
+            renamed.setdefault(name, value)
     return renamed
 
 
@@ -92,7 +93,7 @@ def parse_unit(app: App, values: Mapping[str, Any], index: int, decode: ImageDec
     service = app.engine.controlnet
     if service is None:
         raise FieldError(SCRIPT, "ControlNet is not available on this instance")
-    values = _renamed(values, where)
+    values = _renamed(values)
     fields: dict[str, Any] = {"index": index}
     for name, kind in NUMBERS.items():
         if name in values:

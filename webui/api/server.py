@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from webui import __version__
+from webui.api.controlnet_routes import create_controlnet_router
 from webui.api.errors import install_error_handlers
 from webui.api.extension_routes import mount_extension_routes
 from webui.api.gate import GatePolicy, SecurityGate
@@ -42,6 +43,7 @@ def create_http_app(app: App, page=None) -> FastAPI:
     http.include_router(create_user_router(app))
     if serves_api:
         http.include_router(create_sdapi_router(app))
+        http.include_router(create_controlnet_router(app))
     mount_extension_routes(http, app.extensions, page)  # the security gate applies to them like to any route
     return http
 

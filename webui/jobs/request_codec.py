@@ -10,6 +10,7 @@ from typing import Any
 
 from PIL import Image
 
+from webui.engine.controlnet.unit import ControlNetUnit
 from webui.engine.request import GenerationRequest, HiresFix, Img2ImgInput, InpaintMask, SamplerParameters
 
 FORMAT_VERSION = 1
@@ -31,6 +32,16 @@ def _shallow(instance: Any) -> dict[str, Any]:
     return {field.name: getattr(instance, field.name) for field in dataclasses.fields(instance)}
 
 
+def _encode_unit(unit: ControlNetUnit) -> dict[str, Any]:
+    images = {name: None if getattr(unit, name) is None else _png(getattr(unit, name)) for name in ("image", "mask")}
+    return _shallow(unit) | images
+
+
+def _decode_unit(fields: dict[str, Any]) -> ControlNetUnit:
+    images = {name: None if fields.get(name) is None else _image(fields[name]) for name in ("image", "mask")}
+    return ControlNetUnit(**(fields | images))
+
+
 def encode_request(request: GenerationRequest) -> str:
     fields = _shallow(request)
     if request.hires is not None:
@@ -42,6 +53,7 @@ def encode_request(request: GenerationRequest) -> str:
         if request.img2img.mask is not None:
             img2img["mask"] = _shallow(request.img2img.mask) | {"mask": _png(request.img2img.mask.mask)}
         fields["img2img"] = img2img
+    fields["controlnet"] = [_encode_unit(unit) for unit in request.controlnet]
     return json.dumps({"version": FORMAT_VERSION, "request": fields})
 
 
@@ -61,4 +73,5 @@ def decode_request(payload: str) -> GenerationRequest:
         if img2img.get("mask") is not None:
             img2img["mask"] = InpaintMask(**(img2img["mask"] | {"mask": _image(img2img["mask"]["mask"])}))
         fields["img2img"] = Img2ImgInput(**img2img)
+    fields["controlnet"] = tuple(_decode_unit(unit) for unit in fields.get("controlnet") or ())
     return GenerationRequest(**fields)
