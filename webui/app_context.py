@@ -288,7 +288,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     networks = ExtraNetworks(LoraLibrary(paths.lora), EmbeddingLibrary(paths.embeddings, hash_cache))
     networks.refresh()
     upscalers = _upscalers(settings, paths, plan.device, plan.unet_dtype == "fp16")
-    controlnet = ControlNetService(ControlNetModels(paths.controlnet_folders), default_registry(paths.annotator_folders))
+    controlnet = ControlNetService(ControlNetModels(paths.controlnet_folders),
+                                   default_registry(paths.annotator_folders))
     engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers,
                               controlnet=controlnet)
     extensions = Extensions()

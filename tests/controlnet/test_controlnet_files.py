@@ -64,8 +64,8 @@ def test_other_kinds_are_refused_by_their_header(keys, message):
 
 
 def test_sd1_layouts_are_recognised():
-    ldm = probe_controlnet(_index("input_hint_block.0.weight", "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"),
-                           "a.pth")
+    ldm = probe_controlnet(_index("input_hint_block.0.weight",
+                                  "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"), "a.pth")
     diffusers = probe_controlnet(_index("controlnet_cond_embedding.conv_in.weight",
                                         "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"), "b")
     assert (ldm.layout, ldm.context_width, diffusers.layout) == ("ldm", 768, "diffusers")
