@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from webui.infotext.controlnet import units_in
 from webui.infotext.parse import parse_infotext
 
 USE_SAME_SAMPLER = "Use same sampler"
@@ -79,6 +80,7 @@ class PastedFields:
     seed_resize_from_w: int | None = None
     seed_resize_from_h: int | None = None
     settings: tuple[tuple[str, str], ...] = ()   # the infotext's setting keys (ENSD, RNG, Eta, ...) and values
+    controlnet: tuple[tuple[int, tuple[tuple[str, object], ...]], ...] = ()  # (unit index, its fields)
 
 
 def pasted_fields(parameters: dict[str, str]) -> PastedFields:
@@ -105,6 +107,7 @@ def pasted_fields(parameters: dict[str, str]) -> PastedFields:
         seed_resize_from_w=_typed(parameters, "Seed resize from-1", _whole),
         seed_resize_from_h=_typed(parameters, "Seed resize from-2", _whole),
         settings=tuple((key, parameters[key]) for key in INFOTEXT_SETTINGS if key in parameters),
+        controlnet=tuple((index, tuple(values.items())) for index, values in sorted(units_in(parameters).items())),
     )
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from webui.app_context import App
 from webui.engine.img2img_images import INPAINT_AREAS, MASK_MODES
 from webui.engine.request import INPAINT_FILL_MODES, RESIZE_MODES, Img2ImgInput, InpaintMask
+from webui.ui.controlnet_ui import ControlNetControls, build_controlnet_accordion
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
     OutputPanel,
@@ -141,10 +142,13 @@ def img2img_from_inputs(mode, init_image, sketch, upload_image, upload_mask, res
 
 
 def make_generate_handler(app: App, row: PromptRow, sampling: SamplingControls, images: ImageInputs,
-                          controls: Img2ImgControls, scripts: ScriptControls, checkpoint: gr.Dropdown):
+                          controls: Img2ImgControls, scripts: ScriptControls, checkpoint: gr.Dropdown,
+                          controlnet: ControlNetControls | None = None):
     async def generate(values: Values, request: gr.Request):
         img2img = img2img_from_inputs(*(values[component] for component in [*images.inputs(), *controls.inputs()]))
-        job_request = base_request(app, row, sampling, values, values[checkpoint], img2img=img2img)
+        units = controlnet.request_units(values) if controlnet is not None else ()
+        job_request = base_request(app, row, sampling, values, values[checkpoint], img2img=img2img,
+                                   controlnet=units)
         script, *axes = (values[component] for component in scripts.inputs())
         async for update in run_with_script(app, job_request, script, tuple(axes), request):
             yield update
@@ -159,6 +163,7 @@ class Img2ImgHandles:
     panel: OutputPanel
     images: ImageInputs
     img2img: Img2ImgControls
+    controlnet: ControlNetControls | None = None
 
 
 def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
@@ -172,13 +177,16 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
             sampling = build_sampling_controls(app, tab)
             scripts = build_script_controls(tab)
             a1111 = build_script_accordions(app, tab, scripts.script)
+            controlnet = build_controlnet_accordion(app, tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
     def request_of(values):
         parts = (values[component] for component in [*images.inputs(), *controls.inputs()])
-        return base_request(app, row, sampling, values, values[checkpoint], img2img=img2img_from_inputs(*parts))
+        return base_request(app, row, sampling, values, values[checkpoint], img2img=img2img_from_inputs(*parts),
+                            controlnet=controlnet.request_units(values))
 
-    handler = a1111.wrap(make_generate_handler(app, row, sampling, images, controls, scripts, checkpoint), request_of)
+    handler = a1111.wrap(make_generate_handler(app, row, sampling, images, controls, scripts, checkpoint,
+                                               controlnet), request_of)
     wire_generation(app, row, sampling, panel, handler, [*images.inputs(), *controls.inputs(), *scripts.inputs(),
-                                                         checkpoint, *a1111.inputs()])
-    return Img2ImgHandles(row, sampling, panel, images, controls)
+                                                         checkpoint, *a1111.inputs(), *controlnet.inputs()])
+    return Img2ImgHandles(row, sampling, panel, images, controls, controlnet)

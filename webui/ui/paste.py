@@ -13,6 +13,7 @@ import gradio as gr
 from webui.app_context import App
 from webui.infotext.paste import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, PastedFields
 from webui.jobs.tasks import ModelSwitch
+from webui.ui.controlnet_ui import ControlNetControls
 from webui.ui.generation_panel import PromptRow, SamplingControls
 from webui.ui.seed_extras import pasted_updates
 from webui.ui.txt2img_tab import HiresControls
@@ -33,6 +34,7 @@ class PasteTargets:
     hires: HiresControls | None = None
     denoising: gr.Slider | None = None
     mask_blur: gr.Slider | None = None
+    controlnet: ControlNetControls | None = None
 
     def components(self) -> list:
         c = self.controls
@@ -43,6 +45,8 @@ class PasteTargets:
             components += [h.enable, h.denoising, h.scale, h.upscaler, h.steps, h.resize_x, h.resize_y, h.sampler,
                            h.scheduler, h.prompt, h.negative]
         components += [target for target in (self.denoising, self.mask_blur) if target is not None]
+        if self.controlnet is not None:
+            components += self.controlnet.pasted_components()
         return components
 
     def updates(self, app: App, fields: PastedFields, may_switch: bool = True) -> list:
@@ -63,6 +67,8 @@ class PasteTargets:
             updates.append(_value(fields.denoising_strength))
         if self.mask_blur is not None:
             updates.append(_value(fields.mask_blur))
+        if self.controlnet is not None:
+            updates += self.controlnet.pasted_updates({index: dict(values) for index, values in fields.controlnet})
         return updates
 
 

@@ -75,9 +75,10 @@ def _with_admin(app: App, function):
 def wire_paste(app: App, main_tabs: gr.Tabs, top: TopRow, txt2img: Txt2ImgHandles, img2img: Img2ImgHandles,
                pnginfo: PngInfoHandles) -> None:
     txt2img_targets = PasteTargets(txt2img.row, txt2img.controls, top.clip_skip, top.checkpoint,
-                                   hires=txt2img.hires)
+                                   hires=txt2img.hires, controlnet=txt2img.controlnet)
     img2img_targets = PasteTargets(img2img.row, img2img.controls, top.clip_skip, top.checkpoint,
-                                   denoising=img2img.img2img.denoising, mask_blur=img2img.img2img.mask_blur)
+                                   denoising=img2img.img2img.denoising, mask_blur=img2img.img2img.mask_blur,
+                                   controlnet=img2img.controlnet)
     for targets in (txt2img_targets, img2img_targets):
         def paste(text, request: gr.Request, targets=targets):
             return targets.updates(app, _fields(text), ui_caller(app, request).is_admin)

@@ -8,6 +8,7 @@ import gradio as gr
 
 from webui.app_context import App
 from webui.engine.request import HiresFix
+from webui.ui.controlnet_ui import ControlNetControls, build_controlnet_accordion
 from webui.ui.extra_networks import build_extra_networks
 from webui.ui.generation_panel import (
     OutputPanel,
@@ -91,10 +92,13 @@ def hires_from_inputs(enable, upscaler, steps, denoising, scale, resize_x, resiz
 
 
 def make_generate_handler(app: App, row: PromptRow, controls: SamplingControls, hires: HiresControls,
-                          scripts: ScriptControls, checkpoint: gr.Dropdown):
+                          scripts: ScriptControls, checkpoint: gr.Dropdown,
+                          controlnet: ControlNetControls | None = None):
     async def generate(values: Values, request: gr.Request):
         hires_fix = hires_from_inputs(*(values[component] for component in hires.inputs()))
-        job_request = base_request(app, row, controls, values, values[checkpoint], hires=hires_fix)
+        units = controlnet.request_units(values) if controlnet is not None else ()
+        job_request = base_request(app, row, controls, values, values[checkpoint], hires=hires_fix,
+                                   controlnet=units)
         script, *axes = (values[component] for component in scripts.inputs())
         async for update in run_with_script(app, job_request, script, tuple(axes), request):
             yield update
@@ -108,6 +112,7 @@ class Txt2ImgHandles:
     controls: SamplingControls
     panel: OutputPanel
     hires: HiresControls
+    controlnet: ControlNetControls | None = None
 
 
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
@@ -120,11 +125,14 @@ def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
             hires = _build_hires(app)
             scripts = build_script_controls(tab)
             a1111 = build_script_accordions(app, tab, scripts.script)
+            controlnet = build_controlnet_accordion(app, tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             panel = build_output_panel(tab)
-    handler = a1111.wrap(make_generate_handler(app, row, controls, hires, scripts, checkpoint), lambda values: (
-        base_request(app, row, controls, values, values[checkpoint],
-                     hires=hires_from_inputs(*(values[component] for component in hires.inputs())))))
+    handler = a1111.wrap(make_generate_handler(app, row, controls, hires, scripts, checkpoint, controlnet),
+                         lambda values: base_request(
+                             app, row, controls, values, values[checkpoint],
+                             hires=hires_from_inputs(*(values[component] for component in hires.inputs())),
+                             controlnet=controlnet.request_units(values)))
     wire_generation(app, row, controls, panel, handler, [*hires.inputs(), *scripts.inputs(), checkpoint,
-                                                         *a1111.inputs()])
-    return Txt2ImgHandles(row, controls, panel, hires)
+                                                         *a1111.inputs(), *controlnet.inputs()])
+    return Txt2ImgHandles(row, controls, panel, hires, controlnet)
