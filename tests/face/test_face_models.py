@@ -1,0 +1,104 @@
+"""The weight files users have, in their real layouts and names, are found, read weights-only and recognised;
+the detector network runs on facexlib's layout; a missing file is a 422 naming it and where to put it."""
+
+from __future__ import annotations
+
+import numpy
+import pytest
+import torch
+
+from webui.engine.face_restore import FaceRestorers, spandrel_descriptor
+from webui.engine.face_retinaface import build_retinaface, decode, detect, prior_boxes
+from webui.model_manager.face_models import (
+    DETECTION_FILE,
+    FaceFolders,
+    FaceModelMissing,
+    FaceModelRefused,
+    find_helper_file,
+    flatten_state_dict,
+    installed_restorers,
+    probe_layout,
+    read_expected,
+    read_face_weights,
+)
+
+
+def test_the_release_files_are_found_and_probed_by_their_keys(face_weights):
+    folders = FaceFolders(face_weights)
+    layouts = {path.name: probe_layout(read_face_weights(path)) for path in sorted(face_weights.rglob("*.pth"))}
+    assert layouts["GFPGANv1.4.pth"] == "GFPGAN"
+    assert layouts["detection_Resnet50_Final.pth"] == "RetinaFace-ResNet50"
+    assert layouts["parsing_parsenet.pth"] == "ParseNet"
+    if "codeformer-v0.1.0.pth" in layouts:
+        assert layouts["codeformer-v0.1.0.pth"] == "CodeFormer"
+    assert find_helper_file(folders, DETECTION_FILE) == face_weights / "GFPGAN" / DETECTION_FILE
+    assert "GFPGAN" in installed_restorers(folders)
+
+
+def test_spandrel_builds_gfpgan_from_the_release_layout(face_weights):
+    descriptor = spandrel_descriptor("GFPGAN", face_weights / "GFPGAN" / "GFPGANv1.4.pth")
+    assert descriptor.architecture.id == "GFPGAN"
+    assert (descriptor.input_channels, descriptor.output_channels, descriptor.scale) == (3, 3, 1)
+
+
+def test_spandrel_extra_arches_builds_codeformer_from_the_release_layout(face_weights):
+    pytest.importorskip("spandrel_extra_arches", reason="CodeFormer's architecture ships in spandrel-extra-arches")
+    descriptor = spandrel_descriptor("CodeFormer", face_weights / "Codeformer" / "codeformer-v0.1.0.pth")
+    assert descriptor.architecture.id == "CodeFormer"
+
+
+def test_a_file_of_another_layout_in_the_restorers_place_is_refused(face_weights, tmp_path):
+    misplaced = tmp_path / "GFPGANv1.4.pth"
+    misplaced.write_bytes((face_weights / "GFPGAN" / "parsing_parsenet.pth").read_bytes())
+    with pytest.raises(FaceModelRefused, match="expected GFPGAN weights, found ParseNet"):
+        read_expected(misplaced, "GFPGAN")
+
+
+def test_a_pickle_asking_for_code_is_refused_unrun(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "GFPGANv1.4.pth"
+    torch.save({"params_ema": Payload()}, path)
+    with pytest.raises(FaceModelRefused, match="weights-only"):
+        read_face_weights(path)
+
+
+def test_nesting_and_dataparallel_prefixes_are_unwrapped():
+    tensor = torch.zeros(1)
+    assert flatten_state_dict({"params_ema": {"module.a": tensor}}, "x") == {"a": tensor}
+    assert flatten_state_dict({"b": tensor}, "x") == {"b": tensor}
+
+
+def test_the_detector_network_runs_on_facexlibs_weight_layout(face_weights):
+    network = build_retinaface(read_expected(face_weights / "GFPGAN" / DETECTION_FILE, "RetinaFace-ResNet50"))
+    image = numpy.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=numpy.uint8)
+    anchors = prior_boxes(64, 96).shape[0]
+    assert anchors == 2 * (8 * 12 + 4 * 6 + 2 * 3)
+    found = detect(network, image, threshold=0.0)
+    assert 0 < len(found) <= anchors
+    assert all(len(face.landmarks) == 5 and 0.0 <= face.score <= 1.0 for face in found)
+    assert all(numpy.isfinite(face.box).all() for face in found)
+    assert [face.score for face in found] == sorted((face.score for face in found), reverse=True)
+
+
+def test_zero_offsets_decode_to_the_anchors():
+    priors = prior_boxes(32, 32)
+    corners, points = decode(torch.zeros(len(priors), 4), torch.zeros(len(priors), 10), priors)
+    first = priors[0]
+    assert torch.allclose(corners[0], torch.cat([first[:2] - first[2:] / 2, first[:2] + first[2:] / 2]))
+    assert torch.allclose(points[0], first[:2].repeat(5))
+
+
+def test_missing_weights_name_the_file_and_the_folder(tmp_path):
+    restorers = FaceRestorers(FaceFolders(tmp_path / "models"))
+    with pytest.raises(FaceModelMissing) as missing:
+        restorers.check("CodeFormer")
+    assert missing.value.http_status == 422
+    assert "codeformer-v0.1.0.pth" in str(missing.value) and str(tmp_path / "models" / "Codeformer") in str(
+        missing.value)
+    (tmp_path / "models" / "Codeformer").mkdir(parents=True)
+    (tmp_path / "models" / "Codeformer" / "codeformer-v0.1.0.pth").write_bytes(b"x")
+    with pytest.raises(FaceModelMissing, match=f"{DETECTION_FILE}.*{tmp_path / 'models' / 'GFPGAN'}"):
+        restorers.check("CodeFormer")
