@@ -24,16 +24,14 @@ def face_weights(tmp_path_factory) -> Path:
     """`models/` with random weights in the real layouts, under the file names A1111 users have."""
     from spandrel.architectures.GFPGAN import GFPGAN
 
+    from webui.engine.face_parsing import ParseNet
     from webui.engine.face_retinaface import RetinaFace
 
     models = tmp_path_factory.mktemp("face-data") / "models"
     torch.manual_seed(0)
     save_weights(models / "GFPGAN" / "GFPGANv1.4.pth", random_like(GFPGAN), nest="params_ema")
     save_weights(models / "GFPGAN" / "detection_Resnet50_Final.pth", RetinaFace().state_dict())
-    parse = {"encoder.0.conv2d.weight": torch.randn(64, 3, 3, 3), "encoder.0.conv2d.bias": torch.zeros(64),
-             "out_img_conv.conv2d.weight": torch.randn(3, 32, 3, 3),
-             "out_mask_conv.conv2d.weight": torch.randn(19, 32, 3, 3)}
-    save_weights(models / "GFPGAN" / "parsing_parsenet.pth", parse)
+    save_weights(models / "GFPGAN" / "parsing_parsenet.pth", ParseNet().state_dict())
     try:
         from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
     except ImportError:

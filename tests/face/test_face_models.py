@@ -7,10 +7,13 @@ import numpy
 import pytest
 import torch
 
+from webui.engine.face_align import FACE_SIZE, paste_face
+from webui.engine.face_parsing import build_parsenet, face_mask
 from webui.engine.face_restore import FaceRestorers, spandrel_descriptor
 from webui.engine.face_retinaface import build_retinaface, decode, detect, prior_boxes
 from webui.model_manager.face_models import (
     DETECTION_FILE,
+    PARSING_FILE,
     FaceFolders,
     FaceModelMissing,
     FaceModelRefused,
@@ -81,6 +84,19 @@ def test_the_detector_network_runs_on_facexlibs_weight_layout(face_weights):
     assert all(len(face.landmarks) == 5 and 0.0 <= face.score <= 1.0 for face in found)
     assert all(numpy.isfinite(face.box).all() for face in found)
     assert [face.score for face in found] == sorted((face.score for face in found), reverse=True)
+
+
+def test_the_face_parser_runs_on_facexlibs_weight_layout_and_shapes_the_paste_back(face_weights):
+    parser = build_parsenet(read_expected(face_weights / "GFPGAN" / PARSING_FILE, "ParseNet"))
+    small = numpy.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=numpy.uint8)  # 512² costs ~10 s
+    mask = face_mask(parser, small)                                # (the network is fully convolutional)
+    assert mask.shape == (64, 64) and mask.min() >= 0.0 and mask.max() <= 1.0
+    assert not mask[:10].any() and not mask[:, -10:].any()       # facexlib clears the outer 10 pixels
+    face = numpy.full((FACE_SIZE, FACE_SIZE, 3), 200, dtype=numpy.uint8)
+    image = numpy.full((256, 256, 3), 90, dtype=numpy.uint8)
+    affine = numpy.array([[4.0, 0.0, -256.0], [0.0, 4.0, -256.0]])  # the crop is the image's centre 128²
+    pasted = paste_face(image, face, affine, numpy.ones((FACE_SIZE, FACE_SIZE), numpy.float32))
+    assert (pasted[64:192, 64:192] != 90).any() and (pasted[:60] == 90).all() and (pasted[:, 196:] == 90).all()
 
 
 def test_zero_offsets_decode_to_the_anchors():

@@ -1,7 +1,8 @@
 """Face alignment and paste-back as A1111's face helper does it (facexlib's `FaceRestoreHelper` with
 `face_size=512`, `upscale_factor=1`): five landmarks → a similarity transform onto the 512² template (LMEDS), the
-face warped out with a grey border, and the restored face warped back with a mask that is eroded and blurred so
-the seam does not show. Only the face's neighbourhood changes; every pixel outside the warped square is the
+face warped out with a grey border, and the restored face warped back with a mask — the face parser's when its
+weights are installed (A1111's `use_parse=True`), else the aligned square eroded and blurred — so the seam does
+not show. Only the face's neighbourhood changes; every pixel outside the warped square is the
 original's, bit for bit.
 
 Pure numpy/OpenCV on BGR uint8 arrays, like the helper (A1111 flips RGB to BGR before and after).
@@ -63,12 +64,17 @@ def soft_mask(affine: numpy.ndarray, height: int, width: int) -> numpy.ndarray:
     return warped
 
 
-def paste_face(bgr: numpy.ndarray, restored: numpy.ndarray, affine: numpy.ndarray) -> numpy.ndarray:
-    """`restored` (a 512² BGR face) blended back where `affine` took it from; returns a new uint8 image."""
+def paste_face(bgr: numpy.ndarray, restored: numpy.ndarray, affine: numpy.ndarray,
+               parsed_mask: numpy.ndarray | None = None) -> numpy.ndarray:
+    """`restored` (a 512² BGR face) blended back where `affine` took it from; returns a new uint8 image. With a
+    face parser's mask (512², 0–1) the blend follows the face's shape; without one, the eroded, blurred square."""
     height, width = bgr.shape[:2]
     inverse = cv2.invertAffineTransform(affine)
     back = cv2.warpAffine(restored, inverse, (width, height)).astype(numpy.float32)
-    mask = soft_mask(affine, height, width)[:, :, None]
+    if parsed_mask is None:
+        mask = soft_mask(affine, height, width)[:, :, None]
+    else:
+        mask = cv2.warpAffine(parsed_mask, inverse, (width, height), flags=cv2.INTER_AREA)[:, :, None]
     blended = mask * back + (1.0 - mask) * bgr.astype(numpy.float32)
     result = numpy.clip(numpy.rint(blended), 0, 255).astype(numpy.uint8)
     untouched = mask[:, :, 0] == 0

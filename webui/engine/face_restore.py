@@ -26,14 +26,17 @@ import torch
 from PIL import Image
 
 from webui.engine.face_align import align_face, detection_scale, paste_face, usable
+from webui.engine.face_parsing import build_parsenet, face_mask
 from webui.engine.face_retinaface import FaceDetection, build_retinaface, detect
 from webui.model_manager.face_models import (
     CODEFORMER,
     DETECTION_FILE,
     GFPGAN,
+    PARSING_FILE,
     RESTORER_NAMES,
     FaceFolders,
     FaceModelRefused,
+    find_helper_file,
     installed_restorers,
     read_expected,
     require_helper_file,
@@ -47,8 +50,10 @@ class FaceDetector(Protocol):
     def detect(self, bgr: numpy.ndarray) -> list[FaceDetection]: ...
 
 
+FaceParser = Callable[[numpy.ndarray], numpy.ndarray]  # restored 512² BGR face → its soft mask (512², 0–1)
 FaceNetworkLoader = Callable[[str, Path, torch.device], FaceNetwork]
 DetectorLoader = Callable[[Path, torch.device], FaceDetector]
+ParserLoader = Callable[[Path, torch.device], FaceParser]
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,11 @@ class RetinaFaceDetector:
 
 def load_retinaface(path: Path, device: torch.device) -> FaceDetector:
     return RetinaFaceDetector(path, device)
+
+
+def load_parsenet(path: Path, device: torch.device) -> FaceParser:
+    network = build_parsenet(read_expected(path, "ParseNet"), device)
+    return lambda restored: face_mask(network, restored)
 
 
 def spandrel_descriptor(name: str, path: Path):
@@ -132,14 +142,17 @@ class FaceRestorers:
 
     def __init__(self, folders: FaceFolders, device: str = "cpu",
                  network_loader: FaceNetworkLoader = load_spandrel_network,
-                 detector_loader: DetectorLoader = load_retinaface) -> None:
+                 detector_loader: DetectorLoader = load_retinaface,
+                 parser_loader: ParserLoader = load_parsenet) -> None:
         self._folders = folders
         self._device = torch.device(device)
         self._network_loader = network_loader
         self._detector_loader = detector_loader
+        self._parser_loader = parser_loader
         self._lock = threading.Lock()
         self._networks: dict[str, FaceNetwork] = {}
         self._detector: FaceDetector | None = None
+        self._parser: tuple[Path, FaceParser] | None = None
 
     @property
     def folders(self) -> FaceFolders:
@@ -160,14 +173,16 @@ class FaceRestorers:
     def restore(self, image: Image.Image, name: str, codeformer_weight: float = 0.5) -> Image.Image:
         """Every face found restored; an image without faces comes back unchanged (the same pixels)."""
         self.check(name)
-        network, detector = self._network(name), self._face_detector()
+        network, detector, parser = self._network(name), self._face_detector(), self._face_parser()
         bgr = numpy.ascontiguousarray(numpy.asarray(image.convert("RGB"))[:, :, ::-1])
         result = bgr
         for face in find_faces(detector, bgr):
             aligned = align_face(bgr, face.landmarks)
             with torch.inference_mode():
                 restored = network(to_network_input(aligned.crop, self._device), codeformer_weight)
-            result = paste_face(result, from_network_output(restored), aligned.affine)
+            restored_bgr = from_network_output(restored)
+            mask = parser(restored_bgr) if parser is not None else None
+            result = paste_face(result, restored_bgr, aligned.affine, mask)
         if result is bgr:
             return image.convert("RGB")
         return Image.fromarray(numpy.ascontiguousarray(result[:, :, ::-1]), "RGB")
@@ -176,6 +191,7 @@ class FaceRestorers:
         with self._lock:
             self._networks.clear()
             self._detector = None
+            self._parser = None
 
     def _network(self, name: str) -> FaceNetwork:
         with self._lock:
@@ -195,3 +211,17 @@ class FaceRestorers:
             with self._lock:
                 self._detector = known
         return known
+
+    def _face_parser(self) -> FaceParser | None:
+        """ParseNet when `parsing_parsenet.pth` is installed (A1111 always uses it); without it the paste-back
+        mask is the aligned square, eroded and blurred (the helper's mask without a parser)."""
+        path = find_helper_file(self._folders, PARSING_FILE)
+        if path is None:
+            return None
+        with self._lock:
+            known = self._parser
+        if known is None or known[0] != path:
+            known = (path, self._parser_loader(path, self._device))
+            with self._lock:
+                self._parser = known
+        return known[1]
