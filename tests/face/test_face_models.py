@@ -118,3 +118,17 @@ def test_missing_weights_name_the_file_and_the_folder(tmp_path):
     (tmp_path / "models" / "Codeformer" / "codeformer-v0.1.0.pth").write_bytes(b"x")
     with pytest.raises(FaceModelMissing, match=f"{DETECTION_FILE}.*{tmp_path / 'models' / 'GFPGAN'}"):
         restorers.check("CodeFormer")
+
+
+def test_codeformer_without_its_architecture_package_is_refused_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
+
+    from tests.face.face_fixtures import place_files
+
+    models = tmp_path / "models"
+    place_files(models, {"Codeformer": "codeformer-v0.1.0.pth", "GFPGAN": DETECTION_FILE})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "spandrel_extra_arches" else real_find_spec(name, *rest))
+    with pytest.raises(FaceModelRefused, match="CodeFormer needs the spandrel-extra-arches package"):
+        FaceRestorers(FaceFolders(models)).check("CodeFormer")

@@ -14,6 +14,7 @@ put a known face where random weights would find none.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,13 @@ def load_parsenet(path: Path, device: torch.device) -> FaceParser:
     return lambda restored: face_mask(network, restored)
 
 
+def require_codeformer_architecture(path: Path) -> None:
+    """CodeFormer's network ships in spandrel-extra-arches (as in A1111), not in spandrel itself."""
+    if importlib.util.find_spec("spandrel_extra_arches") is None:
+        raise FaceModelRefused(path.name, "CodeFormer needs the spandrel-extra-arches package (A1111 uses it too); "
+                                          "install it with pip")
+
+
 def spandrel_descriptor(name: str, path: Path):
     """spandrel's model for a GFPGAN or CodeFormer file (its architecture checked against the name)."""
     import spandrel
@@ -89,11 +97,9 @@ def spandrel_descriptor(name: str, path: Path):
     if name == GFPGAN:
         registry = spandrel.MAIN_REGISTRY
     else:
-        try:
-            from spandrel_extra_arches import EXTRA_REGISTRY
-        except ImportError as error:
-            raise FaceModelRefused(path.name, "CodeFormer needs the spandrel-extra-arches package (A1111 uses it "
-                                              "too); install it with pip") from error
+        require_codeformer_architecture(path)
+        from spandrel_extra_arches import EXTRA_REGISTRY
+
         registry = EXTRA_REGISTRY
     try:
         descriptor = registry.load(spandrel.canonicalize_state_dict(state_dict))
@@ -167,8 +173,10 @@ class FaceRestorers:
 
     def check(self, name: str) -> None:
         """Fail before any work when a file is missing: FaceModelMissing names the file and the folder."""
-        require_restorer_file(self._folders, name)
+        path = require_restorer_file(self._folders, name)
         require_helper_file(self._folders, DETECTION_FILE, f"face detection for {name}")
+        if name == CODEFORMER and self._network_loader is load_spandrel_network:
+            require_codeformer_architecture(path)
 
     def restore(self, image: Image.Image, name: str, codeformer_weight: float = 0.5) -> Image.Image:
         """Every face found restored; an image without faces comes back unchanged (the same pixels)."""
