@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from webui import PRODUCT_NAME, __version__
@@ -20,7 +20,10 @@ from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
 from webui.engine.controlnet.preprocessors import default_registry
 from webui.engine.controlnet.service import ControlNetService
+from webui.engine.face_options import face_option_specs
+from webui.engine.face_restore import FaceRestoreOptions, FaceRestorers
 from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.engine.postprocess_faces import register_face_steps
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import SamplerTable, default_sampler_table
 from webui.engine.upscale import UpscalerRegistry
@@ -39,6 +42,7 @@ from webui.jobs.tasks import DeviceTasks, ModelSwitch, job_result
 from webui.model_manager.controlnet_models import ControlNetModels
 from webui.model_manager.demo import write_demo_checkpoint
 from webui.model_manager.device import detect_device
+from webui.model_manager.face_models import FaceFolders
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, LoadedModel, ModelManager, ModelSources
 from webui.model_manager.memory_policy import MemoryPlan, PrecisionFlags, plan_memory
@@ -79,6 +83,7 @@ class App:
     sessions: SessionStore = field(default_factory=SessionStore)  # browser logins (persisted in the data dir)
     users: UserAdmin | None = None  # the Users section's service (accounts in auth.json, quotas)
     quotas: QuotaBook = field(default_factory=QuotaBook)  # each account's jobs in the last hour
+    faces: FaceRestorers | None = None  # GFPGAN / CodeFormer over models/GFPGAN and models/Codeformer
 
     def start(self, restore_jobs: bool = True) -> None:
         """Start the queue; `restore_jobs=False` for tools (the benchmark) that must not run the server's stored
@@ -135,7 +140,16 @@ class App:
                              sampler_parameters(self.settings.get))
 
     def admit(self, request: GenerationRequest) -> GenerationRequest:
-        return admit_generation(request, self.instance_model(), self.models.check_file)
+        return admit_generation(self.with_face_restoration(request), self.instance_model(), self.models.check_file)
+
+    def with_face_restoration(self, request: GenerationRequest) -> GenerationRequest:
+        """restore_faces unset → A1111's `face_restoration` setting; when on, its weight files must be there
+        (FaceModelMissing, 422, names the file and the folder) before the job is queued."""
+        if request.restore_faces is None:
+            request = replace(request, restore_faces=bool(self.settings.get("face_restoration")))
+        if request.restore_faces and self.faces is not None:
+            self.faces.check(read_face_options(self.settings).model)
+        return request
 
     def submit_generation(self, request: GenerationRequest, owner: str) -> Job:
         """Admit (the owner's quota checked, model facts decided now) and queue one generation job."""
@@ -151,6 +165,11 @@ class App:
 
     def submit_extras(self, spec: ExtrasSpec, owner: str) -> Job:
         self.extras.check(spec.request)
+        if self.faces is not None:
+            for name, visibility in (("GFPGAN", spec.request.gfpgan_visibility),
+                                     ("CodeFormer", spec.request.codeformer_visibility)):
+                if visibility > 0:
+                    self.faces.check(name)
         return self.jobs.submit(spec, owner, kind=JobKind.EXTRAS)
 
     def submit_model_switch(self, switch: ModelSwitch, owner: str = SYSTEM_OWNER) -> Job:
@@ -210,6 +229,21 @@ def _upscalers(settings: SettingsStore, paths: DataPaths, plan_device: str, half
     library.refresh()
     return UpscalerRegistry(library, lambda: (int(settings.get("ESRGAN_tile")),
                                               int(settings.get("ESRGAN_tile_overlap"))), plan_device)
+
+
+def read_face_options(settings: SettingsStore) -> FaceRestoreOptions:
+    return FaceRestoreOptions(str(settings.get("face_restoration_model")), float(settings.get("code_former_weight")))
+
+
+def _face_restorers(settings: SettingsStore, paths: DataPaths, engine: GenerationEngine, device: str
+                    ) -> FaceRestorers:
+    """A1111's face-restoration settings (unless the options catalogue has them) and the post-processors."""
+    for spec in face_option_specs():
+        if not settings.knows(spec.key):
+            settings.register(spec)
+    faces = FaceRestorers(FaceFolders(paths.models), device)
+    register_face_steps(engine.seams.postprocessors, engine.seams.extras, faces, lambda: read_face_options(settings))
+    return faces
 
 
 def read_extras_options(settings: SettingsStore, paths: DataPaths) -> ExtrasOptions:
@@ -292,6 +326,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
                                    default_registry(paths.annotator_folders))
     engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers,
                               controlnet=controlnet)
+    faces = _face_restorers(settings, paths, engine, plan.device)
     extensions = Extensions()
     tools = CheckpointTools(models, paths.checkpoints)
     runners = RunnerRegistry()
@@ -304,7 +339,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), backend,
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
-                            steps=engine.seams.extras_entries), extensions, sessions, users)
+                            steps=engine.seams.extras_entries), extensions, sessions, users, faces=faces)
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:

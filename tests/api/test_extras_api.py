@@ -82,8 +82,9 @@ def test_extra_batch_images_scale_to_with_a_second_upscaler(client):
 
 
 @pytest.mark.parametrize(("fields", "status", "message"), [
-    ({"gfpgan_visibility": 0.5}, 422, "face restoration (GFPGAN, CodeFormer) is not available"),
-    ({"codeformer_visibility": 1}, 422, "codeformer_visibility 1.0 must both be 0"),
+    ({"gfpgan_visibility": 0.5}, 422, "needs GFPGANv1.4.pth, which is not installed: put GFPGANv1.4.pth in"),
+    ({"codeformer_visibility": 1}, 422, "needs codeformer-v0.1.0.pth, which is not installed"),
+    ({"codeformer_weight": 2}, 422, "codeformer_weight"),
     ({"upscaler_1": "SuperResolution 9000"}, 422,
      "upscaler 'SuperResolution 9000' is not one of: None, Lanczos, Nearest, 4x-Tiny"),
     ({"upscaler_1": "broken"}, 422, "broken.pth: holds a list, not a state dict"),

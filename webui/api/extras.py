@@ -2,8 +2,8 @@
 
 Request and response fields are A1111's (`modules/api/models.py`, ExtrasBaseRequest). As in A1111 the API does
 not save the results (only the tab does) and returns each image as base64 PNG carrying its chunks. Face
-restoration (GFPGAN, CodeFormer) does not exist here: a visibility above 0 is a 422 saying so, never an image
-quietly made without it. An unknown upscaler is a 422 listing the allowed names.
+restoration (GFPGAN, CodeFormer visibility and weight) runs after the upscale, as A1111's; its weights missing is a
+422 naming the file. An unknown upscaler is a 422 listing the allowed names.
 """
 
 from __future__ import annotations
@@ -41,19 +41,18 @@ class ExtrasBaseRequest(BaseModel):
     upscaler_1: str = "None"
     upscaler_2: str = "None"
     extras_upscaler_2_visibility: float = Field(0, ge=0, le=1, allow_inf_nan=False)
-    upscale_first: bool = False  # the order of upscaling and face restoration; no face restoration here
+    upscale_first: bool = False  # accepted; A1111 v1.10 ignores it too (the steps' order decides)
 
     def extras_request(self) -> ExtrasRequest:
-        if self.gfpgan_visibility > 0 or self.codeformer_visibility > 0:
-            raise HTTPException(422, "face restoration (GFPGAN, CodeFormer) is not available in this web UI; "
-                                     f"gfpgan_visibility {self.gfpgan_visibility} and codeformer_visibility "
-                                     f"{self.codeformer_visibility} must both be 0")
         try:
             return ExtrasRequest(resize_mode=self.resize_mode, upscaling_resize=self.upscaling_resize,
                                  upscaling_resize_w=self.upscaling_resize_w,
                                  upscaling_resize_h=self.upscaling_resize_h, upscaling_crop=self.upscaling_crop,
                                  upscaler_1=self.upscaler_1, upscaler_2=self.upscaler_2,
-                                 upscaler_2_visibility=self.extras_upscaler_2_visibility)
+                                 upscaler_2_visibility=self.extras_upscaler_2_visibility,
+                                 gfpgan_visibility=self.gfpgan_visibility,
+                                 codeformer_visibility=self.codeformer_visibility,
+                                 codeformer_weight=self.codeformer_weight)
         except ValueError as error:
             raise HTTPException(422, str(error)) from error
 

@@ -63,7 +63,7 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
             clip_skip=int(clip_skip) if clip_skip is not None else None,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
-            seed_resize_from_h=body.seed_resize_from_h, sampling=sampling,
+            seed_resize_from_h=body.seed_resize_from_h, sampling=sampling, restore_faces=body.restore_faces,
             img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, **script_fields)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except FieldError:
@@ -139,7 +139,8 @@ def info_json(app: App, body: GenerationFields, request: GenerationRequest, outp
         "all_subseeds": [output.subseed + index for index in range(count)],
         "subseed_strength": request.subseed_strength, "width": request.width, "height": request.height,
         "sampler_name": request.sampler_name, "cfg_scale": request.cfg_scale, "steps": request.steps,
-        "batch_size": request.batch_size, "restore_faces": False, "face_restoration_model": None,
+        "batch_size": request.batch_size, "restore_faces": bool(request.restore_faces),
+        "face_restoration_model": str(app.settings.get("face_restoration_model")) if request.restore_faces else None,
         "sd_model_name": facts.model_name if facts else None,   # what this job ran with, not what is live now
         "sd_model_hash": facts.model_short_hash if facts else None,
         "sd_vae_name": facts.vae_name if facts else None,

@@ -21,6 +21,7 @@ from webui.api.alwayson import builtin_alwayson_scripts
 from webui.api.callers import current_caller, job_owner, may_control, require_admin
 from webui.api.extension_routes import sdapi_extension_list
 from webui.api.extras import extras_progress, register_extras_routes
+from webui.api.face_routes import register_face_routes
 from webui.api.generation import generation_request, info_json
 from webui.api.models import (
     GenerationFields,
@@ -40,7 +41,7 @@ from webui.jobs.tasks import ModelSwitch, job_result
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info")
+EMPTY_LIST_ROUTES = ("hypernetworks", "script-info")
 SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path", "tls_keyfile")
 HIDDEN = "(hidden)"
 
@@ -317,5 +318,6 @@ def create_sdapi_router(app: App) -> APIRouter:
     _options_routes(router, app)
     _job_routes(router, app)
     register_extras_routes(router, app, decode_image)
+    register_face_routes(router, app, decode_image)
     return router
 

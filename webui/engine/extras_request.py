@@ -35,6 +35,9 @@ class ExtrasRequest:
     upscaler_1: str = NO_UPSCALER
     upscaler_2: str = NO_UPSCALER
     upscaler_2_visibility: float = 0.0
+    gfpgan_visibility: float = 0.0            # A1111's face restoration in Extras: 0 = off
+    codeformer_visibility: float = 0.0
+    codeformer_weight: float = 0.0            # 0 = maximum effect, 1 = minimum (A1111's slider default is 0)
 
     def __post_init__(self) -> None:
         if self.resize_mode not in (SCALE_BY, SCALE_TO):
@@ -45,6 +48,8 @@ class ExtrasRequest:
         _check_range("upscaling_resize_h", self.upscaling_resize_h, *TARGET_RANGE)
         _check_range("max_side_length", self.max_side_length, 0, TARGET_RANGE[1])
         _check_range("extras_upscaler_2_visibility", self.upscaler_2_visibility, 0.0, 1.0)
+        for name in ("gfpgan_visibility", "codeformer_visibility", "codeformer_weight"):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
         for name in ("upscaler_1", "upscaler_2"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must name an upscaler (\"None\" for none)")
@@ -52,6 +57,10 @@ class ExtrasRequest:
     @property
     def upscales(self) -> bool:
         return self.upscaler_1 != NO_UPSCALER
+
+    @property
+    def restores_faces(self) -> bool:
+        return self.gfpgan_visibility > 0 or self.codeformer_visibility > 0
 
     @property
     def blends_second(self) -> bool:

@@ -27,7 +27,7 @@ from webui.engine.registry import Entry, NamedRegistry
 from webui.engine.upscale import UpscaleControl, UpscalerRegistry
 from webui.infotext.format import parameters_line
 
-UPSCALE_ORDER = 2000  # after face restoration and extension steps of the default order, as in A1111's Extras
+UPSCALE_ORDER = 2000  # after extensions' steps of the default order; GFPGAN and CodeFormer follow (A1111's order)
 
 __all__ = ["PostprocessedImage", "TileProgress", "extras_postprocessors", "postprocess_image", "upscale_step"]
 

@@ -190,6 +190,7 @@ class GenerationRequest:
     seed_resize_from_h: int = 0
     sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
     controlnet: tuple[ControlNetUnit, ...] = ()  # the enabled ControlNet units, in UI order
+    restore_faces: bool | None = None  # None = A1111's `face_restoration` setting (admission fills it in)
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",
@@ -218,6 +219,8 @@ class GenerationRequest:
                                  f"{SIZE_STEP}–{SIZE_RANGE[1]}")
         if self.clip_skip is not None:
             _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
+        if self.restore_faces is not None and not isinstance(self.restore_faces, bool):
+            raise ValueError(f"restore_faces must be true or false, got {self.restore_faces!r}")
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
         if self.hires is not None and self.img2img is not None:
             raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")

@@ -77,8 +77,9 @@ class Processing:
         if request.seed == RANDOM_SEED:  # A1111 fixes the seed before scripts see it
             state["seed"] = random.randrange(MAX_SEED)
         state.update(sd_model=model, outpath_samples=outpath_samples, outpath_grids=outpath_samples,
-                     extra_generation_params={}, styles=[], restore_faces=False, tiling=False, do_not_save_samples=not
-                     request.save_images, do_not_save_grid=False, override_settings={}, script_args=(),
+                     extra_generation_params={}, styles=[], restore_faces=bool(request.restore_faces), tiling=False,
+                     do_not_save_samples=not request.save_images, do_not_save_grid=False, override_settings={},
+                     script_args=(),
                      denoising_strength=request.img2img.denoising_strength if request.img2img else None,
                      enable_hr=request.hires is not None, clip_skip=request.clip_skip, iteration=0, batch_index=0,
                      all_subseeds=[], n_samples=None, sd_model_name=model.sd_checkpoint_info.name,

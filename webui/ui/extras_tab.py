@@ -1,5 +1,6 @@
 """The Extras tab: A1111's layout and element ids (`modules/ui_postprocessing.py`,
-`scripts/postprocessing_upscale.py`) for upscaling one image, several uploads, or a folder on this machine.
+`scripts/postprocessing_upscale.py`, `postprocessing_gfpgan.py`, `postprocessing_codeformer.py`) for upscaling and
+restoring faces in one image, several uploads, or a folder on this machine.
 
 Handlers stay thin: they build an `ExtrasRequest`, hand the run to `app.extras` (whose model work runs on the device
 thread) and stream its progress (image i of n, tile t of m). The folder source reads the server's disk, so it is
@@ -80,13 +81,17 @@ def _progress_html(snapshot: JobSnapshot) -> str:
 
 def make_generate_handler(app: App):
     async def generate(mode, image, files, input_dir, output_dir, show_results, resize_mode, resize, max_side, width,
-                 height, crop, upscaler_1, upscaler_2, visibility, request: gr.Request):
+                 height, crop, upscaler_1, upscaler_2, visibility, gfpgan_visibility, codeformer_visibility,
+                 codeformer_weight, request: gr.Request):
         try:
             extras = ExtrasRequest(resize_mode=int(resize_mode), upscaling_resize=float(resize),
                                    max_side_length=int(max_side or 0), upscaling_resize_w=int(width),
                                    upscaling_resize_h=int(height), upscaling_crop=bool(crop),
                                    upscaler_1=upscaler_1, upscaler_2=upscaler_2,
-                                   upscaler_2_visibility=float(visibility))
+                                   upscaler_2_visibility=float(visibility),
+                                   gfpgan_visibility=float(gfpgan_visibility),
+                                   codeformer_visibility=float(codeformer_visibility),
+                                   codeformer_weight=float(codeformer_weight))
         except (TypeError, ValueError) as error:
             raise gr.Error(str(error)) from error
         inputs = _inputs(app, int(mode), image, files, input_dir)
@@ -185,11 +190,28 @@ def _build_upscale(app: App):
     return [resize_mode, resize, max_side, width, height, crop, upscaler_1, upscaler_2, visibility]
 
 
+def _build_face_restoration() -> list[gr.Slider]:
+    """A1111's GFPGAN and CodeFormer post-processing (`scripts/postprocessing_gfpgan.py`, `..._codeformer.py`):
+    run after the upscale; a visibility of 0 leaves the step out. Missing weights are an error naming the file."""
+    with gr.Accordion("GFPGAN", open=False, elem_id="extras_gfpgan"):
+        gfpgan = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="GFPGAN visibility",
+                           elem_id="extras_gfpgan_visibility")
+    with gr.Accordion("CodeFormer", open=False, elem_id="extras_codeformer"):
+        with gr.Row():
+            visibility = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="CodeFormer visibility",
+                                   elem_id="extras_codeformer_visibility")
+            weight = gr.Slider(0.0, 1.0, value=0.0, step=0.001,
+                               label="CodeFormer weight (0 = maximum effect, 1 = minimum effect)",
+                               elem_id="extras_codeformer_weight")
+    return [gfpgan, visibility, weight]
+
+
 def build_extras_tab(app: App) -> ExtrasHandles:
     with gr.Row(equal_height=False):
         with gr.Column():
             sources = _build_sources(app)
             upscale = _build_upscale(app)
+            faces = _build_face_restoration()
         with gr.Column():
             with gr.Row(elem_id="extras_generate_box"):
                 generate = gr.Button("Generate", variant="primary", elem_id="extras_generate")
@@ -198,7 +220,7 @@ def build_extras_tab(app: App) -> ExtrasHandles:
             gallery = gr.Gallery(label="Output", show_label=False, elem_id="extras_gallery", columns=2,
                                  format="png", interactive=False, height="auto")
             info = gr.HTML(elem_id="html_info_extras")
-    generate.click(make_generate_handler(app), inputs=[*sources, *upscale], outputs=[gallery, progress, info],
+    generate.click(make_generate_handler(app), inputs=[*sources, *upscale, *faces], outputs=[gallery, progress, info],
                    concurrency_limit=None, show_progress="minimal")
     def interrupt_own_runs(request: gr.Request) -> None:
         app.jobs.cancel_owned_by(ui_owner(app, request), kinds=(JobKind.EXTRAS,))

@@ -26,6 +26,7 @@ from webui.ui.generation_panel import (
     build_sampling_controls,
     wire_generation,
 )
+from webui.ui.interrogate_buttons import build_interrogate_buttons
 from webui.ui.script_accordions import build_script_accordions
 from webui.ui.xyz_plot_ui import ScriptControls, build_script_controls, run_with_script
 
@@ -173,6 +174,8 @@ def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             images = _build_image_inputs()
+            build_interrogate_buttons(app, images.mode, images.init_image, images.sketch, images.upload_image,
+                                      row.prompt)
             controls = _build_controls(app)
             sampling = build_sampling_controls(app, tab)
             scripts = build_script_controls(tab)
