@@ -273,7 +273,7 @@ class GenerationEngine:
         if request.controlnet and self._controlnet is None:
             raise ValueError("controlnet: this instance was started without ControlNet support")
         return prepared_control(self._controlnet, request, loaded.pipeline.unet,  # type: ignore[arg-type]
-                                sampling_device(loaded.pipeline))
+                                sampling_device(loaded.pipeline), offloaded=loaded.plan.offloaded)
 
     def _control_keys(self, request: GenerationRequest, control: JobControl | None
                       ) -> list[tuple[str, object | None]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,8 +146,9 @@ def prepare_unit(service: ControlNetService, unit: ControlNetUnit, request: Gene
 
 @contextmanager
 def prepared_control(service: ControlNetService, request: GenerationRequest, unet: Any,
-                     device: torch.device) -> Iterator[JobControl | None]:
-    """The job's units on the device for the job (low-VRAM units stay on the CPU between calls), back after."""
+                     device: torch.device, offloaded: bool = False) -> Iterator[JobControl | None]:
+    """The job's units on the device for the job, back after. Low-VRAM units, and every unit when the memory plan
+    offloads the UNet, stay on the CPU and visit the device for each call (the extension's low-VRAM path)."""
     if not request.controlnet:
         yield None
         return
@@ -155,6 +156,8 @@ def prepared_control(service: ControlNetService, request: GenerationRequest, une
     prepared = []
     for unit in request.controlnet:
         model = service.model_for(unit.model, unet, dtype)
+        if offloaded and device.type != "cpu":
+            unit = replace(unit, low_vram=True)
         prepared.append(prepare_unit(service, unit, request, model))
     moved = [item.model for item in prepared if not item.unit.low_vram]
     for model in moved:
