@@ -16,7 +16,7 @@ import webbrowser
 from pathlib import Path
 
 NETWORK_SILENCE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-                   "DO_NOT_TRACK": "1"}
+                   "DO_NOT_TRACK": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 REPOSITORY_ROOT = Path(__file__).resolve().parent
 
 
