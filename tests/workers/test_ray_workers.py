@@ -26,6 +26,7 @@ from webui.jobs.tasks import wait_result  # noqa: E402
 
 SMALL = {"prompt": "a cat", "sampler_name": "Euler", "steps": 2, "width": 64, "height": 64, "seed": 3}
 TIMEOUT = 120.0
+STARTUP = 300.0  # two workers importing torch and diffusers at once on a shared 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def app(tmp_path_factory, tiny_checkpoint):
                     default_data_dir=data)
     app.start()
     try:
-        assert app.workers is not None and app.workers.wait_ready(TIMEOUT)
+        assert app.workers is not None and app.workers.wait_ready(STARTUP)
         yield app
     finally:
         app.stop()

@@ -47,10 +47,10 @@ class RemoteEngine:
     """In place of `GenerationEngine` inside the front's `GenerationService`: `generate` runs on one worker,
     streaming its progress and previews into the callbacks and its Interrupt/Skip the other way."""
 
-    def __init__(self, name: str, actor: Any) -> None:
+    def __init__(self, name: str, actor: Any, released: Callable[[str, WorkerFacts], None]) -> None:
         self.name = name
         self._actor = actor
-        self.facts: WorkerFacts | None = None   # the worker as its last job left it
+        self._released = released  # the worker is free again: the front decodes and saves while it takes the next
 
     def generate(self, request: GenerationRequest, options: InfotextOptions, progress=None, cancelled=None,
                  skip=None, preview=None) -> GenerationResult:
@@ -73,7 +73,7 @@ class RemoteEngine:
                 from None
         if isinstance(reply, RemoteFailure):
             raise reply.rebuild()
-        self.facts = reply.facts
+        self._released(self.name, reply.facts)
         return reply.to_result()
 
     def _poll(self, call_id: str, seen: int, progress, preview) -> int:
@@ -120,7 +120,7 @@ class RayBackend:
         if self._service_for is None:
             raise RuntimeError("serve_generation must be called before start")
         actors = self._cluster.start()
-        self._engines = {name: RemoteEngine(name, actor) for name, actor in actors.items()}
+        self._engines = {name: RemoteEngine(name, actor, self._release) for name, actor in actors.items()}
         self._runners = {name: self._service_for(engine) for name, engine in self._engines.items()}
         self._pool = WorkerPool(tuple(actors), REMOTE_KINDS)
         for name in actors:
@@ -129,8 +129,9 @@ class RayBackend:
     # ---- the ExecutionBackend
     @property
     def slots(self) -> int:
-        """One dispatcher per worker, and one for the jobs that run in the front process."""
-        return len(self._engines) + 1
+        """Two dispatchers per worker (one saves the last job's images while the worker runs the next) and one
+        for the jobs that run in the front process."""
+        return 2 * len(self._engines) + 1
 
     def choose(self, ordered: list[Job]) -> Job | None:
         return self._pool.choose(ordered)
@@ -148,19 +149,21 @@ class RayBackend:
         name = self._pool.take(job.id)
         job.set_worker(name)
         self._on_job.active = True
-        done = False
         try:
-            result = self._runners[name](job)
-            done = True
-            return result
+            return self._runners[name](job)
         except WorkerLost:
             self._pool.lost(name)
             self._watch(name)
             raise
         finally:
             self._on_job.active = False
-            self._pool.finished(name, self._engines[name].facts, counted=done)
-            self._wakeup()
+            if self._pool.holds_job(name, job.id):  # it failed before the worker answered (a hook, a bad request)
+                self._pool.finished(name, None, counted=False)
+                self._wakeup()
+
+    def _release(self, name: str, facts: WorkerFacts) -> None:
+        self._pool.finished(name, facts, counted=True)
+        self._wakeup()
 
     # ---- what the System tab and the API show
     def workers(self) -> list[WorkerView]:
@@ -178,6 +181,18 @@ class RayBackend:
             except Exception:  # a worker dying right now: its job's own call reports it
                 log.debug("worker %s did not answer its status", name, exc_info=True)
         return self._pool.views()
+
+    def memory(self) -> dict[str, dict[str, Any]]:
+        """/sdapi/v1/memory's per-worker part, in A1111's shape for each worker's process."""
+        report = {}
+        for view in self.refresh():
+            facts = view.facts
+            cuda: dict[str, Any] = {"error": "no CUDA device"} if facts.vram_total is None else {
+                "system": {"total": facts.vram_total, "used": facts.vram_used or 0,
+                           "free": facts.vram_total - (facts.vram_used or 0)}}
+            report[view.name] = {"node": facts.node, "state": view.state.value, "checkpoint": facts.loaded,
+                                 "ram": {"used": facts.ram_bytes}, "cuda": cuda}
+        return report
 
     def wait_ready(self, timeout: float) -> bool:
         """Block until every worker answers (tools, the benchmark and tests; the server does not wait)."""

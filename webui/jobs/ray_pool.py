@@ -2,10 +2,10 @@
 
 The queue's policy orders the waiting jobs fairly (round-robin between owners); a free worker takes the first of
 them, except that a job of the *first round* (the next job of each owner) whose checkpoint that worker already has
-loaded may go first, so a LAN with mixed checkpoints does not reload on every job. The bound: a job is passed over
-for affinity at most once per other owner in its round, so no user waits more than one round for someone else's
-affinity. A job whose worker was lost goes to another worker when one is up. Pure bookkeeping: no Ray, no torch,
-so the rules are tested without a cluster.
+loaded may go first, so a LAN with mixed checkpoints does not reload on every job. The bound: each waiting job
+remembers whose jobs jumped it, and the same owner cannot jump it twice, so no user waits more than one round for
+someone else's affinity. A job whose worker was lost goes to another worker when one is up. Pure bookkeeping: no
+Ray, no torch, so the rules are tested without a cluster.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class WorkerPool:
         self._remote_kinds = remote_kinds
         self._views = {name: WorkerView(name, WorkerState.STARTING, WorkerFacts(), 0, None, 0) for name in names}
         self._placed: dict[str, str] = {}    # job id → worker name, from choose() to execute()
-        self._passed: dict[str, int] = {}    # job id → times another job went first for affinity
+        self._passed: dict[str, set[str]] = {}  # job id → owners whose job went first for affinity
 
     def views(self) -> list[WorkerView]:
         with self._lock:
@@ -104,15 +104,16 @@ class WorkerPool:
         affine = next((view.name for view in allowed if holds(view.facts, _wanted(head))), None)
         if affine is not None:
             return head, affine
-        first_round = self._first_round(remote)
-        if self._passed.get(head.id, 0) < len(first_round) - 1:  # the head may still let an affine job go first
-            for job in first_round[1:]:
-                worker = next((view.name for view in idle
-                               if holds(view.facts, _wanted(job)) and self._allowed(job, view.name, up)), None)
-                if worker is not None:
-                    for passed in remote[:remote.index(job)]:
-                        self._passed[passed.id] = self._passed.get(passed.id, 0) + 1
-                    return job, worker
+        for job in self._first_round(remote)[1:]:
+            ahead = remote[:remote.index(job)]
+            if any(job.owner in self._passed.get(passed.id, set()) for passed in ahead):
+                break  # it jumped one of them already: they go first now (no one waits more than a round)
+            worker = next((view.name for view in idle
+                           if holds(view.facts, _wanted(job)) and self._allowed(job, view.name, up)), None)
+            if worker is not None:
+                for passed in ahead:
+                    self._passed.setdefault(passed.id, set()).add(job.owner)
+                return job, worker
         if not allowed:
             return None
         wanted = {_wanted(job) for job in remote}
@@ -146,6 +147,10 @@ class WorkerPool:
                 return
             self._views[worker] = replace(view, state=WorkerState.IDLE, job=None, facts=facts or view.facts,
                                           jobs_done=view.jobs_done + counted)
+
+    def holds_job(self, worker: str, job_id: str) -> bool:
+        with self._lock:
+            return self._views[worker].job == job_id
 
     def lost(self, worker: str) -> None:
         with self._lock:
