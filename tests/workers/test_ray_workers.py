@@ -71,18 +71,18 @@ def test_jobs_spread_over_both_workers_and_the_front_saves_them(app):
 
 
 def test_owners_take_turns_and_own_their_jobs_as_with_one_worker(app):
-    alice = [submit(app, "alice", steps=3, seed=index) for index in range(4)]
+    dora = [submit(app, "dora", steps=3, seed=index) for index in range(4)]
     deadline = time.monotonic() + TIMEOUT
     while len(app.jobs.snapshots_running()) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    bob = [submit(app, "bob", steps=3, seed=index) for index in range(2)]
+    eve = [submit(app, "eve", steps=3, seed=index) for index in range(2)]
     assert app.jobs.skip_running("carol") is False
-    assert {snapshot.id for snapshot in app.jobs.snapshots_of("bob")} == {job.id for job in bob}
-    for job in alice + bob:
+    assert {snapshot.id for snapshot in app.jobs.snapshots_of("eve")} == {job.id for job in eve}
+    for job in dora + eve:
         wait_result(job, TIMEOUT)
-    started = sorted(alice[2:] + bob, key=lambda job: job.snapshot().started_at)
-    assert [job.owner for job in started] == ["bob", "alice", "bob", "alice"]
+    started = sorted(dora[2:] + eve, key=lambda job: job.snapshot().started_at)
+    assert [job.owner for job in started] == ["eve", "dora", "eve", "dora"]
 
 
 def test_a_restart_keeps_the_waiting_jobs(app, tmp_path):
