@@ -267,8 +267,10 @@ class JobQueue:
     def _ordered(self) -> list[Job]:
         """The policy's order, except that a job whose worker was lost goes first: it had its turn already."""
         ordered = self._policy.order(self._queued)
-        return [job for job in ordered if job.snapshot().retried_from] + \
-            [job for job in ordered if not job.snapshot().retried_from]
+        retried = {job.id for job in ordered if job.snapshot().retried_from}
+        if not retried:
+            return ordered
+        return [job for job in ordered if job.id in retried] + [job for job in ordered if job.id not in retried]
 
     def _choose(self, ordered: list[Job]) -> Job | None:
         choose = getattr(self._backend, "choose", None)
