@@ -68,6 +68,7 @@ def test_jobs_spread_over_both_workers_and_the_front_saves_them(app):
     views = {view.name: view for view in app.workers.refresh()}
     assert sum(view.jobs_done for view in views.values()) >= 6
     assert all(view.facts.loaded and view.facts.device == "cpu" for view in views.values())
+    assert 0 < app.workers.overhead_ms() < 10_000  # measured per job: the call, polls, PNGs there and back
 
 
 def test_owners_take_turns_and_own_their_jobs_as_with_one_worker(app):

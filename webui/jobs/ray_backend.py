@@ -16,9 +16,11 @@ when it answers again.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +53,7 @@ class RemoteEngine:
         self.name = name
         self._actor = actor
         self._released = released  # the worker is free again: the front decodes and saves while it takes the next
+        self.overheads: deque[float] = deque(maxlen=100)  # seconds per job beyond engine.generate (Ray's cost)
 
     def generate(self, request: GenerationRequest, options: InfotextOptions, progress=None, cancelled=None,
                  skip=None, preview=None) -> GenerationResult:
@@ -58,6 +61,7 @@ class RemoteEngine:
 
         call_id = uuid.uuid4().hex
         seen, cancel_sent = -1, False
+        started = time.perf_counter()
         try:
             ref = self._actor.generate.remote(call_id, request, options)
             while not ray.wait([ref], timeout=POLL_SECONDS)[0]:
@@ -74,7 +78,9 @@ class RemoteEngine:
         if isinstance(reply, RemoteFailure):
             raise reply.rebuild()
         self._released(self.name, reply.facts)
-        return reply.to_result()
+        result = reply.to_result()
+        self.overheads.append(time.perf_counter() - started - reply.engine_seconds)
+        return result
 
     def _poll(self, call_id: str, seen: int, progress, preview) -> int:
         import ray
@@ -181,6 +187,12 @@ class RayBackend:
             except Exception:  # a worker dying right now: its job's own call reports it
                 log.debug("worker %s did not answer its status", name, exc_info=True)
         return self._pool.views()
+
+    def overhead_ms(self) -> float | None:
+        """The median of what the last jobs cost beyond their generation (the call, polls, PNG encode on the worker,
+        the transfer, the decode here): what Ray adds per job over the in-process worker."""
+        seconds = [value for engine in self._engines.values() for value in engine.overheads]
+        return statistics.median(seconds) * 1000 if seconds else None
 
     def memory(self) -> dict[str, dict[str, Any]]:
         """/sdapi/v1/memory's per-worker part, in A1111's shape for each worker's process."""

@@ -18,6 +18,7 @@ import io
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class RemoteGeneration:
     images: tuple[RemoteImage, ...]
     result: GenerationResult          # every other field, with no images
     facts: WorkerFacts                # the worker after the job (what it has loaded now)
+    engine_seconds: float = 0.0       # inside engine.generate: what the in-process worker would spend too
 
     def to_result(self) -> GenerationResult:
         images = tuple(GeneratedImage(decode_png(item.png), item.seed, item.infotext) for item in self.images)
@@ -151,11 +153,13 @@ class DeviceWorker:
         with self._lock:
             self._live[call_id] = live
         try:
+            started = time.perf_counter()
             result = self._device.run(self._engine.generate, request, options, progress=live.report,
                                       cancelled=live.cancelled.is_set, skip=live.take_skip, preview=live.show)
+            seconds = time.perf_counter() - started
             images = tuple(RemoteImage(png_bytes_with_infotext(item.image, None), item.seed, item.infotext)
                            for item in result.images)
-            return RemoteGeneration(images, dataclasses.replace(result, images=()), self.status())
+            return RemoteGeneration(images, dataclasses.replace(result, images=()), self.status(), seconds)
         except Exception as error:  # typed errors go back as they are (see RemoteFailure)
             return RemoteFailure.of(error)
         finally:

@@ -38,7 +38,10 @@ def workers_html(app: App) -> str:
     if app.workers is None:
         return "<p>Jobs run in this process (one device worker). <code>--workers N</code> or " \
                "<code>--ray-address ADDR</code> runs them on device workers (Ray).</p>"
-    return workers_table(app.workers.refresh())
+    overhead = app.workers.overhead_ms()
+    note = f"<p>Ray's cost per job beyond the generation itself: {overhead:.0f} ms (median of the last jobs)</p>" \
+        if overhead is not None else ""
+    return workers_table(app.workers.refresh()) + note
 
 
 def build_workers_panel(app: App) -> None:
