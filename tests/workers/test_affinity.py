@@ -45,9 +45,8 @@ def test_an_affine_job_of_the_first_round_may_go_first_but_no_one_waits_more_tha
 
 
 def test_the_head_is_passed_over_at_most_once_per_other_owner_in_its_round():
-    workers = pool("b.safetensors", None)
+    workers = pool("b.safetensors")
     alice, bob = job("alice", "a.safetensors"), job("bob", "b.safetensors")
-    workers._views["w1"] = workers._views["w1"].__class__("w1", WorkerState.BUSY, WorkerFacts(), 0, None, 0)
     assert workers.choose([alice, bob]) is bob  # alice passed over once (one other owner in the round)
     workers.take(bob.id)
     workers.finished("w0", WorkerFacts(loaded="b.safetensors", loaded_names=("b.safetensors",)), counted=True)
