@@ -5,6 +5,7 @@ once (one image saved, marked in the job's history); fairness and ownership as w
 waiting jobs. Skipped where Ray is not installed (`requirements-ray.txt`; CI installs it).
 """
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -12,7 +13,8 @@ import time
 
 import pytest
 
-pytest.importorskip("ray")
+if importlib.util.find_spec("ray") is None:  # found, not imported: its settings are read from the environment at import
+    pytest.skip("Ray is not installed (requirements-ray.txt)", allow_module_level=True)
 
 from webui.app_context import build_app  # noqa: E402
 from webui.config.flags import CommandLineOptions  # noqa: E402
@@ -36,15 +38,17 @@ def app(tmp_path_factory, tiny_checkpoint):
     folder.mkdir(parents=True)
     shutil.copy(tiny_checkpoint, folder / tiny_checkpoint.name)
     shutil.copy(tiny_checkpoint.with_suffix(".yaml"), folder / tiny_checkpoint.with_suffix(".yaml").name)
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    app = build_app(CommandLineOptions(data_dir=data, device="cpu", workers=2, worker_threads=1),
-                    default_data_dir=data)
-    app.start()
-    try:
-        assert app.workers is not None and app.workers.wait_ready(STARTUP)
-        yield app
-    finally:
-        app.stop()
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        environment.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # what app.py sets for --workers: loopback only
+        app = build_app(CommandLineOptions(data_dir=data, device="cpu", workers=2, worker_threads=1),
+                        default_data_dir=data)
+        app.start()
+        try:
+            assert app.workers is not None and app.workers.wait_ready(STARTUP)
+            yield app
+        finally:
+            app.stop()
 
 
 def outputs(app):
@@ -56,6 +60,9 @@ def submit(app, owner, **fields):
 
 
 def test_jobs_spread_over_both_workers_and_the_front_saves_them(app):
+    import ray
+
+    assert ray.util.get_node_ip_address() == "127.0.0.1"  # the cluster's servers bind loopback only
     before = len(outputs(app))
     jobs = [submit(app, owner, save_images=True, seed=index)
             for index, owner in enumerate(["alice", "bob"] * 3)]

@@ -5,6 +5,11 @@ a few PNGs), no dashboard and loopback addresses only; a joined cluster gets one
 Each actor is restarted by Ray when its process dies (`max_restarts=-1`); the call that was running fails (no task
 retries: the queue decides whether the job runs again, once, so nothing runs twice to completion).
 Ray is imported here only, when `--workers` or `--ray-address` asks for workers.
+
+Loopback: Ray turns a node address of 127.0.0.1 into the machine's LAN address and its gRPC servers then listen
+on every interface, unless `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` is in the environment (Ray's "no cluster" switch:
+the node address stays 127.0.0.1 and every server binds it). app.py sets it for `--workers` without
+`--ray-address` (only app.py touches the environment); a local cluster started without it is logged as a warning.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from webui.jobs.ray_worker import DeviceWorker, EngineRecipe
 
 log = logging.getLogger(__name__)
 OBJECT_STORE_BYTES = 150 * 2**20
-ACTOR_THREADS = 4  # generate + poll + signal + status may be in flight at once
+ACTOR_THREADS = 4
+LOOPBACK = ("127.0.0.1", "::1", "localhost")  # generate + poll + signal + status may be in flight at once
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ class RayCluster:
                 ray.init(num_cpus=max(1, plan.workers), object_store_memory=plan.object_store_bytes,
                          include_dashboard=False, _node_ip_address="127.0.0.1", **common)
             self._started_ray = True
+            if not plan.address and ray.util.get_node_ip_address() not in LOOPBACK:
+                log.warning("the local Ray cluster listens on %s, not only on loopback (start through app.py, or set "
+                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0)", ray.util.get_node_ip_address())
         gpus = int(ray.cluster_resources().get("GPU", 0))
         count = gpus if plan.address and gpus else max(1, plan.workers)
         share = 1.0 if gpus >= count else gpus / count
