@@ -50,7 +50,11 @@ class RayCluster:
         self.actors: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
-        import ray
+        try:
+            import ray
+        except ImportError as error:
+            raise RuntimeError("--workers and --ray-address need Ray: ./launch.sh installs it "
+                               "(pip install -r requirements-ray.txt)") from error
 
         plan = self._plan
         common = {"namespace": "kestrel", "log_to_driver": plan.log_to_driver, "configure_logging": False}
