@@ -110,7 +110,7 @@ class RayBackend:
         self._engines: dict[str, RemoteEngine] = {}
         self._runners: dict[str, Runner] = {}
         self._pool = WorkerPool((), REMOTE_KINDS)
-        self._wakeup: Callable[[], None] = lambda: None
+        self._wakeups: list[Callable[[], None]] = []  # each queue's dispatchers (a restarted queue adds its own)
         self._on_job = threading.local()
         self._closing = threading.Event()
 
@@ -143,7 +143,11 @@ class RayBackend:
         return self._pool.choose(ordered)
 
     def set_wakeup(self, wake: Callable[[], None]) -> None:
-        self._wakeup = wake
+        self._wakeups.append(wake)
+
+    def _wakeup(self) -> None:
+        for wake in list(self._wakeups):
+            wake()
 
     @property
     def on_worker(self) -> bool:
