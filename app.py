@@ -16,8 +16,9 @@ import webbrowser
 from pathlib import Path
 
 NETWORK_SILENCE = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-                   "DO_NOT_TRACK": "1"}
+                   "DO_NOT_TRACK": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 REPOSITORY_ROOT = Path(__file__).resolve().parent
+RAY_LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is 127.0.0.1, its servers bind it
 
 
 def silence_network() -> None:
@@ -87,6 +88,8 @@ def serve(argv: list[str]) -> int:
     from webui.config.flags import parse_flags
 
     options = parse_flags(argv)  # exits with code 2 and the usage on a bad flag
+    if options.workers and not options.ray_address:  # Ray's switch for a one-machine cluster: loopback only
+        os.environ.setdefault(RAY_LOOPBACK_ONLY, "0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

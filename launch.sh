@@ -5,6 +5,8 @@
 #                                the same set-up plus dev requirements and Debian's chromium, then ruff, mypy and
 #                                the tests
 # Flags pass through to app.py (A1111's names: --port, --listen, --data-dir, --ckpt, --xformers, ...).
+# --workers N / --ray-address ADDR install the optional Ray requirements (requirements-ray.txt) first, as
+# --xformers installs xformers; KESTREL_WITH_RAY=1 does the same for --run-tests (CI: tests/workers/ need Ray).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,6 +62,15 @@ ensure_xformers() {
   done
 }
 
+# Device workers on Ray (--workers, --ray-address) are an optional install: only when asked for.
+ensure_ray() {
+  local wanted="${KESTREL_WITH_RAY:-}"
+  for arg in "$@"; do
+    case "$arg" in --workers|--workers=*|--ray-address|--ray-address=*) wanted=1 ;; esac
+  done
+  if [[ -n "$wanted" ]]; then ensure_requirements ray requirements-ray.txt; fi
+}
+
 ensure_chromium() {
   if command -v chromium >/dev/null 2>&1; then return; fi
   say "installing Debian's chromium for the browser tests"
@@ -74,6 +85,7 @@ ensure_chromium() {
 
 run_tests() {
   ensure_requirements dev requirements-dev.txt
+  ensure_ray
   ensure_chromium
   cd "$ROOT"
   say "ruff"
@@ -90,5 +102,6 @@ if [[ "${1:-}" == "--run-tests" ]]; then
   run_tests "$@"
 fi
 ensure_xformers "$@"
+ensure_ray "$@"
 cd "$ROOT"
 exec "$PY" app.py "$@"

@@ -34,7 +34,7 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/model_manager/memory_policy.py", "webui/model_manager/probe.py",
                 "webui/model_manager/safetensors_header.py", "webui/config/flags.py",
                 "webui/extensions/manifest.py", "webui/extensions/api.py",
-                "webui/jobs/scheduling.py", "webui/errors.py", "webui/engine/model_facts.py",
+                "webui/jobs/scheduling.py", "webui/jobs/ray_pool.py", "webui/errors.py", "webui/engine/model_facts.py",
                 "webui/engine/registry.py", "webui/engine/variant_registry.py", "webui/engine/conditioning_steps.py",
                 "webui/engine/postprocessors.py", "webui/jobs/sampler_settings.py",
                 "webui/engine/controlnet/unit.py", "webui/infotext/controlnet.py",

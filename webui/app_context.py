@@ -7,10 +7,12 @@ does those, so tests can build an App cheaply and in isolation.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from webui import PRODUCT_NAME, __version__
 from webui.config.flags import CommandLineOptions, parse_credentials
@@ -58,6 +60,9 @@ from webui.security.user_admin import UserAdmin
 from webui.storage.outputs import ImageSaver, SaveOptions
 from webui.storage.stale_files import remove_stale_temp_files
 
+if TYPE_CHECKING:
+    from webui.jobs.ray_backend import RayBackend
+
 log = logging.getLogger(__name__)
 VERSION_TEXT = f"{PRODUCT_NAME}-{__version__}"  # deliberately not "v1.x": A1111 would apply old-version quirks
 
@@ -84,15 +89,18 @@ class App:
     users: UserAdmin | None = None  # the Users section's service (accounts in auth.json, quotas)
     quotas: QuotaBook = field(default_factory=QuotaBook)  # each account's jobs in the last hour
     faces: FaceRestorers | None = None  # GFPGAN / CodeFormer over models/GFPGAN and models/Codeformer
+    workers: RayBackend | None = None  # --workers / --ray-address: device workers on Ray (None: in-process)
 
     def start(self, restore_jobs: bool = True) -> None:
         """Start the queue; `restore_jobs=False` for tools (the benchmark) that must not run the server's stored
         jobs, which stay stored for the next server start."""
+        if self.workers is not None:
+            self.workers.start()  # before the queue: it runs one dispatcher per worker
         self.jobs.start(restore=restore_jobs)
 
     def stop(self) -> None:
         self.jobs.stop()
-        self.backend.shutdown()
+        (self.workers or self.backend).shutdown()
         self.sessions.close_store()
 
     # ---- what handlers need, one attribute away (no app.x.y.z chains in the UI and the API)
@@ -307,12 +315,9 @@ def _initial_checkpoint(app: App) -> str:
     return app.models.checkpoints()[0].name
 
 
-def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
-    """Compose the services and load the starting checkpoint (on the device thread); no socket yet."""
-    paths = DataPaths((options.data_dir or default_data_dir).resolve())
-    paths.ensure_folders()
-    settings = SettingsStore(default_options(), paths.config_file)
-    settings.load()
+def build_models(options: CommandLineOptions, paths: DataPaths,
+                 settings: SettingsStore) -> tuple[ModelManager, GenerationEngine]:
+    """The model manager (RAM cache, hashes) and the engine over it: the front process's, and each worker's own."""
     plan = plan_memory(detect_device(options.device), _precision_flags(options))
     log.info("memory plan: %s (%s)", plan.describe(), "; ".join(plan.reasons))
     hash_cache = None if options.no_hashing else HashCache(paths.cache_file)
@@ -326,12 +331,41 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
                                    default_registry(paths.annotator_folders))
     engine = GenerationEngine(models, default_sampler_table(), networks=networks, upscalers=upscalers,
                               controlnet=controlnet)
-    faces = _face_restorers(settings, paths, engine, plan.device)
+    return models, engine
+
+
+def build_worker_engine(options: CommandLineOptions, data_root: Path) -> tuple[ModelManager, GenerationEngine]:
+    """A device worker's own models and engine, built in the worker's process (Ray pickles this function by
+    name): the same folders as the front (the same path on every node) and the instance's settings, read only."""
+    paths = DataPaths(data_root)
+    settings = SettingsStore(default_options(), paths.config_file)
+    settings.load()
+    return build_models(options, paths, settings)
+
+
+def _ray_workers(options: CommandLineOptions, paths: DataPaths, local: LocalBackend) -> RayBackend:
+    from webui.jobs.ray_backend import RayBackend
+    from webui.jobs.ray_cluster import ClusterPlan, RayCluster
+
+    plan = ClusterPlan(workers=options.workers, threads=options.worker_threads, address=options.ray_address)
+    return RayBackend(local, RayCluster(plan, functools.partial(build_worker_engine, options, paths.root)))
+
+
+def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
+    """Compose the services and load the starting checkpoint (on the device thread); no socket yet."""
+    paths = DataPaths((options.data_dir or default_data_dir).resolve())
+    paths.ensure_folders()
+    settings = SettingsStore(default_options(), paths.config_file)
+    settings.load()
+    models, engine = build_models(options, paths, settings)
+    upscalers = engine.upscalers
+    faces = _face_restorers(settings, paths, engine, models.plan.device)
     extensions = Extensions()
     tools = CheckpointTools(models, paths.checkpoints)
     runners = RunnerRegistry()
     backend = LocalBackend(runners)
-    jobs = JobQueue(backend, policy=RoundRobinByOwner(), max_queued=options.queue_max,
+    workers = _ray_workers(options, paths, backend) if options.workers or options.ray_address else None
+    jobs = JobQueue(workers or backend, policy=RoundRobinByOwner(), max_queued=options.queue_max,
                     max_per_owner=options.queue_per_user, store=SqliteJobStore(paths.root / "queue.sqlite3"))
     accounts = build_accounts(login_flags(options), paths.root)
     sessions = SessionStore.in_folder(paths.root)
@@ -339,7 +373,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     app = App(options, paths, settings, models, engine, jobs, tools, StyleStore(paths.styles_file), backend,
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
-                            steps=engine.seams.extras_entries), extensions, sessions, users, faces=faces)
+                            steps=engine.seams.extras_entries), extensions, sessions, users, faces=faces,
+              workers=workers)
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:
@@ -360,9 +395,13 @@ def _output_folders(app: App) -> list[Path]:
 def _register_runners(app: App, runners: RunnerRegistry) -> None:
     from webui.benchmark.suite import run_benchmark
 
-    service = GenerationService(app.engine, ImageSaver(), lambda: read_job_options(app.settings, app.paths),
+    saver = ImageSaver()  # one numbering, whichever worker made the image
+    service = GenerationService(app.engine, saver, lambda: read_job_options(app.settings, app.paths),
                                 hooks=app.extensions)
     runners.register(JobKind.GENERATE, service.run)
+    if app.workers is not None:  # generation on the workers; hooks, infotext and saving stay here
+        app.workers.serve_generation(lambda engine: GenerationService(
+            engine, saver, lambda: read_job_options(app.settings, app.paths), hooks=app.extensions).run)
     runners.register(JobKind.EXTRAS, app.extras.run)
     DeviceTasks(app.models, app.tools, app.remember_model, run_benchmark).register(runners)
 

@@ -30,6 +30,7 @@ def describe(snapshot: JobSnapshot, with_images: bool = False) -> dict[str, Any]
         "id": snapshot.id, "kind": snapshot.kind.value, "state": snapshot.state.value,
         "queue_position": snapshot.queue_position, "progress": snapshot.progress.fraction, "error": snapshot.error,
         "image_count": len(images),
+        "worker": snapshot.worker, "retried_from": list(snapshot.retried_from),  # device workers (--workers)
         "files": [str(image.path) for image in images if image.path is not None],
     }
     if with_images:

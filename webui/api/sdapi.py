@@ -196,8 +196,11 @@ def _options_routes(router: APIRouter, app: App) -> None:
     def memory() -> dict[str, Any]:
         total = _meminfo("MemTotal")
         free = _meminfo("MemAvailable")
-        return {"ram": {"free": free, "used": total - free, "total": total},
-                "cuda": {"error": "no CUDA device"} if app.plan.device != "cuda" else {}}
+        body: dict[str, Any] = {"ram": {"free": free, "used": total - free, "total": total},
+                                "cuda": {"error": "no CUDA device"} if app.plan.device != "cuda" else {}}
+        if app.workers is not None:  # --workers / --ray-address: each device worker's own memory
+            body["workers"] = app.workers.memory()
+        return body
 
 
 def _meminfo(field: str) -> int:
@@ -254,7 +257,8 @@ def _progress_routes(router: APIRouter, app: App) -> None:
     async def progress(skip_current_image: bool = False, caller: Caller = Depends(current_caller)) -> dict[str, Any]:
         """The running job in detail if it is the caller's (or the caller is an admin); otherwise only how many jobs
         are ahead of the caller's own. Answered on the event loop: it never waits for a thread."""
-        running = app.jobs.snapshot_running()
+        running = next((job for job in app.jobs.snapshots_running() if may_control(caller, job.owner)),
+                       app.jobs.snapshot_running())  # with device workers, several run: the caller's first
         if running is not None and running.kind is JobKind.EXTRAS and may_control(caller, running.owner):
             return extras_progress(app, running)
         if running is None or not may_control(caller, running.owner):
@@ -264,7 +268,7 @@ def _progress_routes(router: APIRouter, app: App) -> None:
         state = {"skipped": False, "interrupted": running.cancel_requested, "stopping_generation": False,
                  "job": running.id, "job_count": 1 + app.jobs.queued_count(), "job_timestamp": "0",
                  "job_no": running.progress.batch_index, "sampling_step": running.progress.step,
-                 "sampling_steps": running.progress.total_steps}
+                 "sampling_steps": running.progress.total_steps, "worker": running.worker}
         current_image = None
         if running.preview is not None and not skip_current_image:
             current_image = base64.b64encode(running.preview).decode("ascii")

@@ -66,6 +66,9 @@ class CommandLineOptions:
     disable_all_extensions: bool = False
     enable_insecure_extension_access: bool = False
     install_extension_requirements: bool = False
+    workers: int = 0                 # device workers on a local Ray cluster (0: the in-process worker)
+    worker_threads: int | None = None  # torch threads per CPU worker (default: cores ÷ workers)
+    ray_address: str | None = None   # join this Ray cluster: one worker per GPU
 
     @property
     def serves_api(self) -> bool:
@@ -177,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument("--lowvram", action="store_true", help="offload layer by layer (slowest, least VRAM)")
     precision.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                            help="cpu or cuda (default: cuda if present)")
+    workers = parser.add_argument_group("device workers (Ray; ./launch.sh installs it)")
+    workers.add_argument("--workers", type=int, default=0, metavar="N",
+                         help="run jobs on N device workers of a local Ray cluster (default: in this process)")
+    workers.add_argument("--worker-threads", type=int, default=None, metavar="K",
+                         help="torch threads per CPU worker (default: cores ÷ workers)")
+    workers.add_argument("--ray-address", default=None, metavar="ADDR",
+                         help="join the Ray cluster at ADDR (host:port): one worker per GPU")
     return parser
 
 
@@ -207,6 +217,8 @@ def parse_flags(argv: Sequence[str]) -> CommandLineOptions:
         parser.error("--tls-keyfile and --tls-certfile go together: give both to serve https")
     if namespace.http_redirect_port is not None and namespace.tls_certfile is None:
         parser.error("--http-redirect-port redirects to https: it needs --tls-keyfile and --tls-certfile")
+    if namespace.workers < 0 or (namespace.worker_threads is not None and namespace.worker_threads < 1):
+        parser.error("--workers must be 0 or more and --worker-threads 1 or more")
     if not 0 < namespace.port < 65536:
         parser.error(f"--port {namespace.port} is not a valid port (1-65535)")
     return CommandLineOptions(**vars(namespace))

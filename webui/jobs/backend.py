@@ -1,9 +1,13 @@
 """How the queue hands a job to a device worker, and which runner does each kind of job.
 
-The queue decides *which* job runs next; an `ExecutionBackend` decides *where*. Today there is one
-`LocalBackend`: one device thread in this process that owns the device and the model manager. A backend in another
-process or on another machine implements the same two methods (run a job to its end, say whether the calling code
-is already on a worker), so the queue, the API and the UI do not change when workers are added.
+The queue decides *which* job runs next; an `ExecutionBackend` decides *where*. `LocalBackend` is one device
+thread in this process that owns the device and the model manager. A backend in other processes or on other
+machines (`webui.workers.ray_backend.RayBackend`) implements the same two members (run a job to its end, say whether
+the calling code is already on a worker), so the API and the UI do not change when workers are added; a backend
+with several workers also declares `slots` (how many jobs run at once; the queue runs that many dispatchers) and
+`choose(ordered)` (which of the waiting jobs, in the fair order, a free worker takes now: model affinity, bounded by
+fairness; None when no worker is free). A worker lost mid-job raises `WorkerLost`: the queue queues the job again,
+once.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from webui.errors import KestrelError
 from webui.jobs.device import DeviceThread
 from webui.jobs.job import Job, JobKind
 
@@ -39,6 +44,17 @@ class RunnerRegistry:
     @property
     def kinds(self) -> tuple[JobKind, ...]:
         return tuple(self._runners)
+
+
+class WorkerLost(KestrelError):
+    """The worker running a job died (killed, out of memory, its node lost) before the job ended: nothing of that
+    run exists, so the job may run again elsewhere. A job lost twice fails with this error."""
+
+    http_status = 503
+
+    def __init__(self, worker: str, reason: str) -> None:
+        super().__init__(f"worker {worker} was lost while running the job: {reason}")
+        self.worker = worker
 
 
 class ExecutionBackend(Protocol):

@@ -81,6 +81,8 @@ class JobSnapshot(Generic[ResultT]):
     preview: bytes | None = None    # PNG of the latest live preview while running
     kind: JobKind = JobKind.GENERATE
     failure: KestrelError | None = None  # the typed error a failed job ended with (mapped to a status at the edge)
+    worker: str | None = None       # the device worker running it (or that ran it); None in-process
+    retried_from: tuple[str, ...] = ()  # workers lost while running it (it was queued again once)
 
     @property
     def eta_seconds(self) -> float | None:
@@ -124,6 +126,8 @@ class Job(Generic[ResultT]):
         self._skip_requested = threading.Event()
         self._shutdown_requested = threading.Event()
         self._preview: bytes | None = None
+        self._worker: str | None = None
+        self._retried_from: tuple[str, ...] = ()
 
     @property
     def request(self) -> Any:
@@ -183,7 +187,8 @@ class Job(Generic[ResultT]):
     def _snapshot_locked(self) -> JobSnapshot[ResultT]:
         return JobSnapshot(self.id, self.owner, self._state, self._progress, self._version, self._queue_position,
                            self._started_at, self._finished_at, self._result, self._error,
-                           self._cancel_requested.is_set(), self._preview, self.kind, self._failure)
+                           self._cancel_requested.is_set(), self._preview, self.kind, self._failure,
+                           self._worker, self._retried_from)
 
     async def done(self) -> JobSnapshot[ResultT]:
         """Await the end of the job; a cancelled awaiter (a client that went away) leaves the job running."""
@@ -239,6 +244,14 @@ class Job(Generic[ResultT]):
 
     def mark_running(self) -> None:
         self._changed(state=JobState.RUNNING, queue_position=None, started_at=time.monotonic())
+
+    def set_worker(self, name: str) -> None:
+        self._changed(worker=name)
+
+    def requeue_after_loss(self, lost_worker: str) -> None:
+        """Its worker died mid-job (nothing of that run is kept): it waits again, and its history says where."""
+        self._changed(state=JobState.QUEUED, worker=None, started_at=None, preview=None,
+                      retried_from=(*self._retried_from, lost_worker), progress=_initial_progress(self.spec))
 
     def report_progress(self, batch_index: int, step: int, total_steps: int, batch_count: int | None = None) -> None:
         count = batch_count if batch_count is not None else self._progress.batch_count

@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from webui.errors import DiskFull, KestrelError, ShuttingDown
+from webui.jobs.backend import WorkerLost
 from webui.jobs.job import Job, JobKind, JobSnapshot, JobState
 from webui.jobs.scheduling import FirstComeFirstServed, SchedulingPolicy
 from webui.jobs.store import JobStore, NoJobStore
@@ -75,11 +76,11 @@ class JobQueue:
         self._lock = threading.Condition()
         self._queued: list[Job] = []
         self._jobs: dict[str, Job] = {}
-        self._running: Job | None = None
+        self._running: list[Job] = []  # one per worker (the backend's `slots`), oldest first
         self._finished_ids: deque[str] = deque()
         self._finished_kept = finished_kept  # finished jobs stay readable (results, errors) up to this many
         self._stopping = False
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []  # the dispatchers: one per slot of the backend
         # threads are made on first use, not here: building the App starts none
         self._admission = ThreadPoolExecutor(max_workers=ADMISSION_THREADS, thread_name_prefix="admission")
 
@@ -103,7 +104,7 @@ class JobQueue:
         run the server's waiting jobs), then start the dispatcher (not at construction: building the App must not
         start threads). Restored jobs save their images: whoever waited is gone."""
         with self._lock:
-            if self._worker is not None:
+            if self._workers:
                 return
             for stored in self._store.pending() if restore else []:
                 job: Job = Job(replace(stored.request, save_images=True), stored.owner, job_id=stored.id)
@@ -114,8 +115,17 @@ class JobQueue:
                 log.info("restored %d queued job(s) from the last run", len(self._queued))
                 self._update_positions()
             self._stopping = False
-            self._worker = threading.Thread(target=self._work, name="job-dispatcher", daemon=True)
-            self._worker.start()
+            slots = max(1, int(getattr(self._backend, "slots", 1)))
+            self._workers = [threading.Thread(target=self._work, name=f"job-dispatcher-{slot}", daemon=True)
+                             for slot in range(slots)]
+            for worker in self._workers:
+                worker.start()
+        if hasattr(self._backend, "set_wakeup"):  # a worker that becomes free (or rejoins) wakes the dispatchers
+            self._backend.set_wakeup(self._wake)
+
+    def _wake(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shutting down: waiting jobs end with ShuttingDown (a stored one says it is kept and will run after the
@@ -126,16 +136,16 @@ class JobQueue:
                 failure = ShuttingDown(kept=job.stored)
                 job.finish(JobState.FAILED, error=str(failure), failure=failure)
             self._queued.clear()
-            if self._running is not None:
-                self._running.request_shutdown()
+            for running in self._running:
+                running.request_shutdown()
             self._lock.notify_all()
-            worker = self._worker
+            workers = list(self._workers)
         self._admission.shutdown(wait=False)
-        if worker is not None:
+        for worker in workers:
             worker.join(timeout)  # timeout 0 at a signal: later stop() calls join it
-            if not worker.is_alive():
-                with self._lock:
-                    self._worker = None
+        if not any(worker.is_alive() for worker in workers):
+            with self._lock:
+                self._workers = []
 
     def submit(self, spec: Any, owner: str, kind: JobKind = JobKind.GENERATE) -> Job:
         """Queue a job. Raises QueueFullError (429), ShuttingDown (503), or DiskFull (507) when a job that saves
@@ -191,8 +201,8 @@ class JobQueue:
     def skip_running(self, owner: str | None = None) -> bool:
         """Skip the running job's current batch (only if it belongs to `owner`, when one is given)."""
         with self._lock:
-            job = self._running
-        if job is None or (owner is not None and job.owner != owner):
+            job = next((running for running in self._running if owner is None or running.owner == owner), None)
+        if job is None:
             return False
         job.request_skip()
         return True
@@ -200,8 +210,8 @@ class JobQueue:
     def cancel_owned_by(self, owner: str, kinds: tuple[JobKind, ...] | None = None) -> int:
         """Cancel every unfinished job of one owner (what an Interrupt button means); returns how many."""
         with self._lock:
-            ids = [job.id for job in [*self._queued, self._running]
-                   if job is not None and job.owner == owner and (kinds is None or job.kind in kinds)]
+            ids = [job.id for job in [*self._queued, *self._running]
+                   if job.owner == owner and (kinds is None or job.kind in kinds)]
         return sum(self.cancel(job_id) for job_id in ids)
 
     def snapshots_of(self, owner: str) -> list[JobSnapshot]:
@@ -213,17 +223,24 @@ class JobQueue:
     def ahead_of(self, owner: str) -> int | None:
         """How many jobs run before this owner's next waiting one (None if the owner has nothing waiting)."""
         with self._lock:
-            ordered = self._policy.order(self._queued)
-            running = 1 if self._running is not None and self._running.owner != owner else 0
+            ordered = self._ordered()
+            running = 1 if any(job.owner != owner for job in self._running) else 0
         for position, job in enumerate(ordered):
             if job.owner == owner:
                 return position + running
         return None
 
     def snapshot_running(self) -> JobSnapshot | None:
+        """The running job (the one started first, when several workers run jobs)."""
         with self._lock:
-            running = self._running
+            running = self._running[0] if self._running else None
         return running.snapshot() if running else None
+
+    def snapshots_running(self) -> list[JobSnapshot]:
+        """Every running job, one per busy worker, oldest first."""
+        with self._lock:
+            running = list(self._running)
+        return [job.snapshot() for job in running]
 
     def queued_count(self) -> int:
         with self._lock:
@@ -244,18 +261,34 @@ class JobQueue:
                                  f"{self._max_per_owner}); try again when one has run", job_seconds * owners)
 
     def _update_positions(self) -> None:
-        for position, job in enumerate(self._policy.order(self._queued)):
+        for position, job in enumerate(self._ordered()):
             job.set_queue_position(position)
+
+    def _ordered(self) -> list[Job]:
+        """The policy's order, except that a job whose worker was lost goes first: it had its turn already."""
+        ordered = self._policy.order(self._queued)
+        retried = {job.id for job in ordered if job.snapshot().retried_from}
+        if not retried:
+            return ordered
+        return [job for job in ordered if job.id in retried] + [job for job in ordered if job.id not in retried]
+
+    def _choose(self, ordered: list[Job]) -> Job | None:
+        choose = getattr(self._backend, "choose", None)
+        return choose(ordered) if choose is not None else ordered[0]
 
     def _next_job(self) -> Job | None:
         with self._lock:
-            self._lock.wait_for(lambda: self._queued or self._stopping)
-            if self._stopping:
-                return None
-            job = self._policy.order(self._queued)[0]
+            while True:
+                self._lock.wait_for(lambda: self._queued or self._stopping)
+                if self._stopping:
+                    return None
+                job = self._choose(self._ordered())
+                if job is not None:
+                    break
+                self._lock.wait(timeout=1.0)  # no worker free: a freed one wakes us (set_wakeup); 1 s at worst
             self._queued.remove(job)
             self._policy.started(job, self._queued)
-            self._running = job
+            self._running.append(job)
             self._update_positions()
         job.mark_running()
         return job
@@ -263,19 +296,40 @@ class JobQueue:
     def _work(self) -> None:
         while (job := self._next_job()) is not None:
             started = job.snapshot().started_at
-            try:
-                result = self._backend.execute(job)
-            except Exception as error:  # one bad job must not kill the dispatcher; the error goes to its owner
-                self._end_failed(job, error)
-            else:
-                if job.shutdown_requested:
-                    failure = ShuttingDown(kept=job.stored)  # stays stored: it runs again after the restart
-                    job.finish(JobState.FAILED, error=str(failure), failure=failure)
-                else:
-                    self._unstore(job)  # before finishing: whoever sees the job done sees it gone from the store
-                    job.finish(JobState.DONE, result=result)
-            finally:
+            if self._run(job):
                 self._retire(job, started)
+
+    def _run(self, job: Job) -> bool:
+        """Run one job to its end (False: its worker was lost and it waits again)."""
+        try:
+            result = self._backend.execute(job)
+        except WorkerLost as lost:
+            if self._requeue(job, lost):
+                return False
+            self._end_failed(job, lost)
+        except Exception as error:  # one bad job must not kill the dispatcher; the error goes to its owner
+            self._end_failed(job, error)
+        else:
+            if job.shutdown_requested:
+                failure = ShuttingDown(kept=job.stored)  # stays stored: it runs again after the restart
+                job.finish(JobState.FAILED, error=str(failure), failure=failure)
+            else:
+                self._unstore(job)  # before finishing: whoever sees the job done sees it gone from the store
+                job.finish(JobState.DONE, result=result)
+        return True
+
+    def _requeue(self, job: Job, lost: WorkerLost) -> bool:
+        """A job whose worker died runs again, first in line, once; lost twice (or while stopping) it fails."""
+        with self._lock:
+            if self._stopping or job.snapshot().retried_from or job.shutdown_requested:
+                return False
+            self._running.remove(job)
+            log.warning("job %s is queued again: %s", job.id, lost)
+            job.requeue_after_loss(lost.worker)
+            self._queued.append(job)
+            self._update_positions()
+            self._lock.notify_all()
+        return True
 
     def _end_failed(self, job: Job, error: Exception) -> None:
         if isinstance(error, KestrelError):
@@ -304,7 +358,8 @@ class JobQueue:
         if started is not None and finished is not None:
             self._recent_seconds.append(finished - started)
         with self._lock:
-            self._running = None
+            if job in self._running:
+                self._running.remove(job)
             self._finished_ids.append(job.id)
             while len(self._finished_ids) > self._finished_kept:
                 self._jobs.pop(self._finished_ids.popleft(), None)

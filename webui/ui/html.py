@@ -26,6 +26,8 @@ def progress_html(snapshot: JobSnapshot) -> str:
     percent = int(progress.fraction * 100)
     batch = f"batch {progress.batch_index + 1}/{progress.batch_count} · " if progress.batch_count > 1 else ""
     detail = f"{percent}% · {batch}step {progress.step}/{progress.total_steps} {format_eta(snapshot.eta_seconds)}"
+    if snapshot.worker:  # device workers (--workers): which one runs it
+        detail = f"{detail.strip()} · on {snapshot.worker}"
     return ('<div class="progress-info" data-state="running">'
             f'<div class="progress-bar" style="width:{percent}%"></div>'
             f'<span class="progress-text">{html.escape(detail.strip())}</span></div>')

@@ -16,6 +16,7 @@ from webui.jobs.job import JobKind
 from webui.jobs.tasks import BenchmarkSpec
 from webui.jobs.tasks import outcome as result_of_job
 from webui.ui.callers import require_admin, ui_owner
+from webui.ui.workers_panel import build_workers_panel
 
 
 def system_markdown(app: App) -> str:
@@ -50,6 +51,7 @@ def system_markdown(app: App) -> str:
 def build_system_tab(app: App) -> None:
     info = gr.Markdown(lambda: system_markdown(app), elem_id="system_info")  # evaluated on each page load
     refresh = gr.Button("🔄 Refresh", elem_id="system_refresh", size="sm")
+    build_workers_panel(app)
     with gr.Accordion("Benchmark", open=True, elem_id="benchmark"):
         with gr.Row():
             resolutions = gr.CheckboxGroup([256, 512, 768, 1024], value=list(DEFAULT_RESOLUTIONS),
