@@ -50,9 +50,9 @@ def test_nothing_is_saved_unless_asked(client):
 
 
 def test_unsupported_fields_are_reported_not_pretended(client):
-    info = json.loads(txt2img(client, tiling=True, override_settings={"sd_hypernetwork": "x"},
+    info = json.loads(txt2img(client, s_min_uncond=0.5, override_settings={"sd_hypernetwork": "x"},
                               firstphase_width=64, width=70).json()["info"])
-    assert any(warning.startswith("tiling is not supported yet") for warning in info["warnings"])
+    assert any(warning.startswith("s_min_uncond is not supported yet") for warning in info["warnings"])
     assert any("firstphase_width" in warning for warning in info["warnings"])
     assert any("override_settings.sd_hypernetwork" in warning for warning in info["warnings"])
     assert "size 70x64 was rounded down to 64x64 (multiples of 8)" in info["warnings"]
@@ -167,12 +167,14 @@ def test_lists_and_models(client):
         "Align Your Steps", "Simple", "Normal", "DDIM", "Beta"]
     assert schedulers[2] == {"name": "karras", "label": "Karras", "aliases": None, "default_rho": 7.0,
                              "need_inner_model": False}
-    for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):  # none installed here
+    for route in ("loras", "prompt-styles", "extensions", "hypernetworks", "sd-vae"):  # none installed here
         assert client.get(f"/sdapi/v1/{route}").json() == []
     assert [item["name"] for item in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]
     modes = [item["name"] for item in client.get("/sdapi/v1/latent-upscale-modes").json()]
     assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes and len(modes) == 6
-    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
+    assert client.get("/sdapi/v1/scripts").json() == {
+        "txt2img": ["prompts from file or textbox", "x/y/z plot"],
+        "img2img": ["prompts from file or textbox", "x/y/z plot", "sd upscale"]}
     assert client.get("/sdapi/v1/embeddings").json() == {"loaded": {}, "skipped": {}}
     assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
     flags = client.get("/sdapi/v1/cmd-flags").json()

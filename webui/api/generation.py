@@ -64,7 +64,8 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
             seed_resize_from_h=body.seed_resize_from_h, sampling=sampling,
-            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, **script_fields)
+            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, tiling=bool(body.tiling),
+            **script_fields)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except FieldError:
         raise

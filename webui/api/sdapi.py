@@ -30,17 +30,21 @@ from webui.api.models import (
     PngInfoResponse,
     Txt2ImgRequest,
 )
+from webui.api.script_runs import builtin_api_scripts
+from webui.api.scripts import ScriptRun, register_script_routes
 from webui.app_context import App
 from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.errors import FieldError
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
+from webui.jobs.generation import GenerationOutput
 from webui.jobs.job import Job, JobKind, JobSnapshot
 from webui.jobs.tasks import ModelSwitch, job_result
 from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "face-restorers", "script-info")
+EMPTY_LIST_ROUTES = ("face-restorers",)
+HYPERNETWORK_SUFFIXES = (".pt", ".ckpt", ".safetensors")
 SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path", "tls_keyfile")
 HIDDEN = "(hidden)"
 
@@ -96,10 +100,6 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def latent_upscale_modes() -> list[dict[str, str]]:
         return [{"name": name} for name in LATENT_UPSCALE_MODES]
 
-    @router.get("/scripts")
-    def scripts() -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
-
     router.add_api_route("/extensions", lambda: sdapi_extension_list(app.extensions), methods=["GET"],
                          name="extensions")
     for name in EMPTY_LIST_ROUTES:
@@ -119,6 +119,15 @@ def _network_routes(router: APIRouter, app: App) -> None:
                                   "shape": shape.width, "vectors": shape.vectors}
                            for name, shape in catalogue.loaded.items()},
                 "skipped": {name: {"reason": reason} for name, reason in catalogue.skipped.items()}}
+
+    @router.get("/hypernetworks")
+    def hypernetworks() -> list[dict[str, str]]:
+        """A1111's list (name = file stem, path) of models/hypernetworks; Kestrel cannot apply them yet, and a
+        `<hypernet:…>` tag says so in the job's warnings."""
+        folder = app.paths.models / "hypernetworks"
+        files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in HYPERNETWORK_SUFFIXES) \
+            if folder.is_dir() else []
+        return [{"name": path.stem, "path": str(path)} for path in files]
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
@@ -209,16 +218,29 @@ def _meminfo(field: str) -> int:
 
 def _job_routes(router: APIRouter, app: App) -> None:
     scripts = builtin_alwayson_scripts()
+    selectable = builtin_api_scripts(app.upscalers.names())
+    register_script_routes(router, selectable, scripts)
 
     async def run(body: GenerationFields, request: GenerationRequest, warnings: list[str],
                   caller: Caller) -> ImageResponse:
         """Admit and queue the job (on a pool thread: it encodes and stores the payload), then await it holding no
-        thread; a client that goes away does not cancel it (it stays in its history)."""
-        job: Job = await app.jobs.off_loop(app.submit_generation, request, job_owner(caller))
-        output = await job_result(job)
+        thread; a client that goes away does not cancel it (it stays in its history). A `script_name` runs the
+        script instead, which queues its own jobs the same way."""
+        owner = job_owner(caller)
+
+        async def generate(one: GenerationRequest) -> GenerationOutput:
+            job: Job = await app.jobs.off_loop(app.submit_generation, one, owner)
+            return await job_result(job)
+
+        if body.script_name:
+            script = selectable.find(body.script_name, isinstance(body, Img2ImgRequest))
+            output = await script.runner(ScriptRun(app, request, owner, list(body.script_args),
+                                                   isinstance(body, Img2ImgRequest), warnings, generate))
+        else:
+            output = await generate(request)
         if body.override_settings and not body.override_settings_restore_afterwards:
             if caller.is_admin:
-                await _keep_overrides(app, output.request or request, job_owner(caller))
+                await _keep_overrides(app, output.request or request, owner)
             else:
                 warnings.append("override_settings_restore_afterwards=false was ignored: changing the settings for "
                                 "everyone needs an admin account")
@@ -228,15 +250,18 @@ def _job_routes(router: APIRouter, app: App) -> None:
         return ImageResponse(images=images, parameters=parameters,
                              info=info_json(app, body, output.request or request, output, warnings))
 
+    async def prepare(body: GenerationFields) -> tuple[GenerationRequest, list[str]]:
+        if body.script_name:  # an unknown script is refused before anything is decoded or queued
+            selectable.find(body.script_name, isinstance(body, Img2ImgRequest))
+        return await run_in_threadpool(generation_request, app, body, decode_image, scripts)
+
     @router.post("/txt2img", response_model=ImageResponse)
     async def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)
-        return await run(body, *prepared, caller)
+        return await run(body, *await prepare(body), caller)
 
     @router.post("/img2img", response_model=ImageResponse)
     async def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)  # decoding takes time
-        return await run(body, *prepared, caller)
+        return await run(body, *await prepare(body), caller)  # decoding takes time: on the pool
 
     _progress_routes(router, app)
 

@@ -188,6 +188,7 @@ class GenerationRequest:
     seed_resize_from_w: int = 0    # "Resize seed from width/height": 0 or -1 = off
     seed_resize_from_h: int = 0
     sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
+    tiling: bool = False           # A1111's "Tiling": circular padding, the image tiles seamlessly (seamless.py)
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",
