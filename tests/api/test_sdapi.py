@@ -186,7 +186,10 @@ def test_lists_and_models(client):
 def test_options_get_and_set(client):
     options = client.get("/sdapi/v1/options").json()
     assert options["sd_model_checkpoint"].startswith("anime.safetensors [") and options["sd_vae"] == "Automatic"
-    assert client.post("/sdapi/v1/options", json={"enable_pnginfo": False, "not_a_setting": 1}).status_code == 200
+    unknown = client.post("/sdapi/v1/options", json={"enable_pnginfo": False, "not_a_setting": 1})
+    assert unknown.status_code == 422 and "not_a_setting: unknown option" in unknown.json()["detail"]
+    assert client.get("/sdapi/v1/options").json()["enable_pnginfo"] is True  # nothing changed
+    assert client.post("/sdapi/v1/options", json={"enable_pnginfo": False}).json() is None
     assert client.get("/sdapi/v1/options").json()["enable_pnginfo"] is False
     client.post("/sdapi/v1/options", json={"enable_pnginfo": True})
     response = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "missing.safetensors"})

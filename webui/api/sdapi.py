@@ -30,6 +30,7 @@ from webui.api.models import (
     PngInfoResponse,
     Txt2ImgRequest,
 )
+from webui.api.options_routes import register_options_routes
 from webui.api.script_runs import builtin_api_scripts
 from webui.api.scripts import ScriptRun, register_script_routes
 from webui.app_context import App
@@ -40,13 +41,10 @@ from webui.infotext.png import image_text_items
 from webui.jobs.generation import GenerationOutput
 from webui.jobs.job import Job, JobKind, JobSnapshot
 from webui.jobs.tasks import ModelSwitch, job_result
-from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
 EMPTY_LIST_ROUTES = ("face-restorers",)
 HYPERNETWORK_SUFFIXES = (".pt", ".ckpt", ".safetensors")
-SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path", "tls_keyfile")
-HIDDEN = "(hidden)"
 
 
 def decode_image(data: str, field: str = "image") -> Image.Image:
@@ -171,34 +169,7 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
 
 def _options_routes(router: APIRouter, app: App) -> None:
-    @router.get("/options")
-    def get_options() -> dict[str, Any]:
-        return app.settings.values() | {"sd_vae": app.models.vae_choice}
-
-    @router.post("/options")
-    async def set_options(body: dict[str, Any], caller: Caller = Depends(current_caller)) -> None:
-        require_admin(caller, "POST /sdapi/v1/options")
-        if "sd_model_checkpoint" in body:
-            try:
-                await app.switch_checkpoint(str(body["sd_model_checkpoint"]), job_owner(caller))
-            except CheckpointNotFoundError as error:
-                raise HTTPException(404, str(error)) from error
-        if "sd_vae" in body:
-            try:
-                await app.switch_vae(str(body["sd_vae"]), job_owner(caller))
-            except LookupError as error:
-                raise HTTPException(404, str(error)) from error
-        other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
-        try:
-            app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
-        except ValueError as error:
-            raise HTTPException(422, str(error)) from error
-
-    @router.get("/cmd-flags")
-    def cmd_flags() -> dict[str, Any]:
-        """The flags as A1111 lists them, except credentials: any logged-in user may read this route."""
-        return {key: HIDDEN if key in SECRET_FLAGS and value else str(value) if hasattr(value, "__fspath__") else value
-                for key, value in vars(app.options).items()}
+    register_options_routes(router, app)
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:
