@@ -168,7 +168,7 @@ async def run_xyz_plot(run: ScriptRun) -> GenerationOutput:
         axes = plot_axes(specs)
         cells = cell_requests(run.request, axes, random.Random())
     except ValueError as error:
-        raise FieldError("script_args", f"script_args: {error}") from error
+        raise FieldError("script_args", str(error)) from error
     outputs: list[GenerationOutput] = []
     for cell in cells:
         output = await run.generate(cell.request)
