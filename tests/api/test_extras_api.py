@@ -85,7 +85,7 @@ def test_extra_batch_images_scale_to_with_a_second_upscaler(client):
     ({"gfpgan_visibility": 0.5}, 422, "face restoration (GFPGAN, CodeFormer) is not available"),
     ({"codeformer_visibility": 1}, 422, "codeformer_visibility 1.0 must both be 0"),
     ({"upscaler_1": "SuperResolution 9000"}, 422,
-     "upscaler 'SuperResolution 9000' is not one of: None, Lanczos, Nearest, 4x-Tiny"),
+     "upscaler_1 'SuperResolution 9000' is not one of: None, Lanczos, Nearest, 4x-Tiny"),
     ({"upscaler_1": "broken"}, 422, "broken.pth: holds a list, not a state dict"),
     ({"resize_mode": 3}, 422, "resize_mode"),
     ({"upscaling_resize": 9}, 422, "upscaling_resize"),
