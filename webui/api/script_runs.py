@@ -5,10 +5,13 @@ Each maps A1111's `script_args` positions onto our own typed values and sends or
 
 from __future__ import annotations
 
+import io
 import random
 import shlex
 from dataclasses import replace
 from typing import Any
+
+from PIL import Image
 
 from webui.api.scripts import ApiScript, ApiScripts, ScriptArg, ScriptRun, script_arg
 from webui.engine.extras_request import ExtrasRequest
@@ -50,7 +53,7 @@ def _saved(image, infotext: str, seed: int) -> SavedImage:
 
 
 def _first_seed(request: GenerationRequest) -> int:
-    return request.seed if request.seed != RANDOM_SEED else random.randrange(MAX_SEED)
+    return request.seed if request.seed != RANDOM_SEED else random.Random().randrange(MAX_SEED)
 
 
 # --- SD upscale -------------------------------------------------------------------------------------------------
@@ -113,11 +116,7 @@ async def run_sd_upscale(run: ScriptRun) -> GenerationOutput:
     return replace(first, images=tuple(results))
 
 
-def _png_image(png: bytes):
-    import io
-
-    from PIL import Image
-
+def _png_image(png: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(png))
     image.load()
     return image
@@ -266,7 +265,7 @@ async def run_prompts_from_file(run: ScriptRun) -> GenerationOutput:
         raise FieldError("script_args[3]", "script_args[3] (list of prompt inputs) has no lines")
     base = run.request
     if (iterate or same_seed) and base.seed == RANDOM_SEED:
-        base = replace(base, seed=random.randrange(MAX_SEED))
+        base = replace(base, seed=random.Random().randrange(MAX_SEED))
     requests = []
     for number, line in enumerate(lines, start=1):
         requests.append(_line_request(base, parse_prompt_line(line, number), position, number))
