@@ -101,7 +101,7 @@ async def run_sd_upscale(run: ScriptRun) -> GenerationOutput:
         redrawn = []
         for index, piece in enumerate(pieces):
             request = replace(base, img2img=replace(base.img2img, image=piece), batch_size=1, batch_count=1,
-                              seed=seed + iteration + index)
+                              seed=seed + iteration + index, save_images=False)  # tiles are never saved (A1111)
             output = await run.generate(request)
             first = first or output
             if output.interrupted or not output.images:
