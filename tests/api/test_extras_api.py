@@ -86,7 +86,7 @@ def test_extra_batch_images_scale_to_with_a_second_upscaler(client):
     ({"codeformer_visibility": 1}, 422, "needs codeformer-v0.1.0.pth, which is not installed"),
     ({"codeformer_weight": 2}, 422, "codeformer_weight"),
     ({"upscaler_1": "SuperResolution 9000"}, 422,
-     "upscaler 'SuperResolution 9000' is not one of: None, Lanczos, Nearest, 4x-Tiny"),
+     "upscaler_1 'SuperResolution 9000' is not one of: None, Lanczos, Nearest, 4x-Tiny"),
     ({"upscaler_1": "broken"}, 422, "broken.pth: holds a list, not a state dict"),
     ({"resize_mode": 3}, 422, "resize_mode"),
     ({"upscaling_resize": 9}, 422, "upscaling_resize"),

@@ -50,9 +50,9 @@ def test_nothing_is_saved_unless_asked(client):
 
 
 def test_unsupported_fields_are_reported_not_pretended(client):
-    info = json.loads(txt2img(client, tiling=True, override_settings={"sd_hypernetwork": "x"},
+    info = json.loads(txt2img(client, s_min_uncond=0.5, override_settings={"sd_hypernetwork": "x"},
                               firstphase_width=64, width=70).json()["info"])
-    assert any(warning.startswith("tiling is not supported yet") for warning in info["warnings"])
+    assert any(warning.startswith("s_min_uncond is not supported yet") for warning in info["warnings"])
     assert any("firstphase_width" in warning for warning in info["warnings"])
     assert any("override_settings.sd_hypernetwork" in warning for warning in info["warnings"])
     assert "size 70x64 was rounded down to 64x64 (multiples of 8)" in info["warnings"]
@@ -167,12 +167,14 @@ def test_lists_and_models(client):
         "Align Your Steps", "Simple", "Normal", "DDIM", "Beta"]
     assert schedulers[2] == {"name": "karras", "label": "Karras", "aliases": None, "default_rho": 7.0,
                              "need_inner_model": False}
-    for route in ("loras", "prompt-styles", "extensions", "script-info", "sd-vae"):  # none installed here
+    for route in ("loras", "prompt-styles", "extensions", "hypernetworks", "sd-vae"):  # none installed here
         assert client.get(f"/sdapi/v1/{route}").json() == []
     assert [item["name"] for item in client.get("/sdapi/v1/upscalers").json()] == ["None", "Lanczos", "Nearest"]
     modes = [item["name"] for item in client.get("/sdapi/v1/latent-upscale-modes").json()]
     assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes and len(modes) == 6
-    assert client.get("/sdapi/v1/scripts").json() == {"txt2img": [], "img2img": []}
+    assert client.get("/sdapi/v1/scripts").json() == {
+        "txt2img": ["prompts from file or textbox", "x/y/z plot"],
+        "img2img": ["prompts from file or textbox", "x/y/z plot", "sd upscale"]}
     assert client.get("/sdapi/v1/embeddings").json() == {"loaded": {}, "skipped": {}}
     assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
     flags = client.get("/sdapi/v1/cmd-flags").json()
@@ -184,7 +186,10 @@ def test_lists_and_models(client):
 def test_options_get_and_set(client):
     options = client.get("/sdapi/v1/options").json()
     assert options["sd_model_checkpoint"].startswith("anime.safetensors [") and options["sd_vae"] == "Automatic"
-    assert client.post("/sdapi/v1/options", json={"enable_pnginfo": False, "not_a_setting": 1}).status_code == 200
+    unknown = client.post("/sdapi/v1/options", json={"enable_pnginfo": False, "not_a_setting": 1})
+    assert unknown.status_code == 422 and "not_a_setting: unknown option" in unknown.json()["detail"]
+    assert client.get("/sdapi/v1/options").json()["enable_pnginfo"] is True  # nothing changed
+    assert client.post("/sdapi/v1/options", json={"enable_pnginfo": False}).json() is None
     assert client.get("/sdapi/v1/options").json()["enable_pnginfo"] is False
     client.post("/sdapi/v1/options", json={"enable_pnginfo": True})
     response = client.post("/sdapi/v1/options", json={"sd_model_checkpoint": "missing.safetensors"})
@@ -274,6 +279,8 @@ def test_prompt_styles_route_and_styles_field(client):
         {"name": "anime", "prompt": "masterpiece, {prompt}", "negative_prompt": "lowres"}]
     info = json.loads(txt2img(client, prompt="1girl", styles=["anime"]).json()["info"])
     assert info["infotexts"][0].startswith("masterpiece, 1girl\nNegative prompt: lowres\n")
-    bad = txt2img(client, styles=["missing"])
-    assert bad.status_code == 422 and "known styles: anime" in bad.text
+    skipped = txt2img(client, prompt="1girl", styles=["missing", "anime"])  # A1111 skips a style it lacks
+    info = json.loads(skipped.json()["info"])
+    assert skipped.status_code == 200 and info["infotexts"][0].startswith("masterpiece, 1girl\n")
+    assert info["warnings"] == ["styles not found in styles.csv, skipped: missing"]
     client.app_context.paths.styles_file.unlink()

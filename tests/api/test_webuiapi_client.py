@@ -37,6 +37,7 @@ def test_txt2img_images_carry_our_infotext(api):
     assert result.info["all_seeds"] == [77, 78]
     assert result.images[1].info[PARAMETERS_KEY] == result.info["infotexts"][1]
     assert "Seed: 78, Size: 64x64" in result.info["infotexts"][1]
+    assert result.info["warnings"] == []  # webuiapi sends A1111's neutral values for every field: none is reported
 
 
 def test_models_options_and_switching(api):
@@ -69,7 +70,7 @@ def test_img2img_with_and_without_a_mask(api):
     init = Image.new("RGB", (64, 64), (200, 60, 60))
     plain = api.img2img(images=[init], prompt="1girl", seed=5, width=64, height=64, steps=4,
                         denoising_strength=0.5)
-    assert plain.images[0].size == (64, 64)
+    assert plain.images[0].size == (64, 64) and plain.info["warnings"] == []
     assert "Denoising strength: 0.5" in plain.images[0].info[PARAMETERS_KEY]
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (0, 0, 32, 64))
@@ -77,7 +78,7 @@ def test_img2img_with_and_without_a_mask(api):
                          denoising_strength=0.8, mask_blur=0, inpainting_fill=1, inpaint_full_res=False)
     result = masked.images[0].convert("RGB")
     assert result.getpixel((60, 30)) == (200, 60, 60)  # right half unmasked: untouched
-    assert "Mask blur: 0" in masked.info["infotexts"][0]
+    assert "Mask blur: 0" in masked.info["infotexts"][0] and masked.info["warnings"] == []
 
 
 def test_extras_through_the_client(api):

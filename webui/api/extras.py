@@ -87,6 +87,9 @@ def plaintext_html(text: str) -> str:
 async def _run(app: App, request: ExtrasRequest, inputs: list[ExtrasInput], owner: str) -> ExtrasResult:
     """Queue an Extras job in the shared queue (fair turns, ownership, limits) and await it holding no thread."""
     try:
+        app.upscalers.require(request.upscaler_1, "upscaler_1")  # the client's field names in the message
+        if request.blends_second:
+            app.upscalers.require(request.upscaler_2, "upscaler_2")
         job = app.submit_extras(ExtrasSpec(request, tuple(inputs), save=False), owner)
     except UnknownUpscalerError as error:
         raise HTTPException(422, str(error)) from error

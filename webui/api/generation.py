@@ -15,6 +15,7 @@ from webui.api.models import GenerationFields, Img2ImgRequest, Txt2ImgRequest
 from webui.app_context import VERSION_TEXT, App
 from webui.engine.request import (
     INPAINT_FILL_MODES,
+    SIZE_RANGE,
     SIZE_STEP,
     GenerationRequest,
     HiresFix,
@@ -38,7 +39,8 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
     warnings = body.unsupported_warnings()
     script_fields = (scripts or AlwaysOnScripts()).request_fields(
         app, body.alwayson_scripts, decode, isinstance(body, Img2ImgRequest))
-    sampler, scheduler = _sampler(app, body.sampler_name or body.sampler_index, body.scheduler)
+    sampler, scheduler = _sampler(app, body.sampler_name or body.sampler_index, body.scheduler,
+                                  "sampler_name" if body.sampler_name else "sampler_index")
     overrides = body.override_settings or {}
     checkpoint = overrides.get("sd_model_checkpoint")
     if checkpoint is not None:
@@ -46,12 +48,18 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
             checkpoint = app.models.find(str(checkpoint)).title
         except CheckpointNotFoundError as error:
             raise HTTPException(404, str(error)) from error
+    for name in ("width", "height"):  # checked as sent: the message names the client's value, not the rounded one
+        value = getattr(body, name)
+        if not SIZE_RANGE[0] <= value <= SIZE_RANGE[1]:
+            raise FieldError(name, f"{name} {value} is out of range; allowed: {SIZE_RANGE[0]}–{SIZE_RANGE[1]}")
     width, height = body.width - body.width % SIZE_STEP, body.height - body.height % SIZE_STEP
     if (width, height) != (body.width, body.height):
         warnings.append(f"size {body.width}x{body.height} was rounded down to {width}x{height} (multiples of 8)")
     try:
-        prompt, negative_prompt = app.styles.apply(body.prompt, body.negative_prompt, list(body.styles or []))
-        clip_skip = overrides.get("CLIP_stop_at_last_layers")
+        styles = _known_styles(app, body, warnings)
+        prompt, negative_prompt = app.styles.apply(body.prompt, body.negative_prompt, styles)
+        clip_skip = _whole_number(overrides.get("CLIP_stop_at_last_layers"),
+                                  "override_settings.CLIP_stop_at_last_layers")
         sampling = with_request_values(sampler_parameters(app.settings.get, overrides), eta=body.eta,
                                        s_churn=body.s_churn, s_tmin=body.s_tmin, s_tmax=body.s_tmax,
                                        s_noise=body.s_noise)
@@ -60,17 +68,41 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
             steps=body.steps, cfg_scale=body.cfg_scale, width=width, height=height, seed=body.seed,
             batch_size=body.batch_size, batch_count=body.n_iter, checkpoint=checkpoint,
             save_images=body.save_images and not body.do_not_save_samples,
-            clip_skip=int(clip_skip) if clip_skip is not None else None,
+            clip_skip=clip_skip,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
             seed_resize_from_h=body.seed_resize_from_h, sampling=sampling, restore_faces=body.restore_faces,
-            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, **script_fields)
+            img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, tiling=bool(body.tiling),
+            **script_fields)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
     except FieldError:
         raise
     except (ValueError, TypeError) as error:
         raise FieldError(*_caller_field(str(error))) from error
     return request, warnings
+
+
+def _known_styles(app: App, body: GenerationFields, warnings: list[str]) -> list[str]:
+    """A1111 skips a style it does not have; so do we, and say so in the warnings."""
+    known = {style.name for style in app.styles.styles()}
+    missing = [name for name in body.styles or [] if name not in known]
+    if missing:
+        warnings.append(f"styles not found in styles.csv, skipped: {', '.join(missing)}")
+    return [name for name in body.styles or [] if name in known]
+
+
+def _whole_number(value: object, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FieldError(field, f"{field} must be a whole number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise FieldError(field, f"{field} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise FieldError(field, f"{field} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def _caller_field(message: str) -> tuple[str, str]:
@@ -80,12 +112,15 @@ def _caller_field(message: str) -> tuple[str, str]:
     return field, f"{field} {rest}" if rest else message
 
 
-def _sampler(app: App, name: str, scheduler: str | None) -> tuple[str, str]:
+def _sampler(app: App, name: str, scheduler: str | None, field: str,
+             scheduler_field: str = "scheduler") -> tuple[str, str]:
+    """A1111 answers 404 for an unknown sampler; the message names the client's field."""
     try:
         sampler, scheduler = app.samplers.split_legacy_name(name, scheduler)
         app.samplers.resolve(sampler, scheduler)
     except ValueError as error:
-        raise HTTPException(404, str(error)) from error
+        named = scheduler_field if "schedule" in str(error) else field
+        raise HTTPException(404, f"{named}: {error}") from error
     return sampler, scheduler
 
 
@@ -95,7 +130,8 @@ def _hires(app: App, body: Txt2ImgRequest, sampler: str, scheduler: str) -> Hire
     hires_sampler = None
     hires_scheduler = None
     if body.hr_sampler_name not in (None, "", "Use same sampler"):
-        hires_sampler, hires_scheduler = _sampler(app, str(body.hr_sampler_name), None)
+        hires_sampler, hires_scheduler = _sampler(app, str(body.hr_sampler_name), None, "hr_sampler_name",
+                                                  "hr_scheduler")
     if body.hr_scheduler not in (None, "", "Use same scheduler"):
         hires_scheduler = body.hr_scheduler
     return HiresFix(

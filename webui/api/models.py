@@ -17,9 +17,9 @@ from webui.jobs.sampler_settings import SETTING_KEYS as SAMPLER_SETTING_KEYS
 # field → the values that ask for nothing (A1111's default and the neutral values clients such as webuiapi send):
 # accepted at those, reported when it holds anything else (features still to come).
 NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
-    "tiling": (None, False), "s_min_uncond": (None, 0, 0.0),
+    "s_min_uncond": (None, 0, 0.0),
     "refiner_checkpoint": (None, "", "None"), "refiner_switch_at": (None, 0, 0.0, 1, 1.0),
-    "script_name": (None, ""), "script_args": ([],), "infotext": (None, ""),
+    "infotext": (None, ""),
     "comments": (None, {}),
 }
 TXT2IMG_NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {

@@ -31,19 +31,21 @@ from webui.api.models import (
     PngInfoResponse,
     Txt2ImgRequest,
 )
+from webui.api.options_routes import register_options_routes
+from webui.api.script_runs import builtin_api_scripts
+from webui.api.scripts import ScriptRun, register_script_routes
 from webui.app_context import App
 from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.errors import FieldError
 from webui.infotext.parse import parse_infotext
 from webui.infotext.png import image_text_items
+from webui.jobs.generation import GenerationOutput
 from webui.jobs.job import Job, JobKind, JobSnapshot
 from webui.jobs.tasks import ModelSwitch, job_result
-from webui.model_manager.manager import CheckpointNotFoundError
 from webui.security.accounts import Caller
 
-EMPTY_LIST_ROUTES = ("hypernetworks", "script-info")
-SECRET_FLAGS = ("gradio_auth", "api_auth", "gradio_auth_path", "tls_keyfile")
-HIDDEN = "(hidden)"
+EMPTY_LIST_ROUTES: tuple[str, ...] = ()  # every A1111 list route has its own handler now
+HYPERNETWORK_SUFFIXES = (".pt", ".ckpt", ".safetensors")
 
 
 def decode_image(data: str, field: str = "image") -> Image.Image:
@@ -97,10 +99,6 @@ def _list_routes(router: APIRouter, app: App) -> None:
     def latent_upscale_modes() -> list[dict[str, str]]:
         return [{"name": name} for name in LATENT_UPSCALE_MODES]
 
-    @router.get("/scripts")
-    def scripts() -> dict[str, list[str]]:
-        return {"txt2img": [], "img2img": []}
-
     router.add_api_route("/extensions", lambda: sdapi_extension_list(app.extensions), methods=["GET"],
                          name="extensions")
     for name in EMPTY_LIST_ROUTES:
@@ -120,6 +118,15 @@ def _network_routes(router: APIRouter, app: App) -> None:
                                   "shape": shape.width, "vectors": shape.vectors}
                            for name, shape in catalogue.loaded.items()},
                 "skipped": {name: {"reason": reason} for name, reason in catalogue.skipped.items()}}
+
+    @router.get("/hypernetworks")
+    def hypernetworks() -> list[dict[str, str]]:
+        """A1111's list (name = file stem, path) of models/hypernetworks; Kestrel cannot apply them yet, and a
+        `<hypernet:…>` tag says so in the job's warnings."""
+        folder = app.paths.models / "hypernetworks"
+        files = sorted(path for path in folder.rglob("*") if path.suffix.lower() in HYPERNETWORK_SUFFIXES) \
+            if folder.is_dir() else []
+        return [{"name": path.stem, "path": str(path)} for path in files]
 
     @router.get("/loras")
     def loras() -> list[dict[str, Any]]:
@@ -163,34 +170,7 @@ def _refresh_routes(router: APIRouter, app: App) -> None:
 
 
 def _options_routes(router: APIRouter, app: App) -> None:
-    @router.get("/options")
-    def get_options() -> dict[str, Any]:
-        return app.settings.values() | {"sd_vae": app.models.vae_choice}
-
-    @router.post("/options")
-    async def set_options(body: dict[str, Any], caller: Caller = Depends(current_caller)) -> None:
-        require_admin(caller, "POST /sdapi/v1/options")
-        if "sd_model_checkpoint" in body:
-            try:
-                await app.switch_checkpoint(str(body["sd_model_checkpoint"]), job_owner(caller))
-            except CheckpointNotFoundError as error:
-                raise HTTPException(404, str(error)) from error
-        if "sd_vae" in body:
-            try:
-                await app.switch_vae(str(body["sd_vae"]), job_owner(caller))
-            except LookupError as error:
-                raise HTTPException(404, str(error)) from error
-        other = {key: value for key, value in body.items() if key not in ("sd_model_checkpoint", "sd_vae")}
-        try:
-            app.settings.update({key: value for key, value in other.items() if app.settings.knows(key)})
-        except ValueError as error:
-            raise HTTPException(422, str(error)) from error
-
-    @router.get("/cmd-flags")
-    def cmd_flags() -> dict[str, Any]:
-        """The flags as A1111 lists them, except credentials: any logged-in user may read this route."""
-        return {key: HIDDEN if key in SECRET_FLAGS and value else str(value) if hasattr(value, "__fspath__") else value
-                for key, value in vars(app.options).items()}
+    register_options_routes(router, app)
 
     @router.get("/memory")
     def memory() -> dict[str, Any]:
@@ -213,16 +193,29 @@ def _meminfo(field: str) -> int:
 
 def _job_routes(router: APIRouter, app: App) -> None:
     scripts = builtin_alwayson_scripts()
+    selectable = builtin_api_scripts(app.upscalers.names())
+    register_script_routes(router, selectable, scripts)
 
     async def run(body: GenerationFields, request: GenerationRequest, warnings: list[str],
                   caller: Caller) -> ImageResponse:
         """Admit and queue the job (on a pool thread: it encodes and stores the payload), then await it holding no
-        thread; a client that goes away does not cancel it (it stays in its history)."""
-        job: Job = await app.jobs.off_loop(app.submit_generation, request, job_owner(caller))
-        output = await job_result(job)
+        thread; a client that goes away does not cancel it (it stays in its history). A `script_name` runs the
+        script instead, which queues its own jobs the same way."""
+        owner = job_owner(caller)
+
+        async def generate(one: GenerationRequest) -> GenerationOutput:
+            job: Job = await app.jobs.off_loop(app.submit_generation, one, owner)
+            return await job_result(job)
+
+        if body.script_name:
+            script = selectable.find(body.script_name, isinstance(body, Img2ImgRequest))
+            output = await script.runner(ScriptRun(app, request, owner, list(body.script_args),
+                                                   isinstance(body, Img2ImgRequest), warnings, generate))
+        else:
+            output = await generate(request)
         if body.override_settings and not body.override_settings_restore_afterwards:
             if caller.is_admin:
-                await _keep_overrides(app, output.request or request, job_owner(caller))
+                await _keep_overrides(app, output.request or request, owner)
             else:
                 warnings.append("override_settings_restore_afterwards=false was ignored: changing the settings for "
                                 "everyone needs an admin account")
@@ -232,15 +225,18 @@ def _job_routes(router: APIRouter, app: App) -> None:
         return ImageResponse(images=images, parameters=parameters,
                              info=info_json(app, body, output.request or request, output, warnings))
 
+    async def prepare(body: GenerationFields) -> tuple[GenerationRequest, list[str]]:
+        if body.script_name:  # an unknown script is refused before anything is decoded or queued
+            selectable.find(body.script_name, isinstance(body, Img2ImgRequest))
+        return await run_in_threadpool(generation_request, app, body, decode_image, scripts)
+
     @router.post("/txt2img", response_model=ImageResponse)
     async def txt2img(body: Txt2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)
-        return await run(body, *prepared, caller)
+        return await run(body, *await prepare(body), caller)
 
     @router.post("/img2img", response_model=ImageResponse)
     async def img2img(body: Img2ImgRequest, caller: Caller = Depends(current_caller)) -> ImageResponse:
-        prepared = await run_in_threadpool(generation_request, app, body, decode_image, scripts)  # decoding takes time
-        return await run(body, *prepared, caller)
+        return await run(body, *await prepare(body), caller)  # decoding takes time: on the pool
 
     _progress_routes(router, app)
 

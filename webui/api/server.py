@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
 from webui import __version__
@@ -39,13 +41,42 @@ def create_http_app(app: App, page=None) -> FastAPI:
         return {"status": "ok", "checkpoint": loaded.record.title if loaded and not private else None}
 
     install_error_handlers(http)
-    http.include_router(create_job_router(app))
-    http.include_router(create_user_router(app))
-    if serves_api:
-        http.include_router(create_sdapi_router(app))
-        http.include_router(create_controlnet_router(app))
+    routers = [create_job_router(app), create_user_router(app),
+               *([create_sdapi_router(app), create_controlnet_router(app)] if serves_api else [])]
+    for router in routers:
+        add_method_not_allowed_routes(router)
+        http.include_router(router)
     mount_extension_routes(http, app.extensions, page)  # the security gate applies to them like to any route
+    add_method_not_allowed_routes(http)
     return http
+
+
+API_PREFIXES = ("/sdapi/", "/kestrel/", "/internal/")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def add_method_not_allowed_routes(routes: FastAPI | APIRouter) -> None:
+    """A known API path asked with another method is 405 naming the allowed ones. Without these routes the UI
+    mounted at "/" (added after) takes the request and answers 404, since a path whose method does not match is
+    only a partial match for Starlette. Called on each router before it is included (an included router's routes
+    are not in the app's list) and on the app for its own routes."""
+    allowed: dict[str, set[str]] = {}
+    for route in routes.routes:
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIXES):
+            allowed.setdefault(route.path, set()).update(route.methods or ())
+    prefix = routes.prefix if isinstance(routes, APIRouter) else ""
+    for path, methods in allowed.items():
+        others = [method for method in METHODS if method not in methods]
+        if others:
+            routes.add_api_route(path.removeprefix(prefix), _not_allowed(", ".join(sorted(methods - {"HEAD"}))),
+                                 methods=others, include_in_schema=False, name=f"method_not_allowed:{path}")
+
+
+def _not_allowed(allow: str):
+    async def not_allowed() -> JSONResponse:
+        return JSONResponse({"detail": f"Method Not Allowed; allowed: {allow}"}, status_code=405,
+                            headers={"Allow": allow})
+    return not_allowed
 
 
 def secure(http, app: App, file_roots: tuple[Path, ...]):

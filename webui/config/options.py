@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from webui.config.a1111_options_catalog import catalog_specs
 from webui.config.atomic import write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class OptionSpec:
     component: str | None = None   # "slider", "radio", "dropdown", ... (None: chosen from the default's type)
     section_label: str | None = None  # the Settings tab's title for a section it does not know (extensions)
     step: float | None = None      # a slider's step
+    # False for an A1111 key Kestrel lists and remembers but does not act on yet (a1111_options_catalog.py): the
+    # API says so when it is set, and the Settings tab may show it read-only
+    honoured: bool = True
 
     def coerce(self, value: Any) -> Any:
         """The value in the default's type, or ValueError naming the setting and what is allowed."""
@@ -75,7 +79,10 @@ class OptionRegistry:
             self.add(spec)
 
     def add(self, spec: OptionSpec) -> None:
-        if spec.key in self._specs:
+        """Register a setting; one that honours an A1111 key only catalogued so far takes the catalogue's place
+        (an extension or feature that implements it), anything else registered twice raises."""
+        existing = self._specs.get(spec.key)
+        if existing is not None and (existing.honoured or not spec.honoured):
             raise ValueError(f"setting {spec.key!r} is registered twice")
         self._specs[spec.key] = spec
 
@@ -90,8 +97,13 @@ class OptionRegistry:
 
 
 def default_options() -> OptionRegistry:
-    """The settings the foundation honours, with A1111's keys and defaults."""
-    return OptionRegistry([
+    """The settings Kestrel honours, with A1111's keys and defaults, then every other A1111 key (not honoured)."""
+    honoured = honoured_options()
+    return OptionRegistry([*honoured, *catalog_specs(OptionSpec, {spec.key for spec in honoured})])
+
+
+def honoured_options() -> list[OptionSpec]:
+    return [
         OptionSpec("sd_model_checkpoint", None, "Stable Diffusion checkpoint", "sd", in_settings_tab=False),
         OptionSpec("sd_checkpoint_hash", "", "SHA256 hash of the current checkpoint", "sd", in_settings_tab=False),
         OptionSpec("sd_vae", "Automatic", "SD VAE", "sd", in_settings_tab=False),
@@ -136,7 +148,7 @@ def default_options() -> OptionRegistry:
                    "Live preview display period (in sampling steps; -1 = only at the end)", "ui", minimum=-1,
                    maximum=150),
         *sampler_option_specs(),
-    ])
+    ]
 
 
 def sampler_option_specs() -> list[OptionSpec]:

@@ -38,6 +38,7 @@ from webui.engine.sampling import (
     ProgressCallback,
     SkipCheck,
 )
+from webui.engine.seamless import pipeline_tiling
 from webui.engine.seams import EngineSeams
 from webui.engine.seeds import batch_noise, batch_seeds, image_seeds, resolve_seed
 from webui.engine.upscale import UnknownUpscalerError, UpscalerRegistry
@@ -184,11 +185,12 @@ class GenerationEngine:
         notes: list[str] = list(networks.notes)
         skipped = 0
         with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras), \
-                self._control(request, loaded) as control:
+                self._control(request, loaded) as control, pipeline_tiling(loaded.pipeline, request.tiling):
             facts = model_facts(loaded, request)
             plan = replace(self._plan(loaded, request, networks, sampler, hires_sampler), control=control)
-            infotext = JobInfotext(request, plan, loaded, options,
-                                   (*self._control_keys(request, control), *self._hash_keys(networks, plan)))
+            tiling_keys = (("Tiling", True),) if request.tiling else ()
+            infotext = JobInfotext(request, plan, loaded, options, (*tiling_keys, *self._control_keys(request, control),
+                                                                    *self._hash_keys(networks, plan)))
             for batch_index in range(request.batch_count):
                 if signals.cancel_requested():
                     break

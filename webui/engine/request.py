@@ -191,6 +191,7 @@ class GenerationRequest:
     sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
     controlnet: tuple[ControlNetUnit, ...] = ()  # the enabled ControlNet units, in UI order
     restore_faces: bool | None = None  # None = A1111's `face_restoration` setting (admission fills it in)
+    tiling: bool = False           # A1111's "Tiling": circular padding, the image tiles seamlessly (seamless.py)
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",

@@ -92,7 +92,9 @@ def parse_values(axis: AxisType, text: str) -> list:
         try:
             values += _numbers(item, axis.kind) if axis.numeric_ranges else [axis.kind(item)]
         except ValueError as error:
-            raise ValueError(f"{axis.label}: {item!r} is not a valid value ({error})") from None
+            reason = {int: "not a whole number", float: "not a number"}.get(axis.kind) if "literal" in str(error) \
+                or "convert" in str(error) else str(error)
+            raise ValueError(f"{axis.label}: {item!r} is not a valid value ({reason})") from None
     if axis.label != "Nothing" and not values:
         raise ValueError(f"{axis.label}: no values given")
     return values or [None]
