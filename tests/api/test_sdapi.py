@@ -173,8 +173,8 @@ def test_lists_and_models(client):
     modes = [item["name"] for item in client.get("/sdapi/v1/latent-upscale-modes").json()]
     assert modes[0] == "Latent" and "Latent (nearest-exact)" in modes and len(modes) == 6
     assert client.get("/sdapi/v1/scripts").json() == {
-        "txt2img": ["prompts from file or textbox", "x/y/z plot"],
-        "img2img": ["prompts from file or textbox", "x/y/z plot", "sd upscale"]}
+        "txt2img": ["prompts from file or textbox", "x/y/z plot", "controlnet"],
+        "img2img": ["prompts from file or textbox", "x/y/z plot", "sd upscale", "controlnet"]}
     assert client.get("/sdapi/v1/embeddings").json() == {"loaded": {}, "skipped": {}}
     assert client.post("/sdapi/v1/refresh-checkpoints").status_code == 200
     flags = client.get("/sdapi/v1/cmd-flags").json()
