@@ -33,7 +33,7 @@ from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.file_checks import FileChecks
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.loaders import LoaderRegistry, default_loaders
-from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
+from webui.model_manager.memory_policy import MemoryPlan, leaner_plan, with_weight_storage
 from webui.model_manager.probe import Architecture, UnsupportedArchitectureError, default_probes
 from webui.model_manager.refusals import check_location, refusal
 from webui.model_manager.safetensors_header import CheckpointFormatError
@@ -46,6 +46,7 @@ from webui.model_manager.sd1_pipeline import (
     can_swap_into,
     components_of,
     prepare_weights,
+    store_unet,
 )
 from webui.model_manager.tokenizer import build_clip_tokenizer
 from webui.model_manager.vae import AUTOMATIC, VaeRecord, read_vae_weights, resolve_vae, scan_vaes
@@ -236,9 +237,19 @@ class ModelManager:
         report(f"loading {record.name}", 0.4)
         state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
         configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
-        weights = prepare_weights(configs, state_dict, self._plan)
-        return PreparedCheckpoint(record, checked.architecture, configs, weights,
-                                  is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1")
+        unquantised = prepare_weights(configs, state_dict, replace(self._plan, fp8_weights=False))
+        del state_dict  # the file's tensors: with fp8 the unquantised ones go too, unless cache_fp16_weight keeps them
+        return self._stored(PreparedCheckpoint(record, checked.architecture, configs, unquantised,
+                                               is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1"))
+
+    def _stored(self, unquantised: PreparedCheckpoint) -> PreparedCheckpoint:
+        """A prepared checkpoint (unquantised weights) as the plan stores it: with fp8, its UNet cast, plus the
+        unquantised UNet when `cache_fp16_weight` asks to keep it."""
+        if not self._plan.fp8_weights:
+            return unquantised
+        keep = unquantised.weights["unet"] if self._plan.cache_fp16_weight else None
+        return replace(unquantised, weights=store_unet(unquantised.configs, unquantised.weights, self._plan),
+                       unquantised_unet=keep)
 
     def _activate(self, prepared: PreparedCheckpoint, seconds: float, from_cache: bool) -> LoadedModel:
         """Swap into the resident pipeline when the architecture matches, else build a new one.
@@ -317,6 +328,43 @@ class ModelManager:
             self._loaded = replace(self._loaded, plan=plan)
             log.warning("out of memory: now using %s", plan.describe())
             return self._loaded
+
+    def set_weight_storage(self, fp8_storage: str, cache_fp16_weight: bool, no_auto_fp8: bool = False) -> bool:
+        """A1111's `fp8_storage`/`cache_fp16_weight` changed: rebuild the live model stored as the new plan says.
+        Returns whether the weights changed storage. Layerwise casting cannot be unhooked, so the pipeline is
+        rebuilt; going back to unquantised weights never up-casts fp8 (lossy): it uses the copy `cache_fp16_weight`
+        kept, else reads the file again. Cached checkpoints stored the other way are dropped."""
+        with self._lock:
+            plan = with_weight_storage(self._plan, fp8_storage, cache_fp16_weight, no_auto_fp8)
+            changed = plan.fp8_weights != self._plan.fp8_weights or (
+                plan.fp8_weights and plan.cache_fp16_weight != self._plan.cache_fp16_weight)
+            self._plan = plan
+            if not changed:
+                return False
+            live = self._loaded
+            live_entry = self._cache.get(str(live.record.path)) if live else None
+            self._cache.clear()
+            self._loaded, self._slots = None, None
+            self._release_memory()
+            if live is None:
+                return True
+            unquantised = self._unquantised(live_entry) if live_entry else None
+            prepared = self._stored(unquantised) if unquantised else self._prepare(live.record, lambda *_: None)
+            self._loaded = self._activate(prepared, 0.0, from_cache=unquantised is not None)
+            self._cache.put(prepared)
+            self._loaded = self._apply_vae(self._loaded)
+            log.info("weights now stored as %s", plan.describe())
+            return True
+
+    @staticmethod
+    def _unquantised(entry: PreparedCheckpoint) -> PreparedCheckpoint | None:
+        """The entry with its unquantised UNet (the kept copy, or its own weights when they are not fp8); None when
+        only fp8 weights are left, which must not be up-cast."""
+        if entry.unquantised_unet is not None:
+            return replace(entry, weights={**entry.weights, "unet": entry.unquantised_unet}, unquantised_unet=None)
+        if any(tensor.dtype == torch.float8_e4m3fn for tensor in entry.weights["unet"].values()):
+            return None
+        return entry
 
     def unload(self) -> None:
         """Drop the live model and the RAM cache (A1111's unload-checkpoint)."""

@@ -1,0 +1,116 @@
+"""fp8 weight storage (A1111's `fp8_storage`/`cache_fp16_weight`) on the tiny model, on the CPU: stored dtype,
+compute dtype, a LoRA on top, and switching back to "Disable" giving the exact weights a plain load gives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.support.networks import write_kohya_lora
+from webui.engine.lora import LoraToApply, applied_loras
+from webui.model_manager.checkpoint_files import CheckpointReaders
+from webui.model_manager.manager import ModelManager, ModelSources
+from webui.model_manager.memory_policy import DeviceInfo, PrecisionFlags, plan_memory
+from webui.model_manager.weight_storage import FP8_DTYPE, resident_bytes
+
+
+class CountingReaders(CheckpointReaders):
+    """Counts whole-file reads, to tell a rebuild from the RAM copy from one that read the file again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read_state_dict(self, path):
+        self.reads += 1
+        return super().read_state_dict(path)
+
+
+def manager_for(checkpoint, fp8_storage="Disable", cache_fp16_weight=False):
+    readers = CountingReaders()
+    plan = plan_memory(DeviceInfo("cpu"), PrecisionFlags(fp8_storage=fp8_storage, cache_fp16_weight=cache_fp16_weight))
+    manager = ModelManager(ModelSources((checkpoint.parent,)), plan, None, readers=readers)
+    manager.refresh()
+    manager.load(checkpoint.name)
+    return manager, readers
+
+
+def unet_state(manager) -> dict[str, torch.Tensor]:
+    return {key: value.detach().clone() for key, value in manager.loaded.pipeline.unet.state_dict().items()}
+
+
+def denoise_once(pipeline) -> torch.Tensor:
+    """One UNet call on fixed inputs, in the UNet's compute dtype (what every sampling step does)."""
+    generator = torch.Generator().manual_seed(0)
+    unet = pipeline.unet
+    latents = torch.randn(1, unet.config.in_channels, 8, 8, generator=generator)
+    context = torch.randn(1, 77, unet.config.cross_attention_dim, generator=generator)
+    with torch.inference_mode():
+        return unet(latents, 10, encoder_hidden_states=context).sample
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_checkpoint):
+    manager, _ = manager_for(tiny_checkpoint)
+    return unet_state(manager), denoise_once(manager.loaded.pipeline)
+
+
+def test_fp8_stores_linear_and_conv_weights_in_fp8_and_computes_in_the_plan_dtype(tiny_checkpoint, plain):
+    manager, _ = manager_for(tiny_checkpoint, "Enable")
+    unet = manager.loaded.pipeline.unet
+    dtypes = {name: parameter.dtype for name, parameter in unet.named_parameters()}
+    assert dtypes["conv_in.weight"] == dtypes["mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight"] \
+        == FP8_DTYPE
+    assert dtypes["conv_norm_out.weight"] == torch.float32  # diffusers keeps norms unquantised
+    assert unet.dtype == torch.float32                      # diffusers reports the compute dtype
+    out = denoise_once(manager.loaded.pipeline)
+    assert out.dtype == torch.float32
+    reference = plain[1]
+    assert not torch.equal(out, reference) and torch.allclose(out, reference, atol=0.25)  # quantised, close
+    full = sum(tensor.numel() * 2 for tensor in plain[0].values())  # the same UNet in fp16
+    assert resident_bytes(unet) <= 0.55 * full
+    assert ("FP8 weight", "Enable") in manager.plan.infotext_fp8
+
+
+def test_a_lora_applies_on_fp8_weights_and_leaves_them_as_they_were(tiny_checkpoint, tmp_path):
+    manager, _ = manager_for(tiny_checkpoint, "Enable")
+    pipeline = manager.loaded.pipeline
+    before, stored = denoise_once(pipeline), unet_state(manager)
+    import safetensors.torch
+    lora_file = write_kohya_lora(pipeline, tmp_path / "style.safetensors", text_encoder=False)
+    lora = LoraToApply("style", safetensors.torch.load_file(str(lora_file)), te_weight=1.0, unet_weight=1.0)
+    with applied_loras(pipeline, [lora]):
+        with_lora = denoise_once(pipeline)
+    assert not torch.allclose(with_lora, before, atol=1e-3)
+    after = unet_state(manager)
+    assert all(after[key].dtype == stored[key].dtype and torch.equal(after[key].float(), stored[key].float())
+               for key in stored)
+    assert torch.equal(denoise_once(pipeline), before)
+
+
+@pytest.mark.parametrize("cache_fp16_weight, file_reads", [(False, 1), (True, 0)])
+def test_switching_back_to_disable_restores_the_weights_bit_for_bit(tiny_checkpoint, plain, cache_fp16_weight,
+                                                                     file_reads):
+    manager, readers = manager_for(tiny_checkpoint)
+    assert manager.set_weight_storage("Enable", cache_fp16_weight)
+    assert manager.loaded.pipeline.unet.conv_in.weight.dtype == FP8_DTYPE
+    assert manager.plan.fp8_weights and manager.plan.infotext_fp8[1] == ("Cache FP16 weight for LoRA",
+                                                                         str(cache_fp16_weight))
+    reads = readers.reads
+    assert manager.set_weight_storage("Disable", cache_fp16_weight)
+    assert readers.reads - reads == file_reads  # the RAM copy when it was kept, else the file again
+    restored = unet_state(manager)
+    assert restored.keys() == plain[0].keys()
+    assert all(restored[key].dtype == plain[0][key].dtype and torch.equal(restored[key], plain[0][key])
+               for key in restored)
+    assert torch.equal(denoise_once(manager.loaded.pipeline), plain[1])
+    assert not manager.plan.fp8_weights and manager.plan.infotext_fp8 == ()
+    assert not manager.set_weight_storage("Disable", cache_fp16_weight)  # no change, no rebuild
+
+
+def test_the_ram_cache_counts_an_fp8_entry_at_its_stored_size(tiny_checkpoint):
+    plain_manager, _ = manager_for(tiny_checkpoint)
+    fp8_manager, _ = manager_for(tiny_checkpoint, "Enable")
+    kept_manager, _ = manager_for(tiny_checkpoint, "Enable", cache_fp16_weight=True)
+    plain, fp8, kept = (manager.cache.total_bytes() for manager in (plain_manager, fp8_manager, kept_manager))
+    assert fp8 < plain < kept
