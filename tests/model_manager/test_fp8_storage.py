@@ -51,66 +51,67 @@ def denoise_once(pipeline) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def plain(tiny_checkpoint):
-    manager, _ = manager_for(tiny_checkpoint)
-    return unet_state(manager), denoise_once(manager.loaded.pipeline)
+    """A manager loaded with fp8 "Disable" (switched back and forth by the round-trip test), its UNet weights
+    and one denoising step's output as loaded."""
+    manager, readers = manager_for(tiny_checkpoint)
+    return manager, readers, unet_state(manager), denoise_once(manager.loaded.pipeline)
 
 
-def test_fp8_stores_linear_and_conv_weights_in_fp8_and_computes_in_the_plan_dtype(tiny_checkpoint, plain):
-    manager, _ = manager_for(tiny_checkpoint, "Enable")
-    unet = manager.loaded.pipeline.unet
+@pytest.fixture(scope="module")
+def fp8_manager(tiny_checkpoint):
+    return manager_for(tiny_checkpoint, "Enable")[0]
+
+
+def test_fp8_stores_linear_and_conv_weights_in_fp8_and_computes_in_the_plan_dtype(fp8_manager, plain):
+    unet = fp8_manager.loaded.pipeline.unet
     dtypes = {name: parameter.dtype for name, parameter in unet.named_parameters()}
     assert dtypes["conv_in.weight"] == dtypes["mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight"] \
         == FP8_DTYPE
     assert dtypes["conv_norm_out.weight"] == torch.float32  # diffusers keeps norms unquantised
     assert unet.dtype == torch.float32                      # diffusers reports the compute dtype
-    out = denoise_once(manager.loaded.pipeline)
+    out = denoise_once(fp8_manager.loaded.pipeline)
     assert out.dtype == torch.float32
-    reference = plain[1]
+    reference = plain[3]
     assert not torch.equal(out, reference) and torch.allclose(out, reference, atol=0.25)  # quantised, close
-    full = sum(tensor.numel() * 2 for tensor in plain[0].values())  # the same UNet in fp16
-    assert resident_bytes(unet) <= 0.55 * full
-    assert ("FP8 weight", "Enable") in manager.plan.infotext_fp8
+    fp16_bytes = sum(tensor.numel() * 2 for tensor in plain[2].values())  # the same UNet in fp16
+    assert resident_bytes(unet) <= 0.55 * fp16_bytes
+    assert fp8_manager.plan.infotext_fp8 == (("FP8 weight", "Enable"), ("Cache FP16 weight for LoRA", "False"))
+    assert fp8_manager.cache.total_bytes() < plain[0].cache.total_bytes()  # the RAM cache holds fp8 too
 
 
-def test_a_lora_applies_on_fp8_weights_and_leaves_them_as_they_were(tiny_checkpoint, tmp_path):
-    manager, _ = manager_for(tiny_checkpoint, "Enable")
-    pipeline = manager.loaded.pipeline
-    before, stored = denoise_once(pipeline), unet_state(manager)
+def test_a_lora_applies_on_fp8_weights_and_leaves_them_as_they_were(fp8_manager, tmp_path):
     import safetensors.torch
+
+    pipeline = fp8_manager.loaded.pipeline
+    before, stored = denoise_once(pipeline), unet_state(fp8_manager)
     lora_file = write_kohya_lora(pipeline, tmp_path / "style.safetensors", text_encoder=False)
     lora = LoraToApply("style", safetensors.torch.load_file(str(lora_file)), te_weight=1.0, unet_weight=1.0)
     with applied_loras(pipeline, [lora]):
         with_lora = denoise_once(pipeline)
     assert not torch.allclose(with_lora, before, atol=1e-3)
-    after = unet_state(manager)
+    after = unet_state(fp8_manager)
+    assert after.keys() == stored.keys()
     assert all(after[key].dtype == stored[key].dtype and torch.equal(after[key].float(), stored[key].float())
                for key in stored)
     assert torch.equal(denoise_once(pipeline), before)
 
 
-@pytest.mark.parametrize("cache_fp16_weight, file_reads", [(False, 1), (True, 0)])
-def test_switching_back_to_disable_restores_the_weights_bit_for_bit(tiny_checkpoint, plain, cache_fp16_weight,
-                                                                     file_reads):
-    manager, readers = manager_for(tiny_checkpoint)
-    assert manager.set_weight_storage("Enable", cache_fp16_weight)
-    assert manager.loaded.pipeline.unet.conv_in.weight.dtype == FP8_DTYPE
-    assert manager.plan.fp8_weights and manager.plan.infotext_fp8[1] == ("Cache FP16 weight for LoRA",
-                                                                         str(cache_fp16_weight))
-    reads = readers.reads
-    assert manager.set_weight_storage("Disable", cache_fp16_weight)
-    assert readers.reads - reads == file_reads  # the RAM copy when it was kept, else the file again
-    restored = unet_state(manager)
-    assert restored.keys() == plain[0].keys()
-    assert all(restored[key].dtype == plain[0][key].dtype and torch.equal(restored[key], plain[0][key])
-               for key in restored)
-    assert torch.equal(denoise_once(manager.loaded.pipeline), plain[1])
-    assert not manager.plan.fp8_weights and manager.plan.infotext_fp8 == ()
-    assert not manager.set_weight_storage("Disable", cache_fp16_weight)  # no change, no rebuild
-
-
-def test_the_ram_cache_counts_an_fp8_entry_at_its_stored_size(tiny_checkpoint):
-    plain_manager, _ = manager_for(tiny_checkpoint)
-    fp8_manager, _ = manager_for(tiny_checkpoint, "Enable")
-    kept_manager, _ = manager_for(tiny_checkpoint, "Enable", cache_fp16_weight=True)
-    plain, fp8, kept = (manager.cache.total_bytes() for manager in (plain_manager, fp8_manager, kept_manager))
-    assert fp8 < plain < kept
+def test_switching_back_to_disable_restores_the_weights_bit_for_bit(plain):
+    manager, readers, weights, output = plain
+    for cache_fp16_weight, file_reads in ((False, 1), (True, 0)):
+        assert manager.set_weight_storage("Enable", cache_fp16_weight)
+        assert manager.loaded.pipeline.unet.conv_in.weight.dtype == FP8_DTYPE
+        assert manager.plan.infotext_fp8[1] == ("Cache FP16 weight for LoRA", str(cache_fp16_weight))
+        kept = manager.cache.total_bytes()
+        reads = readers.reads
+        assert manager.set_weight_storage("Disable", cache_fp16_weight)
+        assert readers.reads - reads == file_reads  # the RAM copy when it was kept, else the file again
+        restored = unet_state(manager)
+        assert restored.keys() == weights.keys()
+        assert all(restored[key].dtype == weights[key].dtype and torch.equal(restored[key], weights[key])
+                   for key in restored)
+        assert not manager.plan.fp8_weights and manager.plan.infotext_fp8 == ()
+        if cache_fp16_weight:  # fp8 plus the unquantised copy costs more RAM than the unquantised weights alone
+            assert kept > manager.cache.total_bytes()
+    assert torch.equal(denoise_once(manager.loaded.pipeline), output)
+    assert not manager.set_weight_storage("Disable", False)  # nothing changes, nothing is rebuilt

@@ -52,6 +52,7 @@ from webui.model_manager.tokenizer import build_clip_tokenizer
 from webui.model_manager.vae import AUTOMATIC, VaeRecord, read_vae_weights, resolve_vae, scan_vaes
 from webui.model_manager.weight_cache import PreparedCheckpoint, WeightCache
 from webui.model_manager.weight_slots import Weights, WeightSlots
+from webui.model_manager.weight_storage import Fp8Keys
 
 log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done)
@@ -120,6 +121,7 @@ class ModelManager:
         self._vae_choice = AUTOMATIC
         self._external_vae: tuple[VaeRecord, Weights] | None = None  # the last VAE file read, kept for switches
         self._tokenizer: CLIPTokenizer | None = None
+        self._fp8_keys = Fp8Keys()
 
     @property
     def plan(self) -> MemoryPlan:
@@ -230,15 +232,19 @@ class ModelManager:
     def _prepare(self, record: CheckpointRecord, report: LoadProgress) -> PreparedCheckpoint:
         report(f"reading {record.name}", 0.0)
         checked = self._checks.check(record.name, record.path, self._sources.folders, self._sources.extra_files)
-        if self._hash_cache is not None and record.sha256 is None:
-            def hash_progress(done: int, total: int) -> None:
-                report(f"hashing {record.name}", 0.4 * done / max(total, 1))
-            record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, hash_progress))
-        report(f"loading {record.name}", 0.4)
-        state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
-        configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
-        unquantised = prepare_weights(configs, state_dict, replace(self._plan, fp8_weights=False))
-        del state_dict  # the file's tensors: with fp8 the unquantised ones go too, unless cache_fp16_weight keeps them
+        hashing = None
+        if self._hash_cache is not None and record.sha256 is None:  # hashed beside the load: one read, overlapped
+            hashing = self._hash_cache.start(record.path, record.name)
+        report(f"loading {record.name}", 0.1 if hashing else 0.4)
+        try:
+            state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
+            configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
+            unquantised = prepare_weights(configs, state_dict, replace(self._plan, fp8_weights=False))
+            del state_dict  # the file's tensors (with fp8 the unquantised ones go too, unless cache_fp16_weight)
+        finally:
+            sha256 = hashing.result() if hashing else None  # waited for even when the load failed: no stray reader
+        if sha256 is not None:
+            record = record.with_sha256(sha256)
         return self._stored(PreparedCheckpoint(record, checked.architecture, configs, unquantised,
                                                is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1"))
 
@@ -248,7 +254,8 @@ class ModelManager:
         if not self._plan.fp8_weights:
             return unquantised
         keep = unquantised.weights["unet"] if self._plan.cache_fp16_weight else None
-        return replace(unquantised, weights=store_unet(unquantised.configs, unquantised.weights, self._plan),
+        return replace(unquantised, weights=store_unet(unquantised.configs, unquantised.weights, self._plan,
+                                                         self._fp8_keys),
                        unquantised_unet=keep)
 
     def _activate(self, prepared: PreparedCheckpoint, seconds: float, from_cache: bool) -> LoadedModel:

@@ -27,6 +27,7 @@ from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import SD1Configs
 from webui.model_manager.weight_slots import Weights
 from webui.model_manager.weight_storage import (
+    KeysOf,
     cast_to_fp8,
     enable_fp8_storage,
     enable_group_offload,
@@ -64,12 +65,12 @@ def prepare_weights(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor],
     return store_unet(configs, weights, plan)
 
 
-def store_unet(configs: SD1Configs, weights: Weights, plan: MemoryPlan) -> Weights:
+def store_unet(configs: SD1Configs, weights: Weights, plan: MemoryPlan, keys_of: KeysOf = fp8_keys) -> Weights:
     """`weights` with the UNet as the plan stores it: unquantised weights (in the compute dtype) cast to fp8 where
     diffusers' layerwise casting keeps fp8; unchanged without fp8. The other components are shared, not copied."""
     if not plan.fp8_weights:
         return weights
-    keys = fp8_keys(configs.unet, TORCH_DTYPES[plan.unet_dtype])
+    keys = keys_of(configs.unet, TORCH_DTYPES[plan.unet_dtype])
     return {**weights, "unet": cast_to_fp8(weights["unet"], keys)}
 
 
