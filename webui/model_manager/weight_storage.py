@@ -89,6 +89,15 @@ def resident_bytes(module: torch.nn.Module) -> int:
     return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
 
 
+def placement(module: torch.nn.Module) -> dict[tuple[str, str], int]:
+    """Stored bytes of the module's weights by (device type, dtype): where each part of it lives right now."""
+    where: dict[tuple[str, str], int] = {}
+    for tensor in [*module.parameters(), *module.buffers()]:
+        key = (tensor.device.type, str(tensor.dtype).removeprefix("torch."))
+        where[key] = where.get(key, 0) + tensor.numel() * tensor.element_size()
+    return where
+
+
 @dataclass(frozen=True)
 class GroupOffloadSettings:
     onload_device: str
