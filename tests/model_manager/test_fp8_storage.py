@@ -115,3 +115,15 @@ def test_switching_back_to_disable_restores_the_weights_bit_for_bit(plain):
             assert kept > manager.cache.total_bytes()
     assert torch.equal(denoise_once(manager.loaded.pipeline), output)
     assert not manager.set_weight_storage("Disable", False)  # nothing changes, nothing is rebuilt
+
+
+def test_images_made_with_fp8_carry_a1111s_keys(fp8_manager, loaded_manager):
+    from webui.engine.generate import GenerationEngine, InfotextOptions
+    from webui.engine.request import GenerationRequest
+    from webui.engine.samplers import default_sampler_table
+
+    request = GenerationRequest(prompt="a cat", sampler_name="Euler", steps=1, width=64, height=64, seed=3)
+    with_fp8 = GenerationEngine(fp8_manager, default_sampler_table()).generate(request, InfotextOptions())
+    assert "FP8 weight: Enable, Cache FP16 weight for LoRA: False" in with_fp8.images[0].infotext
+    without = GenerationEngine(loaded_manager, default_sampler_table()).generate(request, InfotextOptions())
+    assert "FP8 weight" not in without.images[0].infotext  # A1111 writes the keys only while fp8 is on

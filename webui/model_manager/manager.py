@@ -330,9 +330,17 @@ class ModelManager:
                 return None
             if plan.device == "cuda":
                 torch.cuda.empty_cache()
-            apply_memory_plan(self._loaded.pipeline, plan)
-            self._plan = plan
-            self._loaded = replace(self._loaded, plan=plan)
+            prepared = self._cache.get(str(self._loaded.record.path))
+            if self._plan.offload == "group" and prepared is not None:
+                # diffusers' group offload cannot be removed, nor combined with sequential offload: rebuild
+                self._plan, live = plan, self._loaded
+                self._loaded, self._slots = None, None
+                self._release_memory()
+                self._loaded = self._apply_vae(self._activate(prepared, live.load_seconds, live.from_cache))
+            else:
+                apply_memory_plan(self._loaded.pipeline, plan)
+                self._plan = plan
+                self._loaded = replace(self._loaded, plan=plan)
             log.warning("out of memory: now using %s", plan.describe())
             return self._loaded
 
@@ -355,23 +363,13 @@ class ModelManager:
             self._release_memory()
             if live is None:
                 return True
-            unquantised = self._unquantised(live_entry) if live_entry else None
+            unquantised = live_entry.unquantised() if live_entry else None
             prepared = self._stored(unquantised) if unquantised else self._prepare(live.record, lambda *_: None)
             self._loaded = self._activate(prepared, 0.0, from_cache=unquantised is not None)
             self._cache.put(prepared)
             self._loaded = self._apply_vae(self._loaded)
             log.info("weights now stored as %s", plan.describe())
             return True
-
-    @staticmethod
-    def _unquantised(entry: PreparedCheckpoint) -> PreparedCheckpoint | None:
-        """The entry with its unquantised UNet (the kept copy, or its own weights when they are not fp8); None when
-        only fp8 weights are left, which must not be up-cast."""
-        if entry.unquantised_unet is not None:
-            return replace(entry, weights={**entry.weights, "unet": entry.unquantised_unet}, unquantised_unet=None)
-        if any(tensor.dtype == torch.float8_e4m3fn for tensor in entry.weights["unet"].values()):
-            return None
-        return entry
 
     def unload(self) -> None:
         """Drop the live model and the RAM cache (A1111's unload-checkpoint)."""

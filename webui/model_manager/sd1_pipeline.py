@@ -138,6 +138,7 @@ def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> No
     if plan.offload == "model":
         pipeline.enable_model_cpu_offload()
     elif plan.offload == "group":
+        pipeline.remove_all_hooks()  # after model offload (a leaner plan): diffusers refuses to stack the two
         enable_group_offload(pipeline, group_offload_settings(plan.device))
     elif plan.offload == "sequential":
         pipeline.enable_sequential_cpu_offload()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import torch
@@ -44,6 +44,15 @@ class PreparedCheckpoint:
                     shared.add(id(tensor))
                     total += tensor.numel() * tensor.element_size()
         return total
+
+    def unquantised(self) -> PreparedCheckpoint | None:
+        """This entry with its unquantised UNet (the kept copy, or its own weights when they are not fp8); None
+        when only fp8 weights are left, which must not be up-cast (that would not restore the file's values)."""
+        if self.unquantised_unet is not None:
+            return replace(self, weights={**self.weights, "unet": self.unquantised_unet}, unquantised_unet=None)
+        if any(tensor.dtype == torch.float8_e4m3fn for tensor in self.weights["unet"].values()):
+            return None
+        return self
 
     @property
     def key(self) -> str:
