@@ -140,7 +140,7 @@ class Benchmark:
 
     def _pipeline(self, loaded: LoadedModel, state_dict, precision: str):
         plan = replace(loaded.plan, unet_dtype=precision, text_encoder_dtype=precision, vae_dtype=precision,
-                       offload="none", vae_slicing=False, vae_tiling=False)
+                       offload="none", vae_slicing=False, vae_tiling=False, fp8_weights=False)  # rows are dtypes
         return build_pipeline(loaded.configs, prepare_weights(loaded.configs, state_dict, plan),
                               loaded.pipeline.tokenizer, plan)
 
