@@ -4,10 +4,13 @@ Prints ratios measured in this one run (never compared with figures from another
 - floor: `safetensors.torch.load_file` + every tensor read and cast to the dtype the model runs in;
 - peer baseline: a fresh `StableDiffusionPipeline.from_single_file(config=...)` rebuild per switch;
 - ours: a switch through the model manager from disk (cache too small to hold the other checkpoint) and as a cache
-  hit; RSS after 2 and after 100 alternating switches; peak RSS over baseline while loading one file (in a fresh
-  process each, for fp32 as this CPU runs and for fp16 as a CUDA card runs).
+  hit; the first switch to a never-hashed file, its sha256 computed beside the load (against the floor, and
+  against hashing first then loading, as before); RSS after 2 and after 100 alternating switches; peak RSS over
+  baseline while loading one file (in a fresh process each, for fp32 as this CPU runs and for fp16 as a CUDA
+  card runs).
 
-Usage: .venv/bin/python bench/swap.py [--workdir DIR] [--keep]      (needs ~7 GB of disk and ~16 GB of RAM)
+Usage: .venv/bin/python bench/swap.py [--workdir DIR] [--keep] [--first-switch-only]
+(needs ~7 GB of disk and ~16 GB of RAM; --first-switch-only measures the floor and the first switch with the hash)
 """
 
 from __future__ import annotations
@@ -113,7 +116,8 @@ def rebuild_seconds(path: Path, config_dir: Path, dtype: torch.dtype) -> float:
     return elapsed
 
 
-def make_manager(folder: Path, entries: int, dtype_name: str):
+def make_manager(folder: Path, entries: int, dtype_name: str, hash_file: Path | None = None):
+    from webui.model_manager.hashing import HashCache
     from webui.model_manager.manager import ModelManager, ModelSources
     from webui.model_manager.memory_policy import DeviceInfo, PrecisionFlags, plan_memory
     from webui.model_manager.weight_cache import WeightCache
@@ -122,7 +126,7 @@ def make_manager(folder: Path, entries: int, dtype_name: str):
     if dtype_name == "fp16":  # what a CUDA card runs; on the CPU we only load, never sample, in this mode
         from dataclasses import replace
         plan = replace(plan, unet_dtype="fp16", text_encoder_dtype="fp16", vae_dtype="fp16")
-    manager = ModelManager(ModelSources((folder,)), plan, hash_cache=None,
+    manager = ModelManager(ModelSources((folder,)), plan, hash_cache=HashCache(hash_file) if hash_file else None,
                            cache=WeightCache(max_bytes=2**42, max_entries=entries))
     manager.refresh()
     return manager
@@ -135,6 +139,35 @@ def timed_switches(manager, names: list[str], count: int) -> list[float]:
         manager.load(names[index % len(names)])
         times.append(time.perf_counter() - started)
     return times
+
+
+def warm(path: Path) -> None:
+    """Read the file through once so that the measurement after it reads from the page cache, as the floor does."""
+    with path.open("rb") as stream:
+        while stream.read(16 * 1024 * 1024):
+            pass
+
+
+def first_switch_seconds(folder: Path, workdir: Path, names: list[str], rounds: int = 2) -> tuple[float, float, float]:
+    """(first switch with its hash beside the load, the same switch without hashing, sha256 of the file alone),
+    each the best of `rounds` from a warm page cache: a manager with an empty hash cache switches from one loaded
+    checkpoint to a never-hashed one (a fresh cache file each time)."""
+    from webui.model_manager.hashing import sha256_of_file
+
+    target = folder / names[1]
+    best = {True: float("inf"), False: float("inf")}
+    for round_index in range(rounds):
+        for hashed in (False, True):
+            hash_file = workdir / f"cache-{round_index}-{time.monotonic_ns()}.json" if hashed else None
+            manager = make_manager(folder, entries=1, dtype_name="fp32", hash_file=hash_file)
+            manager.load(names[0])
+            warm(target)
+            best[hashed] = min(best[hashed], timed_switches(manager, names[1:2], 1)[0])
+            del manager
+    warm(target)
+    started = time.perf_counter()
+    sha256_of_file(target)
+    return best[True], best[False], time.perf_counter() - started
 
 
 def peak_while_loading(folder: Path, dtype_name: str) -> dict:
@@ -162,19 +195,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the generated checkpoints")
+    parser.add_argument("--first-switch-only", action="store_true",
+                        help="only the floor and the first switch to a never-hashed file")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kestrel-swap-bench-"))
     folder = workdir / "Stable-diffusion"
     folder.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
     try:
-        run(folder, workdir)
+        run(folder, workdir, args.first_switch_only)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(folder: Path, workdir: Path) -> None:
+def run(folder: Path, workdir: Path, first_switch_only: bool = False) -> None:
     paths = [folder / name for name in CHECKPOINTS]
     if not all(path.exists() for path in paths):
         started = time.perf_counter()
@@ -186,11 +221,15 @@ def run(folder: Path, workdir: Path) -> None:
         path.read_bytes()
 
     floor = statistics.median(floor_seconds(paths[i % 3], torch.float32) for i in range(3))
+    names = list(CHECKPOINTS)
+    with_hash, without_hash, hash_alone = first_switch_seconds(folder, workdir, names)
+    report_first_switch(floor, with_hash, without_hash, hash_alone)
+    if first_switch_only:
+        return
     config_dir = diffusers_folder(workdir / "diffusers-config")
     rebuild = statistics.median(rebuild_seconds(paths[i % 3], config_dir, torch.float32) for i in range(3))
     rebuild16 = statistics.median(rebuild_seconds(paths[i % 3], config_dir, torch.float16) for i in range(3))
 
-    names = list(CHECKPOINTS)
     disk_manager = make_manager(folder, entries=1, dtype_name="fp32")
     timed_switches(disk_manager, names[:1], 1)
     from_disk = statistics.median(timed_switches(disk_manager, names[1:] + names[:1], 4))
@@ -211,6 +250,20 @@ def run(folder: Path, workdir: Path) -> None:
     fp16_peak = peak_while_loading(folder, "fp16")
     report(size, floor, rebuild, rebuild16, (from_disk, from_disk16), hits, (rss_after_2, rss_after_100),
            fp32_peak, fp16_peak)
+
+
+def report_first_switch(floor: float, with_hash: float, without_hash: float, hash_alone: float) -> None:
+    rows = [
+        ("floor: load_file + read and cast every tensor (fp32)", f"{floor:.3f} s", ""),
+        ("first switch to a never-hashed file, sha256 beside the load", f"{with_hash:.3f} s",
+         f"{with_hash / floor:.2f}x floor (goal <= 1.5)"),
+        ("the same switch without hashing", f"{without_hash:.3f} s", f"{without_hash / floor:.2f}x floor"),
+        ("hash first, then load (before this release)", f"{hash_alone + without_hash:.3f} s",
+         f"{(hash_alone + without_hash) / floor:.2f}x floor (sha256 alone {hash_alone:.3f} s)"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    for label, value, note in rows:
+        print(f"{label:<{width}}  {value:>12}  {note}")
 
 
 def report(size, floor, rebuild, rebuild16, from_disk_pair, hits, rss_pair, fp32_peak, fp16_peak):

@@ -285,11 +285,18 @@ def login_flags(options: CommandLineOptions) -> LoginFlags:
                       exposed=options.exposed, insecure_no_auth=options.insecure_no_auth)
 
 
-def _precision_flags(options: CommandLineOptions) -> PrecisionFlags:
+def _setting(settings: SettingsStore, key: str, default: object) -> object:
+    return settings.get(key) if settings.knows(key) else default
+
+
+def _precision_flags(options: CommandLineOptions, settings: SettingsStore) -> PrecisionFlags:
     return PrecisionFlags(
         no_half=options.no_half, no_half_vae=options.no_half_vae, precision=options.precision,
         xformers=options.xformers, opt_sdp_attention=options.opt_sdp_attention,
         opt_split_attention=options.opt_split_attention, medvram=options.medvram, lowvram=options.lowvram,
+        fp8_storage=str(_setting(settings, "fp8_storage", "Disable")),
+        cache_fp16_weight=bool(_setting(settings, "cache_fp16_weight", False)),
+        no_auto_fp8=options.no_auto_fp8,
     )
 
 
@@ -318,7 +325,7 @@ def _initial_checkpoint(app: App) -> str:
 def build_models(options: CommandLineOptions, paths: DataPaths,
                  settings: SettingsStore) -> tuple[ModelManager, GenerationEngine]:
     """The model manager (RAM cache, hashes) and the engine over it: the front process's, and each worker's own."""
-    plan = plan_memory(detect_device(options.device), _precision_flags(options))
+    plan = plan_memory(detect_device(options.device), _precision_flags(options, settings))
     log.info("memory plan: %s (%s)", plan.describe(), "; ".join(plan.reasons))
     hash_cache = None if options.no_hashing else HashCache(paths.cache_file)
     cache = WeightCache(max_bytes=checkpoint_cache_bytes(options.ckpt_cache_gb, physical_memory_bytes()),

@@ -90,7 +90,7 @@ def test_leaner_plans_go_vae_tiling_then_sliced_attention_then_offload():
     while (plan := leaner_plan(plan)) is not None:
         steps.append((plan.vae_tiling, plan.attention, plan.offload))
     assert steps == [(True, "sdpa", "none"), (True, "sliced", "none"), (True, "sliced", "model"),
-                     (True, "sliced", "sequential")]
+                     (True, "sliced", "group"), (True, "sliced", "sequential")]
     cpu_plan = leaner_plan(leaner_plan(plan_memory(CPU, PrecisionFlags())))
     assert (cpu_plan.vae_tiling, cpu_plan.attention, cpu_plan.offload) == (True, "sliced", "none")
     assert leaner_plan(cpu_plan) is None  # offloading means nothing on a CPU
@@ -112,7 +112,7 @@ def test_modes_are_typed_with_the_strings_everything_prints():
     from webui.model_manager.memory_policy import ATTENTION_MODES, OFFLOAD_MODES, AttentionMode, MemoryPlan
 
     assert ATTENTION_MODES == get_args(AttentionMode) == ("sdpa", "xformers", "sliced", "classic")
-    assert OFFLOAD_MODES == ("none", "model", "sequential")
+    assert OFFLOAD_MODES == ("none", "model", "group", "sequential")
     plan = plan_memory(cuda(2), PrecisionFlags())
     assert (plan.attention, plan.offload) == ("sliced", "sequential") and plan.attention in ATTENTION_MODES
     assert "attention sliced; offload sequential" in plan.describe()

@@ -5,11 +5,15 @@ Each precision gets its own pipeline built by the loader's own functions (`prepa
 the checkpoint file, so the live model is never converted under a user's feet; the benchmark holds the model
 manager's lock (`use()`), so no job runs on the device meanwhile. Attention is switched by the loader's
 `set_attention` (diffusers' processors). Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on a CPU the
-process's RSS sampled during the run, over the RSS before it.
+process's RSS sampled during the run, over the RSS before it, after the C allocator gave back the pages freed
+before (`malloc_trim`): otherwise a configuration measured after a larger one reuses pages the larger one left
+resident and shows ~0 MB (2 of 18 rows did). That makes each row its own peak without a process per row.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import os
 import threading
@@ -46,6 +50,21 @@ def _rss_bytes() -> int:
         return 0
 
 
+def release_freed_memory() -> bool:
+    """Return the pages the C allocator keeps after frees to the OS (glibc's `malloc_trim(0)`, every arena), so
+    the RSS is what is live. False where there is no glibc (musl, macOS): the RSS then may include freed pages."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
+
+
 class PeakMemory:
     """Peak memory over a block: CUDA's own counter, or RSS sampled every few milliseconds on a CPU."""
 
@@ -61,6 +80,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self._baseline = torch.cuda.memory_allocated()
         else:
+            release_freed_memory()
             self._baseline = self._peak = _rss_bytes()
             self._thread = threading.Thread(target=self._sample, daemon=True, name="benchmark-rss")
             self._thread.start()
@@ -120,7 +140,7 @@ class Benchmark:
 
     def _pipeline(self, loaded: LoadedModel, state_dict, precision: str):
         plan = replace(loaded.plan, unet_dtype=precision, text_encoder_dtype=precision, vae_dtype=precision,
-                       offload="none", vae_slicing=False, vae_tiling=False)
+                       offload="none", vae_slicing=False, vae_tiling=False, fp8_weights=False)  # rows are dtypes
         return build_pipeline(loaded.configs, prepare_weights(loaded.configs, state_dict, plan),
                               loaded.pipeline.tokenizer, plan)
 

@@ -58,6 +58,7 @@ class CommandLineOptions:
     opt_split_attention: bool = False
     medvram: bool = False
     lowvram: bool = False
+    no_auto_fp8: bool = False
     device: str | None = None
     autolaunch: bool = False
     theme: str | None = None
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument("--opt-split-attention", action="store_true", help="use sliced attention (less VRAM)")
     precision.add_argument("--medvram", action="store_true", help="offload whole models to the CPU between uses")
     precision.add_argument("--lowvram", action="store_true", help="offload layer by layer (slowest, least VRAM)")
+    precision.add_argument("--no-auto-fp8", action="store_true",
+                           help="on cards of 4 GB or less keep the UNet's weights in fp16 (the FP8 weight setting "
+                                "still applies)")
     precision.add_argument("--device", choices=DEVICE_CHOICES, default=None,
                            help="cpu or cuda (default: cuda if present)")
     workers = parser.add_argument_group("device workers (Ray; ./launch.sh installs it)")

@@ -174,6 +174,11 @@ def sampler_option_specs() -> list[OptionSpec]:
         OptionSpec("randn_source", "GPU", "Random number generator source (GPU: A1111's default; CPU: the same "
                    "images on every machine; NV: NVIDIA's GPU numbers on any device)", "sd",
                    choices=("GPU", "CPU", "NV"), component="radio"),
+        OptionSpec("fp8_storage", "Disable", "FP8 weight (store the UNet's Linear/Conv weights in fp8; Kestrel "
+                   "also chooses it on cards of 4 GB or less)", "optimizations",
+                   choices=("Disable", "Enable for SDXL", "Enable"), component="radio", section_label="Optimizations"),
+        OptionSpec("cache_fp16_weight", False, "Cache FP16 weight for LoRA (keep the unquantised UNet in RAM beside "
+                   "fp8: switching FP8 off needs no disk read)", "optimizations", section_label="Optimizations"),
         OptionSpec("use_downcasted_alpha_bar", False, "Downcast model alphas_cumprod to fp16 before sampling "
                    "(for reproducing images made before A1111 1.8)", "sd"),
     ]

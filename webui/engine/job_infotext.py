@@ -141,5 +141,5 @@ class JobInfotext:
             ensd=ensd if ensd and uses_ensd(request, self._plan) else None,
             rng=source if source != "GPU" else None,
             extras=(*hires_keys(request, self._plan), *img2img_keys(request), *sampler_keys(request, self._plan),
-                    *self._extra_keys),
+                    *loaded.plan.infotext_fp8, *self._extra_keys),  # A1111's FP8 keys, only while fp8 is on
         ).text()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from webui.model_manager.weight_storage import lift_fp8_adapters
+
 log = logging.getLogger(__name__)
 
 # Key prefixes that mark LoRAs for other model families (SDXL's two text encoders, SD3/Flux transformers).
@@ -96,6 +98,7 @@ def applied_loras(pipeline, loras: Sequence[LoraToApply]) -> Iterator[None]:
             adapter = f"kestrel_lora_{index}"
             adapters.append(adapter)
             _load(pipeline, lora, adapter)
+        lift_fp8_adapters(pipeline.unet, pipeline.unet.dtype)  # fp8-stored weights: adapters in the compute dtype
         parts = pipeline.get_list_adapters()
         weights = [{component: (lora.te_weight if component.startswith("text_encoder") else lora.unet_weight)
                     for component, names in parts.items() if adapter in names}

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import torch
 
-from webui.model_manager.memory_policy import DeviceInfo, MemoryPolicyError
+from webui.model_manager.memory_policy import DeviceInfo, MemoryPolicyError, cpu_flags_from_cpuinfo
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's instruction-set flags (empty where /proc/cpuinfo does not exist: macOS, Windows)."""
+    try:
+        return cpu_flags_from_cpuinfo(cpuinfo.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return frozenset()
 
 
 def detect_device(requested: str | None) -> DeviceInfo:
@@ -15,7 +26,7 @@ def detect_device(requested: str | None) -> DeviceInfo:
     if requested == "cuda" and not cuda_present:
         raise MemoryPolicyError("--device cuda was given but no CUDA device is available")
     if requested == "cpu" or not cuda_present:
-        return DeviceInfo("cpu")
+        return DeviceInfo("cpu", cpu_flags=read_cpu_flags())
     properties = torch.cuda.get_device_properties(0)
     return DeviceInfo(
         kind="cuda", name=properties.name, total_vram_mb=properties.total_memory // (1024 * 1024),

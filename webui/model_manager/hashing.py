@@ -2,6 +2,10 @@
 
 Hashing a 2 GB checkpoint takes seconds, so results are cached in `cache.json` in the data dir (A1111's file and
 "hashes" section) and reused while the file's size and mtime are unchanged. Progress is reported while hashing.
+
+The first load of a never-hashed file hashes *beside* the load (`HashCache.start`): a thread reads the file for
+the digest while the loader reads it for the weights, so the disk is read once (the second reader finds the pages
+in the page cache) and the two costs overlap instead of adding up (hashlib and safetensors release the GIL).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 from webui.config.atomic import write_json_atomically
@@ -76,6 +81,22 @@ class HashCache:
         if isinstance(entry, dict) and all(entry.get(field) == value for field, value in identity.items()):
             return str(entry["sha256"])
         return None
+
+    def start(self, path: Path, name: str, progress: HashProgress | None = None,
+              kind: str = "checkpoint") -> Future[str]:
+        """`sha256` on its own thread, for hashing while the weights load: the future holds the digest (or the
+        error). The thread ends with the read; a caller that stops waiting leaves nothing but a finishing read."""
+        future: Future[str] = Future()
+        future.set_running_or_notify_cancel()
+
+        def work() -> None:
+            try:
+                future.set_result(self.sha256(path, name, progress, kind))
+            except BaseException as error:  # handed to whoever waits on the future
+                future.set_exception(error)
+
+        threading.Thread(target=work, name=f"sha256 {path.name}", daemon=True).start()
+        return future
 
     def sha256(self, path: Path, name: str, progress: HashProgress | None = None, kind: str = "checkpoint") -> str:
         cached = self.cached(path, name, kind)

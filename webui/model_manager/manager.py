@@ -33,7 +33,7 @@ from webui.model_manager.demo import DEMO_METADATA_KEY
 from webui.model_manager.file_checks import FileChecks
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.loaders import LoaderRegistry, default_loaders
-from webui.model_manager.memory_policy import MemoryPlan, leaner_plan
+from webui.model_manager.memory_policy import MemoryPlan, leaner_plan, with_weight_storage
 from webui.model_manager.probe import Architecture, UnsupportedArchitectureError, default_probes
 from webui.model_manager.refusals import check_location, refusal
 from webui.model_manager.safetensors_header import CheckpointFormatError
@@ -46,11 +46,13 @@ from webui.model_manager.sd1_pipeline import (
     can_swap_into,
     components_of,
     prepare_weights,
+    store_unet,
 )
 from webui.model_manager.tokenizer import build_clip_tokenizer
 from webui.model_manager.vae import AUTOMATIC, VaeRecord, read_vae_weights, resolve_vae, scan_vaes
 from webui.model_manager.weight_cache import PreparedCheckpoint, WeightCache
 from webui.model_manager.weight_slots import Weights, WeightSlots
+from webui.model_manager.weight_storage import Fp8Keys
 
 log = logging.getLogger(__name__)
 LoadProgress = Callable[[str, float], None]  # (what is happening, fraction done)
@@ -119,6 +121,7 @@ class ModelManager:
         self._vae_choice = AUTOMATIC
         self._external_vae: tuple[VaeRecord, Weights] | None = None  # the last VAE file read, kept for switches
         self._tokenizer: CLIPTokenizer | None = None
+        self._fp8_keys = Fp8Keys()
 
     @property
     def plan(self) -> MemoryPlan:
@@ -229,16 +232,31 @@ class ModelManager:
     def _prepare(self, record: CheckpointRecord, report: LoadProgress) -> PreparedCheckpoint:
         report(f"reading {record.name}", 0.0)
         checked = self._checks.check(record.name, record.path, self._sources.folders, self._sources.extra_files)
-        if self._hash_cache is not None and record.sha256 is None:
-            def hash_progress(done: int, total: int) -> None:
-                report(f"hashing {record.name}", 0.4 * done / max(total, 1))
-            record = record.with_sha256(self._hash_cache.sha256(record.path, record.name, hash_progress))
-        report(f"loading {record.name}", 0.4)
-        state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
-        configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
-        weights = prepare_weights(configs, state_dict, self._plan)
-        return PreparedCheckpoint(record, checked.architecture, configs, weights,
-                                  is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1")
+        hashing = None
+        if self._hash_cache is not None and record.sha256 is None:  # hashed beside the load: one read, overlapped
+            hashing = self._hash_cache.start(record.path, record.name)
+        report(f"loading {record.name}", 0.1 if hashing else 0.4)
+        try:
+            state_dict = self._loaders.state_dict("checkpoint", record.path, checked.architecture.name)
+            configs = resolve_sd1_configs(record.path, state_dict, checked.architecture)
+            unquantised = prepare_weights(configs, state_dict, replace(self._plan, fp8_weights=False))
+            del state_dict  # the file's tensors (with fp8 the unquantised ones go too, unless cache_fp16_weight)
+        finally:
+            sha256 = hashing.result() if hashing else None  # waited for even when the load failed: no stray reader
+        if sha256 is not None:
+            record = record.with_sha256(sha256)
+        return self._stored(PreparedCheckpoint(record, checked.architecture, configs, unquantised,
+                                               is_demo=checked.metadata.get(DEMO_METADATA_KEY) == "1"))
+
+    def _stored(self, unquantised: PreparedCheckpoint) -> PreparedCheckpoint:
+        """A prepared checkpoint (unquantised weights) as the plan stores it: with fp8, its UNet cast, plus the
+        unquantised UNet when `cache_fp16_weight` asks to keep it."""
+        if not self._plan.fp8_weights:
+            return unquantised
+        keep = unquantised.weights["unet"] if self._plan.cache_fp16_weight else None
+        return replace(unquantised, weights=store_unet(unquantised.configs, unquantised.weights, self._plan,
+                                                         self._fp8_keys),
+                       unquantised_unet=keep)
 
     def _activate(self, prepared: PreparedCheckpoint, seconds: float, from_cache: bool) -> LoadedModel:
         """Swap into the resident pipeline when the architecture matches, else build a new one.
@@ -312,11 +330,46 @@ class ModelManager:
                 return None
             if plan.device == "cuda":
                 torch.cuda.empty_cache()
-            apply_memory_plan(self._loaded.pipeline, plan)
-            self._plan = plan
-            self._loaded = replace(self._loaded, plan=plan)
+            prepared = self._cache.get(str(self._loaded.record.path))
+            if self._plan.offload == "group" and prepared is not None:
+                # diffusers' group offload cannot be removed, nor combined with sequential offload: rebuild
+                self._plan, live = plan, self._loaded
+                self._loaded, self._slots = None, None
+                self._release_memory()
+                self._loaded = self._apply_vae(self._activate(prepared, live.load_seconds, live.from_cache))
+            else:
+                apply_memory_plan(self._loaded.pipeline, plan)
+                self._plan = plan
+                self._loaded = replace(self._loaded, plan=plan)
             log.warning("out of memory: now using %s", plan.describe())
             return self._loaded
+
+    def set_weight_storage(self, fp8_storage: str, cache_fp16_weight: bool, no_auto_fp8: bool = False) -> bool:
+        """A1111's `fp8_storage`/`cache_fp16_weight` changed: rebuild the live model stored as the new plan says.
+        Returns whether the weights changed storage. Layerwise casting cannot be unhooked, so the pipeline is
+        rebuilt; going back to unquantised weights never up-casts fp8 (lossy): it uses the copy `cache_fp16_weight`
+        kept, else reads the file again. Cached checkpoints stored the other way are dropped."""
+        with self._lock:
+            plan = with_weight_storage(self._plan, fp8_storage, cache_fp16_weight, no_auto_fp8)
+            changed = plan.fp8_weights != self._plan.fp8_weights or (
+                plan.fp8_weights and plan.cache_fp16_weight != self._plan.cache_fp16_weight)
+            self._plan = plan
+            if not changed:
+                return False
+            live = self._loaded
+            live_entry = self._cache.get(str(live.record.path)) if live else None
+            self._cache.clear()
+            self._loaded, self._slots = None, None
+            self._release_memory()
+            if live is None:
+                return True
+            unquantised = live_entry.unquantised() if live_entry else None
+            prepared = self._stored(unquantised) if unquantised else self._prepare(live.record, lambda *_: None)
+            self._loaded = self._activate(prepared, 0.0, from_cache=unquantised is not None)
+            self._cache.put(prepared)
+            self._loaded = self._apply_vae(self._loaded)
+            log.info("weights now stored as %s", plan.describe())
+            return True
 
     def unload(self) -> None:
         """Drop the live model and the RAM cache (A1111's unload-checkpoint)."""

@@ -8,6 +8,11 @@ Flags with A1111's names override the defaults; impossible requests are errors t
 The modes are `Literal` types whose values are the strings logs, infotext, the benchmark and the tests already use,
 so a typo is a type error and nothing that prints them changes. The plan also carries the device properties the
 engine needs (name, VRAM, where generators and prompt encoding run), so nothing below it probes the device again.
+
+The 4 GB levers: fp8 weight storage (A1111's `fp8_storage` setting; the UNet's Linear/Conv weights kept as
+float8_e4m3fn and cast layer by layer to the compute dtype), chosen by itself on cards of 4 GB or less; group
+offload (blocks moved to the card ahead of use on a CUDA stream) between model offload and sequential offload; and
+bf16 on CPUs whose instruction set runs it natively (AVX-512 BF16 or AMX), where it is faster than fp32.
 """
 
 from __future__ import annotations
@@ -18,15 +23,19 @@ from typing import Literal, get_args
 DeviceKind = Literal["cpu", "cuda"]
 Dtype = Literal["fp32", "fp16", "bf16"]
 AttentionMode = Literal["sdpa", "xformers", "sliced", "classic"]
-OffloadMode = Literal["none", "model", "sequential"]
+OffloadMode = Literal["none", "model", "group", "sequential"]
 DEVICE_KINDS: tuple[DeviceKind, ...] = get_args(DeviceKind)
 DTYPES: tuple[Dtype, ...] = get_args(Dtype)
 ATTENTION_MODES: tuple[AttentionMode, ...] = get_args(AttentionMode)
 OFFLOAD_MODES: tuple[OffloadMode, ...] = get_args(OffloadMode)
 
-SMALL_CARD_MB = 3 * 1024      # below this, only sequential (layer by layer) offload fits SD 1.x in fp16
+SEQUENTIAL_AT_OR_BELOW_MB = 2 * 1024  # at or below this, only layer-by-layer offload fits SD 1.x with activations
+SMALL_CARD_MB = 3 * 1024      # below this, blocks are moved in groups (group offload) and attention is sliced
 MEDIUM_CARD_MB = 5 * 1024     # below this, keep one model on the card at a time (A1111's --medvram)
+FP8_AT_OR_BELOW_MB = 4 * 1024  # at or below this, the UNet's weights are stored in fp8 (half of fp16's bytes)
 VAE_SLICING_BELOW_MB = 6 * 1024
+FP8_STORAGE_CHOICES = ("Disable", "Enable for SDXL", "Enable")  # A1111's `fp8_storage` values, its infotext too
+FAST_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})     # /proc/cpuinfo flags of native bf16 arithmetic
 
 
 class MemoryPolicyError(ValueError):
@@ -39,6 +48,7 @@ class DeviceInfo:
     name: str = "cpu"
     total_vram_mb: int | None = None
     xformers_available: bool = False
+    cpu_flags: frozenset[str] = frozenset()  # /proc/cpuinfo's "flags" (see `cpu_flags_from_cpuinfo`)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,9 @@ class PrecisionFlags:
     opt_split_attention: bool = False
     medvram: bool = False
     lowvram: bool = False
+    fp8_storage: str = "Disable"       # A1111's setting: one of FP8_STORAGE_CHOICES
+    cache_fp16_weight: bool = False    # A1111's setting: keep the UNet's unquantised weights in RAM beside fp8
+    no_auto_fp8: bool = False          # --no-auto-fp8: never choose fp8 by VRAM alone (the setting still applies)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,9 @@ class MemoryPlan:
     device_name: str = "cpu"              # what the device calls itself ("NVIDIA GeForce RTX 3060")
     total_vram_mb: int | None = None      # None on the CPU
     xformers_available: bool = False
+    fp8_weights: bool = False             # the UNet's Linear/Conv weights stored as float8_e4m3fn
+    cache_fp16_weight: bool = False       # with fp8: the unquantised UNet weights kept in RAM too
+    fp8_storage: str = "Disable"          # the setting as the user chose it (what the infotext's key reflects)
 
     def __post_init__(self) -> None:
         for part, dtype in (("unet", self.unet_dtype), ("text encoder", self.text_encoder_dtype),
@@ -88,8 +104,16 @@ class MemoryPlan:
         """Where offloaded modules run (prompt tokens go there); None when each module sits on its device."""
         return self.device if self.offloaded else None
 
+    @property
+    def infotext_fp8(self) -> tuple[tuple[str, str], ...]:
+        """A1111's keys, written only while fp8 storage is in force (as A1111 writes them only then)."""
+        if not self.fp8_weights:
+            return ()
+        return (("FP8 weight", "Enable"), ("Cache FP16 weight for LoRA", str(self.cache_fp16_weight)))
+
     def describe(self) -> str:
-        dtypes = f"unet {self.unet_dtype}, text encoder {self.text_encoder_dtype}, vae {self.vae_dtype}"
+        unet = f"unet {self.unet_dtype}" + (" (weights stored fp8)" if self.fp8_weights else "")
+        dtypes = f"{unet}, text encoder {self.text_encoder_dtype}, vae {self.vae_dtype}"
         vae_modes = (("vae slicing", self.vae_slicing), ("vae tiling", self.vae_tiling))
         vae = ", ".join(name for name, enabled in vae_modes if enabled)
         summary = f"{self.device}: {dtypes}; attention {self.attention}; offload {self.offload}"
@@ -123,23 +147,70 @@ def _choose_offload(device: DeviceInfo, flags: PrecisionFlags) -> tuple[OffloadM
     if flags.medvram:
         return "model", "--medvram"
     vram = device.total_vram_mb or 0
-    if vram < SMALL_CARD_MB:
+    if vram <= SEQUENTIAL_AT_OR_BELOW_MB:
         return "sequential", f"{vram} MB VRAM: sequential offload"
+    if vram < SMALL_CARD_MB:
+        return "group", f"{vram} MB VRAM: group offload (blocks prefetched on a CUDA stream)"
     if vram < MEDIUM_CARD_MB:
         return "model", f"{vram} MB VRAM: model offload"
     return "none", f"{vram} MB VRAM: whole model on the card"
 
 
+def cpu_flags_from_cpuinfo(cpuinfo: str) -> frozenset[str]:
+    """The instruction-set flags in /proc/cpuinfo's text (the first "flags" line: every core lists the same)."""
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_has_fast_bf16(cpu_flags: frozenset[str]) -> bool:
+    """AVX-512 BF16 or AMX: the CPU multiplies bf16 natively, so bf16 beats fp32 (elsewhere it is emulated, slower)."""
+    return bool(cpu_flags & FAST_BF16_CPU_FLAGS)
+
+
+def _choose_dtypes(device: DeviceInfo, flags: PrecisionFlags) -> tuple[Dtype, Dtype, str]:
+    """(model dtype, VAE dtype, why). `--no-half`/`--precision full` mean fp32 on any device, as in A1111, where
+    they also are what CPU users pass: so they are the way to force fp32 on a bf16-capable CPU too."""
+    full_precision = flags.no_half or flags.precision == "full"
+    if device.kind == "cpu":
+        if full_precision:
+            return "fp32", "fp32", "CPU: fp32 (--no-half/--precision full)"
+        if cpu_has_fast_bf16(device.cpu_flags):
+            found = ", ".join(sorted(device.cpu_flags & FAST_BF16_CPU_FLAGS))
+            return "bf16", "fp32", f"CPU with {found}: bf16 (vae fp32; --no-half for fp32)"
+        return "fp32", "fp32", "CPU without AVX-512 BF16/AMX: fp32"
+    model: Dtype = "fp32" if full_precision else "fp16"
+    vae: Dtype = "fp32" if full_precision or flags.no_half_vae else "fp16"
+    return model, vae, f"CUDA: {model} (vae {vae})"
+
+
+def _choose_fp8(device: DeviceInfo, flags: PrecisionFlags) -> tuple[bool, str]:
+    """A1111's `fp8_storage`: "Enable" stores the UNet in fp8 on any device, "Enable for SDXL" only for SDXL
+    models (none are loadable here, so it is off), "Disable" leaves it to the policy: on cards of 4 GB or less
+    fp8 is what lets model offload (instead of the slower group/sequential offload) fit, unless --no-auto-fp8."""
+    if flags.fp8_storage not in FP8_STORAGE_CHOICES:
+        raise MemoryPolicyError(f"fp8_storage {flags.fp8_storage!r} is not one of {', '.join(FP8_STORAGE_CHOICES)}")
+    if flags.fp8_storage == "Enable":
+        return True, "FP8 weight: Enable"
+    if flags.fp8_storage == "Enable for SDXL":
+        return False, "FP8 weight: Enable for SDXL (SD 1.x stays unquantised)"
+    vram = device.total_vram_mb or 0
+    if device.kind == "cuda" and vram <= FP8_AT_OR_BELOW_MB and not flags.no_auto_fp8:
+        return True, f"{vram} MB VRAM: fp8 weight storage (--no-auto-fp8 to keep fp16)"
+    return False, ""
+
+
 def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
     kind = _device_kind(device.kind)
-    full_precision = kind == "cpu" or flags.no_half or flags.precision == "full"
-    model_dtype: Dtype = "fp32" if full_precision else "fp16"
-    vae_dtype: Dtype = "fp32" if full_precision or flags.no_half_vae else "fp16"
+    model_dtype, vae_dtype, precision_reason = _choose_dtypes(device, flags)
+    fp8, fp8_reason = _choose_fp8(device, flags)
     vram = device.total_vram_mb or 0
     on_cuda = device.kind == "cuda"
     attention, attention_reason = _choose_attention(device, flags, small_card=on_cuda and vram < SMALL_CARD_MB)
     offload, offload_reason = _choose_offload(device, flags)
-    precision_reason = "CPU: fp32" if device.kind == "cpu" else f"CUDA: {model_dtype} (vae {vae_dtype})"
+    reasons = (precision_reason, fp8_reason, attention_reason, offload_reason)
     return MemoryPlan(
         device=kind,
         unet_dtype=model_dtype,
@@ -149,10 +220,25 @@ def plan_memory(device: DeviceInfo, flags: PrecisionFlags) -> MemoryPlan:
         offload=offload,
         vae_slicing=on_cuda and vram < VAE_SLICING_BELOW_MB,
         vae_tiling=on_cuda and vram < MEDIUM_CARD_MB,
-        reasons=(precision_reason, attention_reason, offload_reason),
+        reasons=tuple(reason for reason in reasons if reason),
         device_name=device.name, total_vram_mb=device.total_vram_mb if on_cuda else None,
         xformers_available=device.xformers_available,
+        fp8_weights=fp8, cache_fp16_weight=flags.cache_fp16_weight, fp8_storage=flags.fp8_storage,
     )
+
+
+def with_weight_storage(plan: MemoryPlan, fp8_storage: str, cache_fp16_weight: bool,
+                        no_auto_fp8: bool = False) -> MemoryPlan:
+    """The plan after the user changes `fp8_storage`/`cache_fp16_weight` in Settings (the rest stays)."""
+    device = DeviceInfo(plan.device, plan.device_name, plan.total_vram_mb, plan.xformers_available)
+    fp8, reason = _choose_fp8(device, PrecisionFlags(fp8_storage=fp8_storage, no_auto_fp8=no_auto_fp8))
+    reasons = tuple(kept for kept in plan.reasons if not _is_fp8_reason(kept)) + ((reason,) if reason else ())
+    return replace(plan, fp8_weights=fp8, cache_fp16_weight=cache_fp16_weight, fp8_storage=fp8_storage,
+                   reasons=reasons)
+
+
+def _is_fp8_reason(reason: str) -> bool:
+    return reason.startswith("FP8 weight") or "fp8 weight storage" in reason
 
 
 def _device_kind(kind: str) -> DeviceKind:
@@ -166,7 +252,7 @@ def leaner_plan(plan: MemoryPlan) -> MemoryPlan | None:
     """The next plan down after running out of memory, or None when nothing leaner is left.
 
     The order costs the least speed first: tile (and slice) the VAE, then slice attention, then (CUDA only) keep
-    one model part on the card at a time, then move layers one by one."""
+    one model part on the card at a time, then move blocks in prefetched groups, then move layers one by one."""
     if not plan.vae_tiling:
         return replace(plan, vae_tiling=True, vae_slicing=True, reasons=(*plan.reasons, "out of memory: VAE tiling"))
     if plan.attention != "sliced":
@@ -176,6 +262,8 @@ def leaner_plan(plan: MemoryPlan) -> MemoryPlan | None:
     if plan.offload == "none":
         return replace(plan, offload="model", reasons=(*plan.reasons, "out of memory: model offload"))
     if plan.offload == "model":
+        return replace(plan, offload="group", reasons=(*plan.reasons, "out of memory: group offload"))
+    if plan.offload == "group":
         return replace(plan, offload="sequential", reasons=(*plan.reasons, "out of memory: sequential offload"))
     return None
 

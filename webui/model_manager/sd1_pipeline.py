@@ -26,6 +26,14 @@ from webui.model_manager.memory_policy import MemoryPlan
 from webui.model_manager.safetensors_header import CheckpointFormatError
 from webui.model_manager.sd1_configs import SD1Configs
 from webui.model_manager.weight_slots import Weights
+from webui.model_manager.weight_storage import (
+    KeysOf,
+    cast_to_fp8,
+    enable_fp8_storage,
+    enable_group_offload,
+    fp8_keys,
+    group_offload_settings,
+)
 
 log = logging.getLogger(__name__)
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -47,12 +55,23 @@ def _cast(weights: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, 
 
 
 def prepare_weights(configs: SD1Configs, state_dict: Mapping[str, torch.Tensor], plan: MemoryPlan) -> Weights:
-    """Per-component state dicts under diffusers' keys, in the plan's dtypes, ready to be assigned."""
-    return {
+    """Per-component state dicts under diffusers' keys, in the plan's dtypes, ready to be assigned (the UNet's
+    Linear/Conv weights in fp8 when the plan stores them so: `store_unet` does that part)."""
+    weights = {
         "unet": _cast(convert_ldm_unet_checkpoint(state_dict, dict(configs.unet)), TORCH_DTYPES[plan.unet_dtype]),
         "vae": _cast(convert_ldm_vae_checkpoint(state_dict, dict(configs.vae)), TORCH_DTYPES[plan.vae_dtype]),
         "text_encoder": _cast(_text_encoder_weights(state_dict), TORCH_DTYPES[plan.text_encoder_dtype]),
     }
+    return store_unet(configs, weights, plan)
+
+
+def store_unet(configs: SD1Configs, weights: Weights, plan: MemoryPlan, keys_of: KeysOf = fp8_keys) -> Weights:
+    """`weights` with the UNet as the plan stores it: unquantised weights (in the compute dtype) cast to fp8 where
+    diffusers' layerwise casting keeps fp8; unchanged without fp8. The other components are shared, not copied."""
+    if not plan.fp8_weights:
+        return weights
+    keys = keys_of(configs.unet, TORCH_DTYPES[plan.unet_dtype])
+    return {**weights, "unet": cast_to_fp8(weights["unet"], keys)}
 
 
 def _attach(module: torch.nn.Module, weights: Mapping[str, torch.Tensor], component: str) -> None:
@@ -84,10 +103,13 @@ def _empty_components(configs: SD1Configs) -> dict[str, torch.nn.Module]:
 
 
 def build_components(configs: SD1Configs, weights: Weights) -> dict[str, torch.nn.Module]:
-    """UNet, VAE and text encoder whose parameters are the given tensors."""
+    """UNet, VAE and text encoder whose parameters are the given tensors, without gradients: nothing here trains,
+    and fp8 layerwise casting replaces the UNet's weights during each forward under `torch.inference_mode`, which
+    makes them inference tensors on which a grad flag can no longer be set (LoRA's restore would try)."""
     components = _empty_components(configs)
     for name in COMPONENTS:
         _attach(components[name], weights[name], name)
+        components[name].requires_grad_(False)
     return components
 
 
@@ -104,14 +126,20 @@ def set_attention(pipeline: StableDiffusionPipeline, attention: str) -> None:
 
 
 def apply_memory_plan(pipeline: StableDiffusionPipeline, plan: MemoryPlan) -> None:
-    """Device, attention and offload, each through diffusers' own switch (dtypes were set when preparing)."""
+    """Device, attention, fp8 storage and offload, each through diffusers' own switch (dtypes were set when
+    preparing; fp8 layerwise casting is hooked before any offload hook, as diffusers combines them)."""
     set_attention(pipeline, plan.attention)
+    if plan.fp8_weights:
+        enable_fp8_storage(pipeline.unet, TORCH_DTYPES[plan.unet_dtype])
     if plan.vae_slicing:
         pipeline.vae.enable_slicing()
     if plan.vae_tiling:
         pipeline.vae.enable_tiling()
     if plan.offload == "model":
         pipeline.enable_model_cpu_offload()
+    elif plan.offload == "group":
+        pipeline.remove_all_hooks()  # after model offload (a leaner plan): diffusers refuses to stack the two
+        enable_group_offload(pipeline, group_offload_settings(plan.device))
     elif plan.offload == "sequential":
         pipeline.enable_sequential_cpu_offload()
     else:
@@ -136,8 +164,8 @@ def components_of(pipeline: StableDiffusionPipeline) -> dict[str, torch.nn.Modul
 
 
 def can_swap_into(pipeline_configs: SD1Configs, new_configs: SD1Configs, plan: MemoryPlan) -> bool:
-    """Same architecture → weights can be swapped in place. Sequential offload keeps weights inside accelerate's
-    hooks, so it always rebuilds."""
+    """Same architecture → weights can be swapped in place. Sequential and group offload keep weights inside their
+    hooks (accelerate's; diffusers' pinned groups), so they always rebuild."""
     same = all(dict(getattr(pipeline_configs, part)) == dict(getattr(new_configs, part))
                for part in ("unet", "vae", "text_encoder"))
-    return same and plan.offload != "sequential"
+    return same and plan.offload not in ("sequential", "group")

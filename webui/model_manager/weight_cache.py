@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
+
+import torch
 
 from webui.model_manager.catalog import CheckpointRecord
 from webui.model_manager.probe import Architecture
@@ -26,11 +29,30 @@ class PreparedCheckpoint:
     configs: SD1Configs
     weights: Weights
     is_demo: bool
+    # With fp8 storage and A1111's `cache_fp16_weight`: the UNet's weights before quantisation, kept so that
+    # switching fp8 off rebuilds from them (bit for bit what "Disable" loads) without reading the file again.
+    unquantised_unet: Mapping[str, torch.Tensor] | None = None
 
     @cached_property  # summed once: the cache's eviction loop asks for it on every switch
     def nbytes(self) -> int:
-        return sum(tensor.numel() * tensor.element_size() for state in self.weights.values()
-                   for tensor in state.values())
+        states = [*self.weights.values(), *([self.unquantised_unet] if self.unquantised_unet else [])]
+        shared: set[int] = set()  # tensors the fp8 cast left alone are in both states: count them once
+        total = 0
+        for state in states:
+            for tensor in state.values():
+                if id(tensor) not in shared:
+                    shared.add(id(tensor))
+                    total += tensor.numel() * tensor.element_size()
+        return total
+
+    def unquantised(self) -> PreparedCheckpoint | None:
+        """This entry with its unquantised UNet (the kept copy, or its own weights when they are not fp8); None
+        when only fp8 weights are left, which must not be up-cast (that would not restore the file's values)."""
+        if self.unquantised_unet is not None:
+            return replace(self, weights={**self.weights, "unet": self.unquantised_unet}, unquantised_unet=None)
+        if any(tensor.dtype == torch.float8_e4m3fn for tensor in self.weights["unet"].values()):
+            return None
+        return self
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from webui.ui.extension_tabs import build_extension_tabs, call_after_component, 
 from webui.ui.extensions_tab import build_extensions_tab, extensions_table
 from webui.ui.extras_tab import build_extras_tab
 from webui.ui.img2img_tab import build_img2img_tab
+from webui.ui.memory_ledger import footer_text
 from webui.ui.merger_tab import build_merger_tab
 from webui.ui.pnginfo_tab import build_pnginfo_tab, wire_paste
 from webui.ui.settings_tab import build_settings_tab
@@ -56,7 +57,7 @@ def build_ui(app: App) -> gr.Blocks:
         memory_plan = gr.Markdown(elem_id="memory_plan")
         if app.accounts.ui_login_required:
             gr.HTML('<a href="/logout" id="logout_link">Log out</a>', elem_id="logout")
-        page.load(lambda: f"Memory plan: {app.plan.describe()}", outputs=[memory_plan], show_progress="hidden")
+        page.load(lambda: footer_text(app), outputs=[memory_plan], show_progress="hidden")  # the memory ledger
     app.ui_config.save_missing()  # A1111 adds the page's control defaults to ui-config.json
     return page
 

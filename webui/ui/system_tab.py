@@ -16,6 +16,7 @@ from webui.jobs.job import JobKind
 from webui.jobs.tasks import BenchmarkSpec
 from webui.jobs.tasks import outcome as result_of_job
 from webui.ui.callers import require_admin, ui_owner
+from webui.ui.memory_ledger import ledger_markdown
 from webui.ui.workers_panel import build_workers_panel
 
 
@@ -50,6 +51,7 @@ def system_markdown(app: App) -> str:
 
 def build_system_tab(app: App) -> None:
     info = gr.Markdown(lambda: system_markdown(app), elem_id="system_info")  # evaluated on each page load
+    ledger = gr.Markdown(lambda: ledger_markdown(app), elem_id="memory_ledger")
     refresh = gr.Button("🔄 Refresh", elem_id="system_refresh", size="sm")
     build_workers_panel(app)
     with gr.Accordion("Benchmark", open=True, elem_id="benchmark"):
@@ -81,6 +83,6 @@ def build_system_tab(app: App) -> None:
             raise gr.Error(str(error)) from error
         return f"<p>Written to <code>{outcome.folder}</code></p>", outcome.markdown, str(outcome.plot)
 
-    refresh.click(lambda: system_markdown(app), outputs=[info], show_progress="hidden")
+    refresh.click(lambda: (system_markdown(app), ledger_markdown(app)), outputs=[info, ledger], show_progress="hidden")
     run.click(benchmark, inputs=[resolutions, precisions, attentions, steps], outputs=[status, report, plot],
               concurrency_limit=1)
