@@ -67,7 +67,10 @@ def build_settings_tab(app: App) -> None:
         gr.HTML(f'<p class="settings-problem">{html.escape(app.settings.problem)}</p>',
                 elem_id="settings_load_problem")
     with gr.Row():
-        submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
+        submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit", scale=1)
+        # A1111's search: the page script shows the settings whose label or key holds the text, in every section
+        gr.Textbox(placeholder="Search settings...", show_label=False, container=False, elem_id="settings_search",
+                   scale=3)
     result = gr.HTML(elem_id="settings_result")
     specs = sorted(shown_specs(app), key=lambda spec: (spec.section not in SECTION_TITLES, spec.section))
     components = []
