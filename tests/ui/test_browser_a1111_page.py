@@ -169,9 +169,9 @@ def test_1280x800_shows_the_first_result_without_scrolling(server, small, artifa
     small.click("#txt2img_generate")
     small.wait_for_selector("#txt2img_gallery img", timeout=60_000)
     small.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Steps: 1')")
+    small.screenshot(path=artifacts("layout"))
     box = small.locator("#txt2img_gallery img").first.bounding_box()
     assert small.evaluate("window.scrollY") == 0
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
     toprow = small.locator("#txt2img_toprow").bounding_box()
     assert toprow is not None and toprow["height"] <= 220, toprow
-    small.screenshot(path=artifacts("layout"))

@@ -160,7 +160,7 @@ def build_output_panel(tab: str) -> OutputPanel:
     progress = gr.HTML(elem_id=f"{tab}_progress")
     # contain, not Gradio's cover: a portrait, a grid's labels and an upscaled image are shown whole (A1111)
     gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2, format="png",
-                         interactive=False, height="auto", object_fit="contain")
+                         interactive=False, height="auto", object_fit="contain", preview=False)
     with gr.Row(elem_id=f"image_buttons_{tab}"):
         save = gr.Button("💾 Save", elem_id=f"save_{tab}", size="sm")
         send_to_img2img = gr.Button("🖼️ Send to img2img", elem_id=f"{tab}_send_to_img2img", size="sm")

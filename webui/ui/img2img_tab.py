@@ -164,9 +164,9 @@ class Img2ImgHandles:
 def build_img2img_tab(app: App, checkpoint: gr.Dropdown) -> Img2ImgHandles:
     tab = "img2img"
     row = build_prompt_row(app, tab)
-    build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
+            build_extra_networks(app, tab, row.prompt)  # in the settings column: the gallery stays in sight
             images = _build_image_inputs()
             controls = _build_controls(app)
             sampling = build_sampling_controls(app, tab)
