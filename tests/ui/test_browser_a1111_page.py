@@ -109,8 +109,8 @@ def test_ctrl_enter_generates_and_escape_interrupts_with_the_partial_image(serve
     set_number(page, "txt2img_width", 128)
     page.press("#txt2img_prompt textarea", "Control+Enter")
     page.wait_for_selector("#txt2img_interrupt", state="visible", timeout=10_000)
-    page.wait_for_function("(document.querySelector('#txt2img_progress').innerText.match(/step (\\d+)\\//) || [0, 0])[1]"
-                           " >= 3", timeout=30_000)  # mid-sampling: A1111 then shows the image reached so far
+    reached = "(document.querySelector('#txt2img_progress').innerText.match(/step (\\d+)\\//) || [0, 0])[1] >= 3"
+    page.wait_for_function(reached, timeout=30_000)  # mid-sampling: A1111 then shows the image reached so far
     page.keyboard.press("Escape")
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Interrupted')",
                            timeout=30_000)

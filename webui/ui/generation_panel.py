@@ -59,6 +59,8 @@ class SamplingControls:
     random_seed: gr.Button
     reuse_seed: gr.Button
     extras: SeedExtras
+    resize_tab: gr.Textbox | None = None  # img2img: "to" (width/height) or "by" (scale_by)
+    scale_by: gr.Slider | None = None
 
     def inputs(self) -> list:
         """What `base_request` reads (by component)."""
@@ -119,7 +121,27 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
                      save_style)
 
 
-def build_sampling_controls(app: App, tab: str) -> SamplingControls:
+def _size_sliders(app: App, tab: str) -> tuple[gr.Slider, gr.Slider]:
+    ui = app.ui_config
+    width = gr.Slider(64, 2048, value=ui.value(tab, "Width", 512), step=8, label="Width", elem_id=f"{tab}_width")
+    height = gr.Slider(64, 2048, value=ui.value(tab, "Height", 512), step=8, label="Height", elem_id=f"{tab}_height")
+    return width, height
+
+
+def _resize_tabs(app: App, tab: str) -> tuple[gr.Slider, gr.Slider, gr.Textbox, gr.Slider]:
+    """img2img's "Resize to" (width, height) and "Resize by" (a scale of the image's own size) tabs, as A1111."""
+    resize_tab = gr.Textbox("to", visible=False, elem_id=f"{tab}_resize_tab")
+    with gr.Tabs(elem_id=f"{tab}_tabs_resize"):
+        with gr.Tab("Resize to", id="to", elem_id=f"{tab}_tab_resize_to") as to_tab:
+            width, height = _size_sliders(app, tab)
+        with gr.Tab("Resize by", id="by", elem_id=f"{tab}_tab_resize_by") as by_tab:
+            scale_by = gr.Slider(0.05, 4.0, value=1.0, step=0.05, label="Scale", elem_id=f"{tab}_scale")
+    to_tab.select(None, js="() => 'to'", outputs=[resize_tab], show_progress="hidden")
+    by_tab.select(None, js="() => 'by'", outputs=[resize_tab], show_progress="hidden")
+    return width, height, resize_tab, scale_by
+
+
+def build_sampling_controls(app: App, tab: str, resize_by: bool = False) -> SamplingControls:
     table = app.engine.samplers
     ui = app.ui_config
     with gr.Row(elem_id=f"{tab}_sampler_row"):
@@ -130,11 +152,12 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
         steps = gr.Slider(1, 150, value=ui.value(tab, "Sampling steps", 20), step=1, label="Sampling steps",
                           elem_id=f"{tab}_steps")
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
+        resize_tab = scale_by = None
         with gr.Column(elem_id=f"{tab}_column_size", scale=4):
-            width = gr.Slider(64, 2048, value=ui.value(tab, "Width", 512), step=8, label="Width",
-                              elem_id=f"{tab}_width")
-            height = gr.Slider(64, 2048, value=ui.value(tab, "Height", 512), step=8, label="Height",
-                               elem_id=f"{tab}_height")
+            if resize_by:
+                width, height, resize_tab, scale_by = _resize_tabs(app, tab)
+            else:
+                width, height = _size_sliders(app, tab)
         with gr.Column(elem_id=f"{tab}_dimensions_row_tools", scale=0, min_width=44):
             wire_swap(gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", elem_classes=["tool"], min_width=40), width,
                       height)
@@ -153,7 +176,7 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
         show_extras = build_extra_toggle(tab)
     extras = build_seed_extras(tab, show_extras)
     return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
-                            random_seed, reuse_seed, extras)
+                            random_seed, reuse_seed, extras, resize_tab, scale_by)
 
 
 def build_output_panel(tab: str) -> OutputPanel:

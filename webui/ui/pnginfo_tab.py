@@ -17,6 +17,7 @@ from webui.ui.img2img_tab import Img2ImgHandles
 from webui.ui.paste import PasteTargets
 from webui.ui.top_row import TopRow
 from webui.ui.txt2img_tab import Txt2ImgHandles
+from webui.ui.uploads import reject_non_images
 
 
 @dataclass
@@ -41,6 +42,7 @@ def build_pnginfo_tab() -> PngInfoHandles:
         with gr.Column():
             image = gr.Image(label="Source", type="pil", elem_id="pnginfo_image", sources=["upload", "clipboard"],
                              image_mode=None, height=480)
+            reject_non_images(image)
         with gr.Column():
             info = gr.HTML(elem_id="pnginfo_html_info")
             parameters = gr.Textbox(visible=False, elem_id="pnginfo_generation_info")
@@ -50,6 +52,7 @@ def build_pnginfo_tab() -> PngInfoHandles:
                 send_inpaint = gr.Button("Send to inpaint", elem_id="inpaint_tab")
 
     def read(picture: Image.Image | None):
+        """The image's parameters; a new image or none (a file that was no image is removed) clears the previous."""
         if picture is None:
             return "", ""
         items = image_text_items(picture)

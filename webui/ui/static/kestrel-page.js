@@ -149,9 +149,18 @@
       return draw('\uD83D\uDD04') === draw('\uFFFF');
     } catch (error) { return false; }
   }
+  var fallback = false;
   window.kestrelEmojiFallback = function (on) {
-    document.documentElement.classList.toggle('kestrel-no-emoji', !!on);
+    /* without an emoji font the buttons would be empty boxes: they show their word instead */
+    fallback = !!on;
+    document.documentElement.classList.toggle('kestrel-no-emoji', fallback);
+    root().querySelectorAll('button.kestrel-emoji').forEach(showLabel);
   };
+  function showLabel(button) {
+    if (!button.dataset.kestrelEmoji) { return; }
+    var text = fallback ? button.dataset.kestrelLabel : button.dataset.kestrelEmoji;
+    if (button.textContent.trim() !== text) { button.textContent = text; }
+  }
   function labelButtons() {
     root().querySelectorAll('button').forEach(function (button) {
       if (button.dataset.kestrelLabel !== undefined) { return; }
@@ -159,11 +168,16 @@
       var lead = known ? null : Object.keys(TITLES).filter(function (emoji) { return text.indexOf(emoji) === 0; })[0];
       if (known) {
         button.dataset.kestrelLabel = known[0];
+        button.dataset.kestrelEmoji = text;
         button.classList.add('kestrel-emoji');
         if (!button.title) { button.title = known[1]; }
-      } else if (lead) {
-        button.dataset.kestrelLabel = '';
-        if (!button.title) { button.title = text.slice(lead.length).trim() || TITLES[lead][1]; }
+        showLabel(button);
+      } else if (lead) {  // "💾 Save": the word stays, the emoji goes when it cannot be drawn
+        button.dataset.kestrelLabel = text.slice(lead.length).trim() || TITLES[lead][0];
+        button.dataset.kestrelEmoji = text;
+        button.classList.add('kestrel-emoji');
+        if (!button.title) { button.title = button.dataset.kestrelLabel; }
+        showLabel(button);
       }
     });
   }
