@@ -61,14 +61,18 @@ def test_a_file_that_is_no_image_is_named_once_and_nothing_else(server, page, tm
     assert page.input_value("#pnginfo_generation_info textarea", timeout=1_000) == ""
 
 
+def wait_for_count(page, elem_id: str, text: str) -> None:
+    page.wait_for_function(f"document.querySelector('#{elem_id} .token-count').innerText.trim() === {text!r}")
+
+
 def test_token_counter_swap_and_clear(server, page):
     open_page(page, server)
     page.fill("#txt2img_prompt textarea", "a cat")
-    page.wait_for_function("document.querySelector('#txt2img_token_counter .token-count').innerText.trim() === '2/75'")
+    wait_for_count(page, "txt2img_token_counter", "2/75")
     page.fill("#txt2img_prompt textarea", " ".join(["cat"] * 80))  # 80 tokens: a second chunk (75 + 5)
-    page.wait_for_function("document.querySelector('#txt2img_token_counter .token-count').innerText.trim() === '80/150 (75 + 5)'")
+    wait_for_count(page, "txt2img_token_counter", "80/150 (75 + 5)")
     page.fill("#txt2img_neg_prompt textarea", "lowres, bad hands")
-    page.wait_for_function("document.querySelector('#txt2img_negative_token_counter .token-count').innerText.trim() === '4/75'")
+    wait_for_count(page, "txt2img_negative_token_counter", "4/75")
     set_number(page, "txt2img_width", 64)
     set_number(page, "txt2img_height", 128)
     page.click("#txt2img_res_switch_btn")
