@@ -58,7 +58,9 @@ def test_a_file_that_is_no_image_is_named_once_and_nothing_else(server, page, tm
         page.click("[data-testid=toast-close]")
         page.wait_for_selector(".toast-body", state="detached")
     page.wait_for_function("!document.querySelector('#pnginfo_html_info').innerText.includes('424242')")
-    assert page.input_value("#pnginfo_generation_info textarea", timeout=1_000) == ""
+    page.click("#txt2img_tab")  # "Send to txt2img": the old image's parameters are gone too
+    page.wait_for_selector(".toast-body", timeout=15_000)
+    assert "No generation parameters" in toasts(page)[0]
 
 
 def wait_for_count(page, elem_id: str, text: str) -> None:
@@ -72,7 +74,7 @@ def test_token_counter_swap_and_clear(server, page):
     page.fill("#txt2img_prompt textarea", " ".join(["cat"] * 80))  # 80 tokens: a second chunk (75 + 5)
     wait_for_count(page, "txt2img_token_counter", "80/150 (75 + 5)")
     page.fill("#txt2img_neg_prompt textarea", "lowres, bad hands")
-    wait_for_count(page, "txt2img_negative_token_counter", "4/75")
+    wait_for_count(page, "txt2img_negative_token_counter", "5/75")  # low·res , bad hands
     set_number(page, "txt2img_width", 64)
     set_number(page, "txt2img_height", 128)
     page.click("#txt2img_res_switch_btn")
@@ -134,9 +136,10 @@ def test_batch_reads_a_folder_inside_the_data_directory_only(server, data_dir, p
 
 def test_settings_search_emoji_titles_and_unique_ids(server, page):
     open_page(page, server)
+    page.wait_for_timeout(1500)  # the page's load events have run
     duplicates = page.evaluate("""() => { const seen = {};
         document.querySelectorAll('[id]').forEach(e => { seen[e.id] = (seen[e.id] || 0) + 1; });
-        return Object.keys(seen).filter(id => seen[id] > 1 && !id.startsWith('component-')); }""")
+        return Object.keys(seen).filter(id => id && seen[id] > 1 && !id.startsWith('component-')); }""")
     assert duplicates == [], duplicates
     untitled = page.evaluate("""() => Array.from(document.querySelectorAll('button')).filter(b =>
         /\\p{Extended_Pictographic}|⇅/u.test(b.textContent) && !b.title).map(b => b.id || b.textContent)""")

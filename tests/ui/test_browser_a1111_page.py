@@ -175,3 +175,21 @@ def test_1280x800_shows_the_first_result_without_scrolling(server, small, artifa
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800, box
     toprow = small.locator("#txt2img_toprow").bounding_box()
     assert toprow is not None and toprow["height"] <= 220, toprow
+
+
+def test_a_corrupt_checkpoint_is_reported_once(server, folder, page):
+    broken = folder / "broken.safetensors"
+    broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
+    try:
+        open_page(page, server)
+        page.click("#refresh_sd_model_checkpoint")
+        choose_checkpoint(page, "broken.safetensors")
+        page.wait_for_selector(".toast-body", timeout=30_000)
+        page.wait_for_timeout(1500)  # a second report would be there by now
+        shown = toasts(page)
+        assert len(shown) == 1 and shown[0].count("broken.safetensors") == 1, shown
+        assert "corrupt" in shown[0]
+        page.wait_for_function("document.querySelector('#setting_sd_model_checkpoint input').value"
+                               ".startsWith('aaa-first.safetensors [')")
+    finally:
+        broken.unlink()

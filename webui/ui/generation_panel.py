@@ -88,12 +88,12 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
     (shown by the page script only while this tab's job runs, as A1111 does); the tools and the styles."""
     with gr.Row(elem_id=f"{tab}_toprow", equal_height=False):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
-            with gr.Group(elem_id=f"{tab}_prompt_box", elem_classes=["prompt-box"]):
+            with gr.Group(elem_classes=["prompt-box"]):
                 prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
                                     placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Escape to "
                                                 "interrupt)")
                 attach_token_counter(app, prompt, f"{tab}_token_counter")
-            with gr.Group(elem_id=f"{tab}_neg_prompt_box", elem_classes=["prompt-box"]):
+            with gr.Group(elem_classes=["prompt-box"]):
                 negative = gr.Textbox(label="Negative prompt", show_label=False, lines=2, elem_id=f"{tab}_neg_prompt",
                                       placeholder="Negative prompt\n(Press Ctrl+Enter to generate)")
                 attach_token_counter(app, negative, f"{tab}_negative_token_counter")
@@ -275,11 +275,15 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
         session = request.session_hash or "anonymous"
         if values[row.forever]:
             forever_sessions.add(session)
-        while True:
-            async for update in handler(values, request=request):
-                yield update
-            if session not in forever_sessions:
-                return
+        try:
+            while True:
+                async for update in handler(values, request=request):
+                    yield update
+                if session not in forever_sessions:
+                    return
+        except gr.Error as error:  # shown, and the event ends normally: its .then hides Interrupt/Skip again
+            forever_sessions.discard(session)
+            gr.Warning(error.message, title="Error")
 
     tab = row.generate.elem_id.removesuffix("_generate")
     for trigger in (row.generate.click, row.prompt.submit):

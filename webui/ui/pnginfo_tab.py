@@ -17,7 +17,7 @@ from webui.ui.img2img_tab import Img2ImgHandles
 from webui.ui.paste import PasteTargets
 from webui.ui.top_row import TopRow
 from webui.ui.txt2img_tab import Txt2ImgHandles
-from webui.ui.uploads import reject_non_images
+from webui.ui.uploads import is_readable_image, reject_non_images, uploaded_file
 
 
 @dataclass
@@ -51,14 +51,17 @@ def build_pnginfo_tab() -> PngInfoHandles:
                 send_img2img = gr.Button("Send to img2img", elem_id="img2img_tab")
                 send_inpaint = gr.Button("Send to inpaint", elem_id="inpaint_tab")
 
-    def read(picture: Image.Image | None):
-        """The image's parameters; a new image or none (a file that was no image is removed) clears the previous."""
-        if picture is None:
+    def read(upload: dict | None):
+        """The image's parameters; a new image, none, or a file that is no image (the upload check names it)
+        clears the previous ones. Reads the raw upload: Gradio's own opening would fail on a non-image."""
+        path, _name = uploaded_file(image, upload)
+        if path is None or not is_readable_image(path):
             return "", ""
-        items = image_text_items(picture)
+        with Image.open(path) as picture:
+            items = image_text_items(picture)
         return text_items_html(items), items.get("parameters", "")
 
-    image.change(read, inputs=[image], outputs=[info, parameters], show_progress="hidden")
+    image.change(read, inputs=[image], outputs=[info, parameters], show_progress="hidden", preprocess=False)
     return PngInfoHandles(image, parameters, send_txt2img, send_img2img, send_inpaint)
 
 

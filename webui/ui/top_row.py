@@ -76,7 +76,7 @@ def _build_vae_dropdown(app: App, visible: bool = True) -> gr.Dropdown:
             gr.Warning(f"Could not use VAE {choice}: {error}")
         return gr.update(value=app.models.vae_choice)
 
-    vae.input(switch_vae, inputs=[vae], outputs=[vae], show_progress="full")
+    vae.select(switch_vae, inputs=[vae], outputs=[vae], show_progress="full")  # .input fires twice in Gradio 6
     return vae
 
 
@@ -146,7 +146,9 @@ def build_top_row(app: App) -> TopRow:
                 progress(snapshot.progress.fraction, desc=f"loading {title}")
             new_title = outcome(snapshot)
         except LOAD_ERRORS + (KestrelError,) as error:
-            gr.Warning(f"Could not load {title}: {error}. Still using {previous}.")
+            detail = str(error)  # most errors start with the file's name already: say it once
+            what = detail if detail.startswith(title.split(" [")[0]) else f"{title}: {detail}"
+            gr.Warning(f"Could not load {what}. Still using {previous}.")
             return gr.update(value=previous), gr.update()
         return gr.update(value=new_title, choices=[r.title for r in app.models.checkpoints()]), \
             gr.update(visible=_is_demo(app))
@@ -156,6 +158,7 @@ def build_top_row(app: App) -> TopRow:
         return (gr.update(choices=[record.title for record in records], value=_current_title(app)),
                 gr.update(choices=_vae_choices(app), value=app.models.vae_choice))
 
-    checkpoint.input(switch, inputs=[checkpoint], outputs=[checkpoint, demo_notice], show_progress="full")
+    # .select, not .input: Gradio 6's dropdown fires .input twice per choice, and each loaded (or refused) twice
+    checkpoint.select(switch, inputs=[checkpoint], outputs=[checkpoint, demo_notice], show_progress="full")
     refresh.click(refresh_lists, outputs=[checkpoint, vae], show_progress="hidden")
     return TopRow(checkpoint, refresh, demo_notice, clip_skip, vae, others)

@@ -10,7 +10,7 @@ clears the previous image's parameters.
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import gradio as gr
 from PIL import Image, UnidentifiedImageError
@@ -24,13 +24,19 @@ def not_an_image_message(label: str | None, name: str | None) -> str:
     return f"{label or 'Image'}: {shown} is not an image that can be opened (use a {FORMATS} file)"
 
 
-def _uploaded_file(payload) -> tuple[str | None, str | None]:
-    """(server path, the user's file name) of a raw gr.Image upload, or of a gr.ImageEditor's background."""
+def uploaded_file(component: gr.Image | gr.ImageEditor, payload) -> tuple[str | None, str | None]:
+    """(server path, the user's file name) of a raw gr.Image upload, or of a gr.ImageEditor's background. A raw
+    payload comes from the browser unchecked (`preprocess=False` skips Gradio's check), so only a file inside
+    Gradio's upload cache is accepted: never a path a client made up."""
     if not isinstance(payload, dict):
         return None, None
     if isinstance(payload.get("background"), dict):
         payload = payload["background"]
-    return payload.get("path"), payload.get("orig_name")
+    path, name = payload.get("path"), payload.get("orig_name")
+    if not isinstance(path, str) or not path:
+        return None, None
+    cache = Path(component.GRADIO_CACHE).resolve()
+    return (path, name) if Path(path).resolve().is_relative_to(cache) else (None, None)
 
 
 def is_readable_image(path: str) -> bool:
@@ -47,7 +53,7 @@ def reject_non_images(component: gr.Image | gr.ImageEditor) -> None:
     label = component.label
 
     def check(payload):
-        path, name = _uploaded_file(payload)
+        path, name = uploaded_file(component, payload)
         if path is None or is_readable_image(path):
             return gr.skip()
         gr.Warning(not_an_image_message(label, name))
