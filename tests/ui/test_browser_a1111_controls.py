@@ -102,7 +102,8 @@ def test_img2img_tabs_resize_by_and_inpaint_controls_only_where_they_apply(serve
     page.fill("#img2img_prompt textarea", "scaled")
     set_number(page, "img2img_steps", 1)
     page.get_by_role("tab", name="Resize by").click()
-    set_number(page, "img2img_scale", 1.5)
+    page.fill("#img2img_scale input[type=number]", "1.5")
+    page.press("#img2img_scale input[type=number]", "Enter")
     page.click("#img2img_generate")
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Size: 96x144')",
                            timeout=60_000)
@@ -140,7 +141,9 @@ def test_settings_search_emoji_titles_and_unique_ids(server, page):
     duplicates = page.evaluate("""() => { const seen = {};
         document.querySelectorAll('[id]').forEach(e => { seen[e.id] = (seen[e.id] || 0) + 1; });
         return Object.keys(seen).filter(id => id && seen[id] > 1 && !id.startsWith('component-')); }""")
-    assert duplicates == [], duplicates
+    where = page.evaluate("""ids => ids.map(id => Array.from(document.querySelectorAll('[id="' + id + '"]')).map(e =>
+        e.tagName + '.' + e.className + ' in ' + (e.parentElement.id || e.parentElement.className)))""", duplicates)
+    assert duplicates == [], where
     untitled = page.evaluate("""() => Array.from(document.querySelectorAll('button')).filter(b =>
         /\\p{Extended_Pictographic}|⇅/u.test(b.textContent) && !b.title).map(b => b.id || b.textContent)""")
     assert untitled == [], untitled

@@ -65,7 +65,7 @@ class Img2ImgControls:
     fill: gr.Radio
     area: gr.Radio
     padding: gr.Slider
-    inpaint_group: gr.Group
+    inpaint_group: gr.Column
 
     def inputs(self) -> list:
         return [self.resize_mode, self.denoising, self.mask_blur, self.mask_mode, self.fill, self.area,
@@ -113,7 +113,8 @@ def _build_image_inputs(app: App) -> ImageInputs:
 def _build_controls(app: App, images: ImageInputs) -> Img2ImgControls:
     resize_mode = gr.Radio(list(RESIZE_MODES), value=RESIZE_MODES[0], type="index", label="Resize mode",
                            elem_id="resize_mode")
-    with gr.Group(elem_id="inpaint_controls", visible=False) as inpaint_group:  # shown on the inpaint tabs only
+    # shown on the inpaint tabs only; a Column, since a Group renders its elem_id twice in Gradio 6
+    with gr.Column(elem_id="inpaint_controls", visible=False, variant="panel") as inpaint_group:
         with gr.Row():
             mask_blur = gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id="img2img_mask_blur")
             mask_mode = gr.Radio(list(MASK_MODES), value=MASK_MODES[0], label="Mask mode",

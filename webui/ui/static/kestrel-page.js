@@ -135,6 +135,7 @@
     '⇅': ['Swap', 'Swap width and height'], '📐': ['Size', 'Use the size of the image'],
     '🎴': ['Networks', 'Show or hide the extra networks'], '🖌️': ['Edit', 'Edit the styles']
   };
+  var LEADING_EMOJI = /^(\p{Extended_Pictographic}[\uFE0F\u200D\p{Extended_Pictographic}]*)\s*(.*)$/u;
   function emojiFontMissing() {
     /* an emoji with no font is drawn as the same empty box as an unassigned code point */
     try {
@@ -165,7 +166,7 @@
     root().querySelectorAll('button').forEach(function (button) {
       if (button.dataset.kestrelLabel !== undefined) { return; }
       var text = (button.textContent || '').trim(), known = TITLES[text];
-      var lead = known ? null : Object.keys(TITLES).filter(function (emoji) { return text.indexOf(emoji) === 0; })[0];
+      var lead = known ? null : LEADING_EMOJI.exec(text);  // "🖼️ Send to img2img": an emoji, then words
       if (known) {
         button.dataset.kestrelLabel = known[0];
         button.dataset.kestrelEmoji = text;
@@ -173,7 +174,7 @@
         if (!button.title) { button.title = known[1]; }
         showLabel(button);
       } else if (lead) {  // "💾 Save": the word stays, the emoji goes when it cannot be drawn
-        button.dataset.kestrelLabel = text.slice(lead.length).trim() || TITLES[lead][0];
+        button.dataset.kestrelLabel = lead[2] || (TITLES[lead[1]] || ['?'])[0];
         button.dataset.kestrelEmoji = text;
         button.classList.add('kestrel-emoji');
         if (!button.title) { button.title = button.dataset.kestrelLabel; }
