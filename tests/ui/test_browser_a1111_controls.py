@@ -106,7 +106,7 @@ def test_img2img_tabs_resize_by_and_inpaint_controls_only_where_they_apply(serve
     page.press("#img2img_scale input[type=number]", "Enter")
     page.click("#img2img_generate")
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Size: 96x144')",
-                           timeout=60_000)
+                           timeout=120_000)
     (saved,) = made()
     with Image.open(saved) as image:
         assert image.size == (96, 144)
@@ -131,7 +131,7 @@ def test_batch_reads_a_folder_inside_the_data_directory_only(server, data_dir, p
     page.fill("#img2img_batch_output_dir textarea, #img2img_batch_output_dir input", str(data_dir / "outputs" / "b"))
     page.click("#img2img_generate")
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('2 of 2 images done')",
-                           timeout=90_000)
+                           timeout=120_000)
     assert sorted(path.name for path in (data_dir / "outputs" / "b").iterdir()) == ["one.png", "two.png"]
 
 
@@ -153,7 +153,10 @@ def test_settings_search_emoji_titles_and_unique_ids(server, page):
     assert page.inner_text("#txt2img_random_seed").strip() == "🎲"
     page.get_by_role("tab", name="Settings", exact=True).first.click()
     page.fill("#settings_search textarea, #settings_search input", "grid")
-    page.wait_for_timeout(300)
-    shown = page.evaluate("""() => Array.from(document.querySelectorAll('#tab_settings [id^="setting_"]'))
-        .filter(e => e.offsetParent !== null).map(e => e.id)""")
-    assert shown and all("grid" in (page.inner_text(f"#{elem_id}").lower() + elem_id.lower()) for elem_id in shown)
+    page.wait_for_selector("#settings_search_results a.settings-search-hit")
+    hits = page.locator("#settings_search_results a.settings-search-hit").all_inner_texts()
+    assert len(hits) >= 2 and all("grid" in hit.lower() for hit in hits), hits
+    target = page.locator("#settings_search_results a.settings-search-hit").first.get_attribute("data-setting")
+    assert not page.locator(f"#{target}").is_visible()  # in another section than the open one
+    page.locator("#settings_search_results a.settings-search-hit").first.click()
+    page.wait_for_selector(f"#{target}", state="visible")

@@ -6,7 +6,7 @@
  *   "(text:weight)" under the cursor, by opts.keyedit_precision_attention (0.1);
  * - the generate box: Interrupt and Skip are shown over Generate only while the tab's job runs;
  * - titles (tooltips) on the emoji buttons, and their text when the browser has no emoji font;
- * - the Settings search box.
+ * - the Settings search: a listed match opens its section and shows the setting.
  */
 (function () {
   if (window.kestrelSetRunning) { return; }
@@ -183,20 +183,24 @@
     });
   }
 
-  /* ---- Settings search ---- */
-  function filterSettings(query) {
-    var settings = root().getElementById('tab_settings');
-    if (!settings) { return; }
-    var words = query.trim().toLowerCase();
-    settings.classList.toggle('kestrel-searching', !!words);
-    settings.querySelectorAll('[id^="setting_"]').forEach(function (element) {
-      var text = (element.textContent || '').toLowerCase() + ' ' + element.id.slice(8).toLowerCase();
-      element.classList.toggle('kestrel-search-hidden', !!words && text.indexOf(words) < 0);
-    });
-  }
-  document.addEventListener('input', function (event) {
-    var target = event.target;
-    if (target && target.closest && target.closest('#settings_search')) { filterSettings(target.value || ''); }
+  /* ---- Settings search: a hit opens its section and shows the setting ---- */
+  document.addEventListener('click', function (event) {
+    var hit = event.target && event.target.closest ? event.target.closest('a.settings-search-hit') : null;
+    if (!hit) { return; }
+    event.preventDefault();
+    var section = root().getElementById(hit.dataset.section + '-button');
+    if (section) { section.click(); }
+    var tries = 0, wait = setInterval(function () {
+      var setting = root().getElementById(hit.dataset.setting);
+      if (setting || ++tries > 30) {
+        clearInterval(wait);
+        if (setting) {
+          setting.scrollIntoView({block: 'center'});
+          setting.classList.add('kestrel-found');
+          setTimeout(function () { setting.classList.remove('kestrel-found'); }, 2000);
+        }
+      }
+    }, 100);
   }, true);
 
   var checked = false;
