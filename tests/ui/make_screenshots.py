@@ -37,12 +37,15 @@ def _shoot(browser, url: str, size: str, theme: str, folder: Path) -> None:
         field = page.locator(f"#{elem_id} input[type=number]")
         field.fill(str(value))
         field.press("Enter")
+    page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
     page.wait_for_timeout(500)
     before = folder / f"txt2img-{size}-{theme}-before.png"
     page.screenshot(path=str(before))
     page.click("#txt2img_generate")
     page.wait_for_function("document.querySelector('#html_info_txt2img').innerText.includes('Steps: 4')",
                            timeout=120_000)
+    if size == "390":  # the result is below the controls on a phone: show it
+        page.locator("#txt2img_gallery").scroll_into_view_if_needed()
     page.wait_for_timeout(800)
     after = folder / f"txt2img-{size}-{theme}-after.png"
     page.screenshot(path=str(after))

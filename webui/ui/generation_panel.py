@@ -102,13 +102,13 @@ def build_prompt_row(app: App, tab: str) -> PromptRow:
                 generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
                 interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", elem_classes=["generate-box-interrupt"])
                 skip = gr.Button("Skip", elem_id=f"{tab}_skip", elem_classes=["generate-box-skip"])
+            forever = gr.Checkbox(False, label="Generate forever", elem_id=f"{tab}_generate_forever",
+                                  container=False)
             with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tool-row"]):
                 paste = gr.Button("↙️", elem_id=f"{tab}_paste", elem_classes=["tool"], min_width=40, scale=0)
                 clear = gr.Button("🗑️", elem_id=f"{tab}_clear_prompt", elem_classes=["tool"], min_width=40, scale=0)
                 apply_styles = gr.Button("📋", elem_id=f"{tab}_style_apply", elem_classes=["tool"], min_width=40,
                                          scale=0)
-                forever = gr.Checkbox(False, label="Generate forever", elem_id=f"{tab}_generate_forever",
-                                      container=False, min_width=40)
             styles = gr.Dropdown(app.styles.names(), value=[], multiselect=True, label="Styles",
                                  elem_id=f"{tab}_styles", show_label=False, container=False)
             with gr.Row(elem_id=f"{tab}_style_create_row", elem_classes=["tool-row"]):
