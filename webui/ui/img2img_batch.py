@@ -35,8 +35,9 @@ class BatchControls:
 
 
 def build_batch_controls(app: App) -> BatchControls:
+    paths = app.paths
     gr.Markdown(f"Process the images in a folder of the server: the input folder inside the data folder "
-                f"(`{app.paths.root.name}/`), the results also into a folder inside `outputs/` (leave it empty to "
+                f"(`{paths.root.name}/`), the results also into a folder inside `outputs/` (leave it empty to "
                 "keep them in the usual img2img folder only). Admins only.", elem_id="img2img_batch_hint")
     input_dir = gr.Textbox(label="Input directory", elem_id="img2img_batch_input_dir")
     output_dir = gr.Textbox(label="Output directory", elem_id="img2img_batch_output_dir")
@@ -62,9 +63,10 @@ def batch_folders(app: App, request: gr.Request, input_dir: str | None,
         raise gr.Error("Batch reads and writes folders on the server and needs an admin account.")
     if not (input_dir or "").strip():
         raise gr.Error("Batch: the input directory is empty")
-    root = app.paths.root.resolve()
+    paths = app.paths
+    root = paths.root.resolve()
     source = _inside(input_dir or "", root, root, "input")
-    target = _inside(output_dir or "", app.paths.outputs, root, "output") if (output_dir or "").strip() else None
+    target = _inside(output_dir or "", paths.outputs, root, "output") if (output_dir or "").strip() else None
     return source, target
 
 
