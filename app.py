@@ -84,6 +84,21 @@ def _redirect_listener(options) -> None:
     threading.Thread(target=uvicorn.Server(config).run, name="http-redirect", daemon=True).start()
 
 
+def port_in_use(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (taken by another program), or None when it can."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return (f"cannot listen on {host}:{port}: {error.strerror or error} (is another server running there? "
+                    "choose another port with --port)")
+    return None
+
+
 def serve(argv: list[str]) -> int:
     from webui.config.flags import parse_flags
 
@@ -97,6 +112,9 @@ def serve(argv: list[str]) -> int:
         print(f"app.py: error: {problem}", file=sys.stderr)
         return 2
     warn_about_transport(options)
+    if (busy := port_in_use(options.bind_address, options.port)) is not None:
+        print(f"app.py: error: {busy}", file=sys.stderr)  # before any "Running on" line, and before the slow start
+        return 3
 
     import gradio as gr
     import uvicorn

@@ -64,10 +64,10 @@ def test_img2img_and_inpaint_upload_in_the_browser(server, data_dir, page, tmp_p
     page.goto(server.url + "/", wait_until="load")
     page.get_by_role("tab", name="img2img", exact=True).first.click()
     page.wait_for_selector("#img2img_image")  # tabs render when first shown
-    for elem_id in ("img2img_image", "resize_mode", "img2img_denoising_strength", "img2img_mask_blur",
-                    "img2img_script_list", "img2img_inpainting_fill", "img2img_inpaint_full_res", "img2img_gallery",
-                    "img2img_generate", "save_img2img", "img2img_send_to_inpaint"):
+    for elem_id in ("img2img_image", "resize_mode", "img2img_denoising_strength", "img2img_script_list",
+                    "img2img_gallery", "img2img_generate", "save_img2img", "img2img_send_to_inpaint"):
         assert page.locator(f"#{elem_id}").count() == 1, elem_id
+    assert page.locator("#img2img_mask_blur").count() == 0  # the inpaint controls: on the inpaint tabs only
     page.set_input_files("#img2img_image input[type=file]", str(init))
     page.wait_for_selector("#img2img_image img")
     fill_prompt_and_size(page, "img2img", "1girl, (blue sky:1.2)")
@@ -80,6 +80,9 @@ def test_img2img_and_inpaint_upload_in_the_browser(server, data_dir, page, tmp_p
     assert "Size: 64x64" in text and "Denoising strength: 0.75" in text and "Mask blur" not in text
 
     page.get_by_role("tab", name="Inpaint upload").click()
+    for elem_id in ("img2img_mask_blur", "img2img_inpainting_fill", "img2img_inpaint_full_res"):
+        page.wait_for_selector(f"#{elem_id}")
+        assert page.locator(f"#{elem_id}").count() == 1, elem_id
     page.set_input_files("#img_inpaint_base input[type=file]", str(init))
     page.set_input_files("#img_inpaint_mask input[type=file]", str(mask))
     page.wait_for_selector("#img_inpaint_mask img")

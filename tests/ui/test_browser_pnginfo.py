@@ -90,6 +90,8 @@ def test_paste_button_reads_an_infotext_from_the_prompt_box(server, page):
     assert value(page, "#img2img_sampling input") == "DPM++ 2M"
     assert value(page, "#img2img_scheduler input") == "Karras"
     assert value(page, "#img2img_denoising_strength input[type=number]") == "0.35"
+    page.get_by_role("tab", name="Inpaint", exact=True).click()  # the inpaint controls show on its tabs only
+    page.wait_for_selector("#img2img_mask_blur input[type=number]")
     assert value(page, "#img2img_mask_blur input[type=number]") == "9"
 
 

@@ -47,6 +47,20 @@ def is_atomic_temp_name(name: str) -> bool:
     return ATOMIC_TEMP_NAME.match(name) is not None
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's /proc): `os.umask` can only
+    be read by setting it, which would race with other threads creating files."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(target: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call `write` with a binary file object; the result replaces `target` only if `write` succeeds. A full
     disk raises `DiskFull` naming the target's folder, and no temporary file stays."""
@@ -54,6 +68,9 @@ def write_atomically(target: Path, write: Callable[[IO[bytes]], object]) -> None
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
         try:
+            # mkstemp makes 0600 files; the result gets the mode open() would give it (0666 less the umask), so
+            # other accounts read the outputs as they read A1111's
+            os.fchmod(handle, 0o666 & ~current_umask())
             with os.fdopen(handle, "wb") as stream:
                 write(stream)
                 stream.flush()

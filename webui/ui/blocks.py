@@ -23,6 +23,7 @@ from webui.ui.txt2img_tab import build_txt2img_tab
 from webui.ui.users_tab import build_users_tab
 
 STYLE_FILE = Path(__file__).parent / "static" / "style.css"
+PAGE_SCRIPT_FILE = Path(__file__).parent / "static" / "kestrel-page.js"
 PAGE_TITLE = "Stable Diffusion (Kestrel)"
 
 
@@ -30,6 +31,7 @@ def build_ui(app: App) -> gr.Blocks:
     a1111_tabs = collect_a1111_tabs(app.extensions)  # A1111 builds these before its page, outside any Blocks
     with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as page:
         top_row = build_top_row(app)
+        top_row.refresh_on_load(app, page)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
                 txt2img = build_txt2img_tab(app, top_row.checkpoint)
@@ -75,7 +77,9 @@ def mount_options(app: App) -> dict:
     private = [app.paths.models, app.paths.config_file, app.paths.root / "auth.json", app.paths.cache_file,
                app.paths.root / "queue.sqlite3", app.paths.extensions, app.paths.root / "extensions-data"]
     css = STYLE_FILE.read_text(encoding="utf-8") + "\n" + app.extensions.css()  # extensions' style.css after ours
-    mount: dict[str, Any] = {"css": css, "head": extension_head(app.extensions), "allowed_paths": sorted(image_folders),
+    page_script = f"<script>/* Kestrel's page script */\n{PAGE_SCRIPT_FILE.read_text(encoding='utf-8')}\n</script>"
+    head = page_script + "\n" + extension_head(app.extensions)  # shortcuts, tooltips, the generate box
+    mount: dict[str, Any] = {"css": css, "head": head, "allowed_paths": sorted(image_folders),
                              "blocked_paths": [str(path) for path in private],
                              "max_file_size": f"{app.options.max_upload_mb}mb"}
     if app.accounts.ui_login_required:

@@ -25,6 +25,7 @@ from webui.jobs.extras import ExtrasInput, ExtrasResult, ExtrasSpec, images_in_f
 from webui.jobs.job import JobKind, JobSnapshot, JobState
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html
+from webui.ui.uploads import reject_non_images
 
 PROGRESS_INTERVAL = 0.25
 SINGLE, BATCH, FOLDER = 0, 1, 2
@@ -132,6 +133,7 @@ def _build_sources(app: App):
         with gr.Tab("Single Image", id="single_image", elem_id="extras_single_tab") as single_tab:
             image = gr.Image(label="Source", type="pil", elem_id="extras_image", sources=["upload", "clipboard"],
                              image_mode=None, height=400)
+            reject_non_images(image)  # a file that is no picture: one plain warning, not Gradio's error
         with gr.Tab("Batch Process", id="batch_process", elem_id="extras_batch_process_tab") as batch_tab:
             files = gr.Files(label="Batch Process", file_count="multiple", file_types=["image"],
                              elem_id="extras_image_batch")

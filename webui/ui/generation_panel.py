@@ -7,6 +7,7 @@ Handlers never call the pipeline. Interrupt and Skip act on this browser session
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from webui.jobs.job import JobState
 from webui.storage.saved_log import save_to_log
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html, progress_html
+from webui.ui.prompt_tools import attach_token_counter, wire_clear_prompt, wire_swap
 from webui.ui.seed_extras import SeedExtras, build_extra_toggle, build_seed_extras, extra_fields
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress updates sent to the browser
@@ -57,6 +59,8 @@ class SamplingControls:
     random_seed: gr.Button
     reuse_seed: gr.Button
     extras: SeedExtras
+    resize_tab: gr.Textbox | None = None  # img2img: "to" (width/height) or "by" (scale_by)
+    scale_by: gr.Slider | None = None
 
     def inputs(self) -> list:
         """What `base_request` reads (by component)."""
@@ -80,36 +84,64 @@ class OutputPanel:
 
 
 def build_prompt_row(app: App, tab: str) -> PromptRow:
-    with gr.Row(elem_id=f"{tab}_toprow"):
+    """A1111's top row, compact: the prompts with their token counters; Generate with Interrupt and Skip over it
+    (shown by the page script only while this tab's job runs, as A1111 does); the tools and the styles."""
+    with gr.Row(elem_id=f"{tab}_toprow", equal_height=False):
         with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
-            prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
-                                placeholder="Prompt\n(Press Ctrl+Enter to generate)")
-            negative = gr.Textbox(label="Negative prompt", show_label=False, lines=3, elem_id=f"{tab}_neg_prompt",
-                                  placeholder="Negative prompt")
-        with gr.Column(scale=1, elem_id=f"{tab}_actions_column"):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            with gr.Group(elem_classes=["prompt-box"]):
+                prompt = gr.Textbox(label="Prompt", show_label=False, lines=3, elem_id=f"{tab}_prompt",
+                                    placeholder="Prompt\n(Press Ctrl+Enter to generate, Alt+Enter to skip, Escape to "
+                                                "interrupt)")
+                attach_token_counter(app, prompt, f"{tab}_token_counter")
+            with gr.Group(elem_classes=["prompt-box"]):
+                negative = gr.Textbox(label="Negative prompt", show_label=False, lines=2, elem_id=f"{tab}_neg_prompt",
+                                      placeholder="Negative prompt\n(Press Ctrl+Enter to generate)")
+                attach_token_counter(app, negative, f"{tab}_negative_token_counter")
+        with gr.Column(scale=1, min_width=240, elem_id=f"{tab}_actions_column"):
+            with gr.Row(elem_id=f"{tab}_generate_box", elem_classes=["generate-box"]):
+                generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", elem_classes=["generate-box-interrupt"])
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip", elem_classes=["generate-box-skip"])
             forever = gr.Checkbox(False, label="Generate forever", elem_id=f"{tab}_generate_forever",
                                   container=False)
-            with gr.Row():
-                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt")
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip")
-            with gr.Row(elem_id=f"{tab}_tools"):
-                paste = gr.Button("↙️", elem_id=f"{tab}_paste", elem_classes=["tool"], min_width=40,
-                                  scale=0)
+            with gr.Row(elem_id=f"{tab}_tools", elem_classes=["tool-row"]):
+                paste = gr.Button("↙️", elem_id=f"{tab}_paste", elem_classes=["tool"], min_width=40, scale=0)
+                clear = gr.Button("🗑️", elem_id=f"{tab}_clear_prompt", elem_classes=["tool"], min_width=40, scale=0)
                 apply_styles = gr.Button("📋", elem_id=f"{tab}_style_apply", elem_classes=["tool"], min_width=40,
                                          scale=0)
             styles = gr.Dropdown(app.styles.names(), value=[], multiselect=True, label="Styles",
                                  elem_id=f"{tab}_styles", show_label=False, container=False)
-            with gr.Row(elem_id=f"{tab}_style_create_row"):
+            with gr.Row(elem_id=f"{tab}_style_create_row", elem_classes=["tool-row"]):
                 style_name = gr.Textbox(placeholder="New style name", show_label=False, container=False,
-                                        elem_id=f"{tab}_style_name", scale=3)
+                                        elem_id=f"{tab}_style_name", scale=3, min_width=80)
                 save_style = gr.Button("💾", elem_id=f"{tab}_style_create", elem_classes=["tool"], min_width=40,
                                        scale=0)
+    wire_clear_prompt(clear, prompt, negative)
     return PromptRow(prompt, negative, generate, interrupt, skip, paste, forever, styles, apply_styles, style_name,
                      save_style)
 
 
-def build_sampling_controls(app: App, tab: str) -> SamplingControls:
+def _size_sliders(app: App, tab: str) -> tuple[gr.Slider, gr.Slider]:
+    ui = app.ui_config
+    width = gr.Slider(64, 2048, value=ui.value(tab, "Width", 512), step=8, label="Width", elem_id=f"{tab}_width")
+    height = gr.Slider(64, 2048, value=ui.value(tab, "Height", 512), step=8, label="Height", elem_id=f"{tab}_height")
+    return width, height
+
+
+def _resize_tabs(app: App, tab: str) -> tuple[gr.Slider, gr.Slider, gr.Textbox, gr.Slider]:
+    """img2img's "Resize to" (width, height) and "Resize by" (a scale of the image's own size) tabs, as A1111."""
+    resize_tab = gr.Textbox("to", visible=False, elem_id=f"{tab}_resize_tab")
+    with gr.Tabs(elem_id=f"{tab}_tabs_resize"):
+        with gr.Tab("Resize to", id="to", elem_id=f"{tab}_tab_resize_to") as to_tab:
+            width, height = _size_sliders(app, tab)
+        with gr.Tab("Resize by", id="by", elem_id=f"{tab}_tab_resize_by") as by_tab:
+            scale_by = gr.Slider(0.05, 4.0, value=1.0, step=0.05, label="Scale", elem_id=f"{tab}_scale")
+    to_tab.select(None, js="() => 'to'", outputs=[resize_tab], show_progress="hidden")
+    by_tab.select(None, js="() => 'by'", outputs=[resize_tab], show_progress="hidden")
+    return width, height, resize_tab, scale_by
+
+
+def build_sampling_controls(app: App, tab: str, resize_by: bool = False) -> SamplingControls:
     table = app.engine.samplers
     ui = app.ui_config
     with gr.Row(elem_id=f"{tab}_sampler_row"):
@@ -120,11 +152,15 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
         steps = gr.Slider(1, 150, value=ui.value(tab, "Sampling steps", 20), step=1, label="Sampling steps",
                           elem_id=f"{tab}_steps")
     with gr.Row(elem_id=f"{tab}_dimensions_row"):
+        resize_tab = scale_by = None
         with gr.Column(elem_id=f"{tab}_column_size", scale=4):
-            width = gr.Slider(64, 2048, value=ui.value(tab, "Width", 512), step=8, label="Width",
-                              elem_id=f"{tab}_width")
-            height = gr.Slider(64, 2048, value=ui.value(tab, "Height", 512), step=8, label="Height",
-                               elem_id=f"{tab}_height")
+            if resize_by:
+                width, height, resize_tab, scale_by = _resize_tabs(app, tab)
+            else:
+                width, height = _size_sliders(app, tab)
+        with gr.Column(elem_id=f"{tab}_dimensions_row_tools", scale=0, min_width=44):
+            wire_swap(gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", elem_classes=["tool"], min_width=40), width,
+                      height)
         with gr.Column(elem_id=f"{tab}_column_batch"):
             batch_count = gr.Slider(1, 100, value=ui.value(tab, "Batch count", 1), step=1, label="Batch count",
                                     elem_id=f"{tab}_batch_count")
@@ -140,13 +176,14 @@ def build_sampling_controls(app: App, tab: str) -> SamplingControls:
         show_extras = build_extra_toggle(tab)
     extras = build_seed_extras(tab, show_extras)
     return SamplingControls(sampler, scheduler, steps, cfg_scale, width, height, seed, batch_count, batch_size,
-                            random_seed, reuse_seed, extras)
+                            random_seed, reuse_seed, extras, resize_tab, scale_by)
 
 
 def build_output_panel(tab: str) -> OutputPanel:
     progress = gr.HTML(elem_id=f"{tab}_progress")
+    # contain, not Gradio's cover: a portrait, a grid's labels and an upscaled image are shown whole (A1111)
     gallery = gr.Gallery(label="Output", show_label=False, elem_id=f"{tab}_gallery", columns=2, format="png",
-                         interactive=False, height="auto")
+                         interactive=False, height="auto", object_fit="contain", preview=False)
     with gr.Row(elem_id=f"image_buttons_{tab}"):
         save = gr.Button("💾 Save", elem_id=f"save_{tab}", size="sm")
         send_to_img2img = gr.Button("🖼️ Send to img2img", elem_id=f"{tab}_send_to_img2img", size="sm")
@@ -217,6 +254,15 @@ def final_outputs(snapshot, show_grid: bool = True):
     return gallery, "", info, [(image.infotext, image.seed, str(image.path or "")) for image in shown]
 
 
+def seed_of_selected(entries, selected, seed):
+    """♻️: the seed of the image selected in the gallery (A1111 reads the gallery's selected index), the first
+    image's when none is selected; the field's own value when there is no result."""
+    if not entries:
+        return seed
+    index = selected if isinstance(selected, int) and 0 <= selected < len(entries) else 0
+    return entries[index][1]
+
+
 def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel: OutputPanel,
                     handler: Callable, extra_inputs: list) -> None:
     """Generate (button and Enter), Interrupt/Skip for the session's own jobs, seed buttons, gallery selection.
@@ -229,14 +275,22 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
         session = request.session_hash or "anonymous"
         if values[row.forever]:
             forever_sessions.add(session)
-        while True:
-            async for update in handler(values, request=request):
-                yield update
-            if session not in forever_sessions:
-                return
+        try:
+            while True:
+                async for update in handler(values, request=request):
+                    yield update
+                if session not in forever_sessions:
+                    return
+        except gr.Error as error:  # shown, and the event ends normally: its .then hides Interrupt/Skip again
+            forever_sessions.discard(session)
+            gr.Warning(error.message, title="Error")
 
+    tab = row.generate.elem_id.removesuffix("_generate")
     for trigger in (row.generate.click, row.prompt.submit):
-        trigger(generate, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal")
+        # the page script shows Interrupt/Skip over Generate while the run lasts (A1111's generate box)
+        trigger(None, js=f"() => kestrelSetRunning({json.dumps(tab)}, true)", queue=False)
+        trigger(generate, inputs=inputs, outputs=panel.outputs(), concurrency_limit=None, show_progress="minimal") \
+            .then(None, js=f"() => kestrelSetRunning({json.dumps(tab)}, false)", queue=False)
 
     def toggle_forever(request: gr.Request, on: bool) -> None:
         (forever_sessions.add if on else forever_sessions.discard)(request.session_hash or "anonymous")
@@ -256,9 +310,9 @@ def wire_generation(app: App, row: PromptRow, controls: SamplingControls, panel:
     row.interrupt.click(interrupt_own_jobs, inputs=None, outputs=[row.forever], show_progress="hidden")
     row.skip.click(skip_own_batch, inputs=None, outputs=None, show_progress="hidden")
     controls.random_seed.click(lambda: RANDOM_SEED, outputs=[controls.seed], show_progress="hidden")
-    controls.reuse_seed.click(lambda entries, seed: entries[0][1] if entries else seed,
-                              inputs=[panel.generation_info, controls.seed], outputs=[controls.seed],
-                              show_progress="hidden")
+    controls.reuse_seed.click(seed_of_selected, inputs=[panel.generation_info, panel.selected, controls.seed],
+                              outputs=[controls.seed], show_progress="hidden")
+    panel.generation_info.change(lambda: 0, outputs=[panel.selected], show_progress="hidden")  # a new result
 
     def show_selected(entries, event: gr.SelectData):
         index = event.index if isinstance(event.index, int) else 0

@@ -17,6 +17,7 @@ from webui.ui.img2img_tab import Img2ImgHandles
 from webui.ui.paste import PasteTargets
 from webui.ui.top_row import TopRow
 from webui.ui.txt2img_tab import Txt2ImgHandles
+from webui.ui.uploads import is_readable_image, reject_non_images, uploaded_file
 
 
 @dataclass
@@ -41,6 +42,7 @@ def build_pnginfo_tab() -> PngInfoHandles:
         with gr.Column():
             image = gr.Image(label="Source", type="pil", elem_id="pnginfo_image", sources=["upload", "clipboard"],
                              image_mode=None, height=480)
+            reject_non_images(image)
         with gr.Column():
             info = gr.HTML(elem_id="pnginfo_html_info")
             parameters = gr.Textbox(visible=False, elem_id="pnginfo_generation_info")
@@ -49,13 +51,17 @@ def build_pnginfo_tab() -> PngInfoHandles:
                 send_img2img = gr.Button("Send to img2img", elem_id="img2img_tab")
                 send_inpaint = gr.Button("Send to inpaint", elem_id="inpaint_tab")
 
-    def read(picture: Image.Image | None):
-        if picture is None:
+    def read(upload: dict | None):
+        """The image's parameters; a new image, none, or a file that is no image (the upload check names it)
+        clears the previous ones. Reads the raw upload: Gradio's own opening would fail on a non-image."""
+        path, _name = uploaded_file(image, upload)
+        if path is None or not is_readable_image(path):
             return "", ""
-        items = image_text_items(picture)
+        with Image.open(path) as picture:
+            items = image_text_items(picture)
         return text_items_html(items), items.get("parameters", "")
 
-    image.change(read, inputs=[image], outputs=[info, parameters], show_progress="hidden")
+    image.change(read, inputs=[image], outputs=[info, parameters], show_progress="hidden", preprocess=False)
     return PngInfoHandles(image, parameters, send_txt2img, send_img2img, send_inpaint)
 
 

@@ -126,12 +126,12 @@ def build_script_accordions(app: App, tab: str, dropdown: Any = None) -> Extensi
         for shim, loaded in scripts:
             adapter = Gradio3Adapter(loaded.extension, shim.adapter_notes)
             if loaded.always_on:
-                with gr.Group(elem_id=f"script_{tab}_{_slug(_title_of(loaded))}"):  # its ui() makes its accordion
+                with gr.Column(elem_id=f"script_{tab}_{_slug(_title_of(loaded))}"):  # its ui() makes its accordion
                     built = _build_one(app, shim, loaded, adapter)
                 if built is not None:
                     mounted.always_on.append(MountedScript(shim, loaded, built[1], built[0]))
             elif dropdown is not None:
-                with gr.Group(visible=False, elem_id=f"script_{tab}_{_slug(_title_of(loaded))}") as group:
+                with gr.Column(visible=False, elem_id=f"script_{tab}_{_slug(_title_of(loaded))}") as group:
                     built = _build_one(app, shim, loaded, adapter)
                 if built is not None:
                     mounted.selectable.append(MountedScript(shim, loaded, built[1], built[0], group))

@@ -39,7 +39,7 @@ def build_extra_toggle(tab: str) -> gr.Checkbox:
 
 def build_seed_extras(tab: str, show: gr.Checkbox) -> SeedExtras:
     """The rows under the seed row: shown while "Extra" is ticked (the override box while it holds entries)."""
-    with gr.Group(visible=False, elem_id=f"{tab}_seed_extras") as extras:
+    with gr.Column(visible=False, elem_id=f"{tab}_seed_extras", variant="panel") as extras:
         with gr.Row(elem_id=f"{tab}_subseed_row"):
             subseed = gr.Number(label="Variation seed", value=RANDOM_SEED, precision=0, elem_id=f"{tab}_subseed")
             random_subseed = gr.Button("🎲", elem_id=f"{tab}_random_subseed", elem_classes=["tool"], scale=0,
@@ -53,7 +53,7 @@ def build_seed_extras(tab: str, show: gr.Checkbox) -> SeedExtras:
                                  elem_id=f"{tab}_seed_resize_from_h")
     overrides = gr.Dropdown([], value=[], multiselect=True, label="Override settings", visible=False,
                             elem_id=f"{tab}_override_settings", allow_custom_value=False)
-    show.change(lambda on: gr.Group(visible=bool(on)), inputs=[show], outputs=[extras], show_progress="hidden")
+    show.change(lambda on: gr.update(visible=bool(on)), inputs=[show], outputs=[extras], show_progress="hidden")
     random_subseed.click(lambda: RANDOM_SEED, outputs=[subseed], show_progress="hidden")
     overrides.change(lambda chosen: gr.Dropdown(visible=bool(chosen)), inputs=[overrides], outputs=[overrides],
                      show_progress="hidden")

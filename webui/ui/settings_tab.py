@@ -19,7 +19,7 @@ SECTION_TITLES = {
     "upscaling": "Upscaling", "sampler-params": "Sampler parameters",
 }
 ALWAYS_QUICK = {"CLIP_stop_at_last_layers"}  # always in the row above the tabs (infotext paste fills it)
-RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list"}
+RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list", "fp8_storage", "cache_fp16_weight"}  # read at start
 
 
 def setting_component(app: App, spec: OptionSpec, value):
@@ -67,15 +67,18 @@ def build_settings_tab(app: App) -> None:
         gr.HTML(f'<p class="settings-problem">{html.escape(app.settings.problem)}</p>',
                 elem_id="settings_load_problem")
     with gr.Row():
-        submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
+        submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit", scale=1)
+        # A1111's search: the settings whose label or key holds the text, from every section; choosing one opens
+        # its section (Gradio renders the open section only, so the matches are listed here)
+        search = gr.Textbox(placeholder="Search settings...", show_label=False, container=False,
+                            elem_id="settings_search", scale=3)
+    found = gr.HTML(elem_id="settings_search_results")
     result = gr.HTML(elem_id="settings_result")
     specs = sorted(shown_specs(app), key=lambda spec: (spec.section not in SECTION_TITLES, spec.section))
     components = []
     with gr.Tabs(elem_id="settings", overflow_behavior="wrap"):  # every section in sight, as A1111's list
         for section, members in groupby(specs, key=lambda spec: spec.section):
-            title = SECTION_TITLES.get(section) or next(
-                (spec.section_label for spec in specs if spec.section == section and spec.section_label), section)
-            with gr.Tab(title, elem_id=f"settings_{section}"):
+            with gr.Tab(section_title(specs, section), elem_id=f"settings_{section}"):
                 for spec in members:
                     components.append(setting_component(app, spec, app.settings.get(spec.key)))
     shown = {spec.key: app.settings.get(spec.key) for spec in specs}  # what every page's controls start from
@@ -95,3 +98,27 @@ def build_settings_tab(app: App) -> None:
         return changed_text(changed), new
 
     submit.click(apply, inputs=[applied, *components], outputs=[result, applied], show_progress="hidden")
+    search.change(lambda text: search_results_html(specs, text), inputs=[search], outputs=[found],
+                  show_progress="hidden", trigger_mode="always_last")
+
+
+def section_title(specs: list[OptionSpec], section: str) -> str:
+    return SECTION_TITLES.get(section) or next(
+        (spec.section_label for spec in specs if spec.section == section and spec.section_label), section)
+
+
+def search_results_html(specs: list[OptionSpec], text: str | None, limit: int = 40) -> str:
+    """The settings whose label or key holds every word of `text`, as links the page script follows to the
+    setting (its section opened, the setting scrolled into view)."""
+    words = (text or "").lower().split()
+    if not words:
+        return ""
+    matches = [spec for spec in specs if all(word in f"{spec.label} {spec.key}".lower() for word in words)]
+    if not matches:
+        return '<p class="settings-search-none">No setting matches.</p>'
+    items = "".join(
+        f'<li><a href="#" class="settings-search-hit" data-section="settings_{html.escape(spec.section)}" '
+        f'data-setting="setting_{html.escape(spec.key)}">{html.escape(section_title(specs, spec.section))} › '
+        f'{html.escape(spec.label)} <code>{html.escape(spec.key)}</code></a></li>' for spec in matches[:limit])
+    more = f"<p>… and {len(matches) - limit} more</p>" if len(matches) > limit else ""
+    return f'<ul class="settings-search-hits">{items}</ul>{more}'

@@ -118,9 +118,9 @@ class Txt2ImgHandles:
 def build_txt2img_tab(app: App, checkpoint: gr.Dropdown) -> Txt2ImgHandles:
     tab = "txt2img"
     row = build_prompt_row(app, tab)
-    build_extra_networks(app, tab, row.prompt)
     with gr.Row(elem_id=f"{tab}_extra_tabs"):
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
+            build_extra_networks(app, tab, row.prompt)  # in the settings column: the gallery stays in sight
             controls = build_sampling_controls(app, tab)
             hires = _build_hires(app)
             scripts = build_script_controls(tab)

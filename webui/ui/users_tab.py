@@ -37,7 +37,7 @@ def _service(app: App) -> UserAdmin:
 
 
 def _own_password_section(app: App) -> None:
-    with gr.Group(elem_id="users_own"):
+    with gr.Column(elem_id="users_own", variant="panel"):
         gr.Markdown("### Your password")
         current = gr.Textbox(label="Current password", type="password", elem_id="users_current_password")
         new = gr.Textbox(label="New password (8 characters or more)", type="password", elem_id="users_new_password")
@@ -55,8 +55,8 @@ def _own_password_section(app: App) -> None:
     change.click(change_password, inputs=[current, new], outputs=[result])
 
 
-def _admin_section(app: App) -> tuple[gr.Group, gr.HTML]:
-    with gr.Group(visible=False, elem_id="users_admin") as section:
+def _admin_section(app: App) -> tuple[gr.Column, gr.HTML]:
+    with gr.Column(visible=False, elem_id="users_admin", variant="panel") as section:
         gr.Markdown("### Accounts")
         table = gr.HTML(elem_id="users_table_html")
         with gr.Row():

@@ -38,7 +38,7 @@ class ScriptControls:
 def build_script_controls(tab: str) -> ScriptControls:
     script = gr.Dropdown([NONE, XYZ_PLOT], value=NONE, label="Script", elem_id=f"{tab}_script_list")
     axes = []
-    with gr.Group(visible=False, elem_id=f"script_{tab}_xyz_plot") as group:
+    with gr.Column(visible=False, elem_id=f"script_{tab}_xyz_plot", variant="panel") as group:
         for name, default in (("x", "Seed"), ("y", "Nothing"), ("z", "Nothing")):
             with gr.Row():
                 kind = gr.Dropdown(list(AXES), value=default, label=f"{name.upper()} type",
@@ -46,7 +46,7 @@ def build_script_controls(tab: str) -> ScriptControls:
                 values = gr.Textbox(label=f"{name.upper()} values", elem_id=f"script_{tab}_xyz_plot_{name}_values",
                                     scale=3, lines=1)
             axes.append((kind, values))
-    script.change(lambda chosen: gr.Group(visible=chosen == XYZ_PLOT), inputs=[script], outputs=[group],
+    script.change(lambda chosen: gr.update(visible=chosen == XYZ_PLOT), inputs=[script], outputs=[group],
                   show_progress="hidden")
     return ScriptControls(script, axes)
 
