@@ -45,6 +45,10 @@ from webui.errors import FieldError
 MAX_RESOLUTION = 8192
 
 
+# what the extension's hidden slider holds (its infotext shows "Threshold A: 0.5" for a module without sliders)
+HIDDEN_SLIDER_VALUE = 0.5
+
+
 @dataclass(frozen=True)
 class ResolvedParameters:
     """The values a module runs with after the extension's bound check: a missing or negative resolution or
@@ -124,8 +128,8 @@ class PreprocessorRegistry:
         module = self.get(name)
         return ResolvedParameters(int(_or_default(resolution, module.resolution, DEFAULT_RESOLUTION)) or
                                   DEFAULT_RESOLUTION,
-                                  _or_default(threshold_a, module.threshold_a, 0.0),
-                                  _or_default(threshold_b, module.threshold_b, 0.0))
+                                  _or_default(threshold_a, module.threshold_a, HIDDEN_SLIDER_VALUE),
+                                  _or_default(threshold_b, module.threshold_b, HIDDEN_SLIDER_VALUE))
 
     def run(self, name: str, image: np.ndarray, resolution: int, threshold_a: float | None,
             threshold_b: float | None, mask: np.ndarray | None = None, seed: int = 0,
