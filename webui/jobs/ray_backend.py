@@ -86,9 +86,10 @@ class RemoteEngine:
         import ray
         from ray.exceptions import GetTimeoutError
 
+        quiet: tuple[type[BaseException], ...] = (GetTimeoutError, *_lost_errors())
         try:
             reply: PollReply | None = ray.get(self._actor.poll.remote(call_id, seen), timeout=CALL_SECONDS)
-        except (GetTimeoutError, *_lost_errors()):
+        except quiet:
             return seen  # the generation's own reference says whether the worker is gone
         if reply is None or reply.version <= seen:
             return seen

@@ -57,7 +57,8 @@ class RayCluster:
                                "(pip install -r requirements-ray.txt)") from error
 
         plan = self._plan
-        common = {"namespace": "kestrel", "log_to_driver": plan.log_to_driver, "configure_logging": False}
+        common: dict[str, Any] = {"namespace": "kestrel", "log_to_driver": plan.log_to_driver,
+                                  "configure_logging": False}
         if not ray.is_initialized():
             if plan.address:
                 ray.init(address=plan.address, **common)
