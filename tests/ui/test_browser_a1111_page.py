@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.support import copy_checkpoint
 from tests.ui.conftest import set_number
@@ -57,6 +58,24 @@ def choose_checkpoint(page, option: str) -> None:
     page.click(f"ul[role=listbox] li:has-text('{option}')")
 
 
+def refresh_and_choose(page, option: str) -> None:
+    """🔄 then choose `option`: the refreshed choices arrive asynchronously (and the page-load update may land
+    after the click), so open the list until the new file is in it."""
+    for _ in range(5):
+        page.click("#refresh_sd_model_checkpoint")
+        page.wait_for_timeout(500)
+        page.click("#setting_sd_model_checkpoint input")
+        item = page.locator(f"ul[role=listbox] li:has-text('{option}')")
+        try:
+            item.wait_for(timeout=3000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        item.click()
+        return
+    raise AssertionError(f"{option} never appeared in the checkpoint list after refreshing")
+
+
 def toasts(page) -> list[str]:
     return page.locator(".toast-body").all_inner_texts()
 
@@ -75,8 +94,7 @@ def test_a_checkpoint_added_after_start_is_chosen_without_error_and_a_new_page_s
     added = folder / "new-added.safetensors"
     write_tiny_checkpoint(added, TinySD1Spec(seed=5))
     try:
-        page.click("#refresh_sd_model_checkpoint")
-        choose_checkpoint(page, "new-added.safetensors")
+        refresh_and_choose(page, "new-added.safetensors")
         wait_for_checkpoint(server, "new-added.safetensors [")
         page.wait_for_function("document.querySelector('#setting_sd_model_checkpoint input').value"
                                ".startsWith('new-added.safetensors [')")
@@ -182,8 +200,7 @@ def test_a_corrupt_checkpoint_is_reported_once(server, folder, page):
     broken.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
     try:
         open_page(page, server)
-        page.click("#refresh_sd_model_checkpoint")
-        choose_checkpoint(page, "broken.safetensors")
+        refresh_and_choose(page, "broken.safetensors")
         page.wait_for_selector(".toast-body", timeout=30_000)
         page.wait_for_timeout(1500)  # a second report would be there by now
         shown = toasts(page)
