@@ -16,10 +16,10 @@ from webui.api.callers import current_caller
 from webui.api.sdapi import decode_image
 from webui.app_context import App
 from webui.engine.controlnet.service import ControlNetService
+from webui.engine.controlnet.unit import unit_count
 from webui.errors import FieldError, KestrelError
 
 API_VERSION = 2           # what the extension's /controlnet/version answers
-DEFAULT_UNIT_COUNT = 3    # the extension's control_net_unit_count default
 
 
 def _png_base64(pixels: np.ndarray) -> str:
@@ -33,13 +33,6 @@ def _service(app: App) -> ControlNetService:
     if service is None:
         raise FieldError("controlnet", "ControlNet is not available on this instance")
     return service
-
-
-def unit_count(app: App) -> int:
-    try:
-        return int(app.settings.get("control_net_unit_count"))
-    except (KeyError, TypeError, ValueError):
-        return DEFAULT_UNIT_COUNT
 
 
 def _detect(service: ControlNetService, module: str, images: list[str], masks: list[str], resolution: int,
@@ -90,7 +83,7 @@ def create_controlnet_router(app: App) -> APIRouter:
 
     @router.get("/settings")
     def settings() -> dict[str, int]:
-        return {"control_net_unit_count": unit_count(app)}
+        return {"control_net_unit_count": unit_count(app.settings.get)}
 
     @router.post("/detect")
     async def detect(controlnet_module: str = Body("none"), controlnet_input_images: list[str] = Body([]),

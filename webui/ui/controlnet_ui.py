@@ -18,11 +18,17 @@ import numpy as np
 
 from webui.app_context import App
 from webui.engine.controlnet.service import ControlNetService
-from webui.engine.controlnet.unit import CONTROL_MODES, CONTROL_RESIZE_MODES, HIRES_OPTIONS, NO_MODEL, ControlNetUnit
+from webui.engine.controlnet.unit import (
+    CONTROL_MODES,
+    CONTROL_RESIZE_MODES,
+    HIRES_OPTIONS,
+    NO_MODEL,
+    ControlNetUnit,
+    unit_count,
+)
 from webui.errors import KestrelError
 from webui.infotext.controlnet import INFOTEXT_FIELDS
 
-DEFAULT_UNIT_COUNT = 3
 SLIDER_FIELDS = ("processor_res", "threshold_a", "threshold_b")
 
 
@@ -241,13 +247,6 @@ def _wire_unit(app: App, service: ControlNetService, controls: UnitControls) -> 
                                     outputs=[controls.preview])
 
 
-def unit_count(app: App) -> int:
-    try:
-        return max(1, min(10, int(app.settings.get("control_net_unit_count"))))
-    except (KeyError, TypeError, ValueError):
-        return DEFAULT_UNIT_COUNT
-
-
 def build_controlnet_accordion(app: App, tab: str) -> ControlNetControls:
     """The accordion (empty controls when the app has no ControlNet service)."""
     controls = ControlNetControls(app, tab)
@@ -256,14 +255,10 @@ def build_controlnet_accordion(app: App, tab: str) -> ControlNetControls:
         return controls
     with gr.Accordion("ControlNet", open=False, elem_id=f"{tab}_controlnet"):
         with gr.Tabs(elem_id=f"{tab}_controlnet_tabs"):
-            for index in range(unit_count(app)):
+            for index in range(unit_count(app.settings.get)):
                 with gr.Tab(f"ControlNet Unit {index}", elem_classes=["cnet-unit-tab"]):
                     unit = _build_unit(app, service, tab, index)
                     _wire_unit(app, service, unit)
                     controls.units.append(unit)
     return controls
 
-
-def unit_values(controls: UnitControls) -> dict[str, Any]:
-    """The infotext field → control mapping of one unit (for tests and extensions that read the UI)."""
-    return dict(zip(("enabled", *INFOTEXT_FIELDS), controls.pasted(), strict=True))

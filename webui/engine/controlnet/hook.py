@@ -16,7 +16,7 @@ artifacts). A unit acts while `sampling_step / total_steps` lies within [guidanc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -65,7 +65,6 @@ class ControlPassHook:
     units: list[ActiveUnit]
     total_steps: int = 1
     sampling_step: int = 0
-    calls: int = field(default=0, init=False)
 
     def on_step(self, index: int) -> None:
         self.sampling_step = index
@@ -87,5 +86,4 @@ class ControlPassHook:
                 outputs = [output * mark for output in outputs]
             scaled = [output * scale for output, scale in zip(outputs, scales, strict=True)]
             total = scaled if total is None else [a + b for a, b in zip(total, scaled, strict=True)]
-        self.calls += 1
         return total

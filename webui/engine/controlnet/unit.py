@@ -8,6 +8,7 @@ the unit's place in the UI/API list, which names it in the infotext ("ControlNet
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ CONTROL_RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill")
 HIRES_OPTIONS = ("Both", "Low res only", "High res only")
 WEIGHT_RANGE = (0.0, 2.0)
 MAX_UNITS = 10
+DEFAULT_UNIT_COUNT = 3  # the extension's control_net_unit_count
 NO_MODEL = "None"
 
 
@@ -64,3 +66,11 @@ class ControlNetUnit:
     def runs_in(self, hires: bool) -> bool:
         """hr_option: whether this unit takes part in the first pass or the hires pass."""
         return self.hr_option == "Both" or self.hr_option == ("High res only" if hires else "Low res only")
+
+
+def unit_count(setting: Callable[[str], object]) -> int:
+    """How many units the UI shows and /controlnet/settings reports: `control_net_unit_count` (1–10), 3 when unset."""
+    try:
+        return max(1, min(MAX_UNITS, int(str(setting("control_net_unit_count")))))
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_UNIT_COUNT
