@@ -1,13 +1,10 @@
 """A1111's test/test_img2img.py: plain img2img, inpainting (and inverted), and the "sd upscale" script with its
 `["", 8, "Lanczos", 2.0]` args — which must really double the size."""
 
-import base64
-import io
-import json
-
 import pytest
 import requests
-from PIL import Image
+
+from tests.support import a1111_post as performed
 
 
 @pytest.fixture()
@@ -24,13 +21,6 @@ def simple_img2img_request(img2img_basic_image_base64):
             "resize_mode": 0, "restore_faces": False, "s_churn": 0, "s_noise": 1, "s_tmax": 0, "s_tmin": 0,
             "sampler_index": "Euler a", "seed": -1, "seed_resize_from_h": -1, "seed_resize_from_w": -1, "steps": 3,
             "styles": [], "subseed": -1, "subseed_strength": 0, "tiling": False, "width": 64}
-
-
-def performed(url, payload) -> tuple[list[Image.Image], dict]:
-    response = requests.post(url, json=payload, timeout=120)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return [Image.open(io.BytesIO(base64.b64decode(image))) for image in body["images"]], json.loads(body["info"])
 
 
 def test_img2img_simple_performed(url_img2img, simple_img2img_request):

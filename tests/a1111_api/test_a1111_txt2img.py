@@ -1,13 +1,9 @@
 """A1111's test/test_txt2img.py: its payload (steps 3, 64 px, denoising 0, Euler a) with each feature turned on
 must answer 200; we also check the work was done (sizes, counts, infotext)."""
 
-import base64
-import io
-import json
-
 import pytest
-import requests
-from PIL import Image
+
+from tests.support import a1111_post as performed
 
 
 @pytest.fixture()
@@ -22,13 +18,6 @@ def simple_txt2img_request():
             "prompt": "example prompt", "restore_faces": False, "s_churn": 0, "s_noise": 1, "s_tmax": 0, "s_tmin": 0,
             "sampler_index": "Euler a", "seed": -1, "seed_resize_from_h": -1, "seed_resize_from_w": -1, "steps": 3,
             "styles": [], "subseed": -1, "subseed_strength": 0, "tiling": False, "width": 64}
-
-
-def performed(url, payload) -> tuple[list[Image.Image], dict]:
-    response = requests.post(url, json=payload, timeout=120)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    return [Image.open(io.BytesIO(base64.b64decode(image))) for image in body["images"]], json.loads(body["info"])
 
 
 def test_txt2img_simple_performed(url_txt2img, simple_txt2img_request):

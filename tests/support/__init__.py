@@ -27,3 +27,18 @@ def api_test_client(data: Path):
         test_client.app_context = app
         yield test_client
     app.stop()
+
+
+def a1111_post(url: str, payload: dict):
+    """POST an A1111 txt2img/img2img payload to a real server: (the images, the parsed `info`); 200 asserted."""
+    import base64
+    import io
+    import json
+
+    import requests
+    from PIL import Image
+
+    response = requests.post(url, json=payload, timeout=120)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return [Image.open(io.BytesIO(base64.b64decode(image))) for image in body["images"]], json.loads(body["info"])
