@@ -1,0 +1,1 @@
+"""Interrogate (CLIP and DeepBooru): engine, API and page tests."""
