@@ -155,8 +155,14 @@ class App:
         (FaceModelMissing, 422, names the file and the folder) before the job is queued."""
         if request.restore_faces is None:
             request = replace(request, restore_faces=bool(self.settings.get("face_restoration")))
-        if request.restore_faces and self.faces is not None:
-            self.faces.check(read_face_options(self.settings).model)
+        if not request.restore_faces:
+            return request
+        chosen = read_face_options(self.settings)  # what override_settings left unset: the instance's settings
+        request = replace(request, face_restoration_model=request.face_restoration_model or chosen.model,
+                          code_former_weight=chosen.codeformer_weight if request.code_former_weight is None
+                          else request.code_former_weight)
+        if self.faces is not None:
+            self.faces.check(str(request.face_restoration_model))
         return request
 
     def submit_generation(self, request: GenerationRequest, owner: str) -> Job:
@@ -347,7 +353,9 @@ def build_worker_engine(options: CommandLineOptions, data_root: Path) -> tuple[M
     paths = DataPaths(data_root)
     settings = SettingsStore(default_options(), paths.config_file)
     settings.load()
-    return build_models(options, paths, settings)
+    models, engine = build_models(options, paths, settings)
+    _face_restorers(settings, paths, engine, models.plan.device)  # restore_faces runs where the image is made
+    return models, engine
 
 
 def _ray_workers(options: CommandLineOptions, paths: DataPaths, local: LocalBackend) -> RayBackend:

@@ -70,6 +70,29 @@ def test_the_face_restoration_setting_applies_when_the_request_leaves_it_unset(c
         client.post("/sdapi/v1/options", json={"face_restoration_model": "CodeFormer", "face_restoration": False})
 
 
+def test_override_settings_choose_the_restorer_for_one_job(client):
+    """A1111's face keys in override_settings apply to that job (no "not supported" warning): GFPGAN is asked
+    for, and its missing file is what the 422 names, while the setting still says CodeFormer."""
+    overrides = {"face_restoration": True, "face_restoration_model": "GFPGAN", "code_former_weight": 0.2}
+    response = client.post("/sdapi/v1/txt2img", json={**TXT2IMG, "override_settings": overrides})
+    assert response.status_code == 422 and "GFPGANv1.4.pth" in response.text, response.text
+    assert client.get("/sdapi/v1/options").json()["face_restoration_model"] == "CodeFormer"
+    off = client.post("/sdapi/v1/txt2img", json={**TXT2IMG, "override_settings": {"face_restoration": False}})
+    info = json.loads(off.json()["info"])
+    assert off.status_code == 200 and not info.get("warnings") and "Face restoration" not in info["infotexts"][0]
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"face_restoration": "yes"}, "override_settings.face_restoration"),
+    ({"face_restoration": True, "face_restoration_model": "RestoreFormer"}, "override_settings.face_restoration_model"),
+    ({"face_restoration": True, "code_former_weight": 2}, "override_settings.code_former_weight"),
+])
+def test_bad_face_overrides_are_422s_naming_the_key(client, overrides, field):
+    response = client.post("/sdapi/v1/txt2img", json={**TXT2IMG, "override_settings": overrides})
+    assert response.status_code == 422, response.text
+    assert field in response.text, response.text
+
+
 def test_extras_face_restoration_without_the_detector_names_it(client):
     models = client.app_context.paths.models
     place_files(models, {"GFPGAN": "GFPGANv1.4.pth"})
@@ -101,3 +124,14 @@ def test_interrogate_with_its_files_in_place_says_it_is_not_built(client):
     place_files(root / "models", {"torch_deepdanbooru": "model-resnet_custom_v3.pt"})
     response = client.post("/sdapi/v1/interrogate", json={"image": png_b64(), "model": "deepdanbooru"})
     assert response.status_code == 501 and "cannot run the interrogator yet" in response.text
+
+
+def test_a_device_worker_restores_faces_too(tmp_path):
+    """A Ray worker builds its own engine (build_worker_engine): it must have the face step, or restore_faces
+    would be skipped silently on every job a worker makes."""
+    from webui.app_context import build_worker_engine
+    from webui.config.flags import CommandLineOptions
+
+    _models, engine = build_worker_engine(CommandLineOptions(data_dir=tmp_path, device="cpu"), tmp_path)
+    assert "face restoration" in engine.seams.postprocessors.names()
+    assert {"GFPGAN", "CodeFormer"} <= set(engine.seams.extras.names())

@@ -74,16 +74,18 @@ def _face_registries(restorers, options):
 
 def test_restore_faces_after_decode_writes_and_parses_back_its_infotext(loaded_manager, seamed):
     restorers, _detector, networks = seamed
-    generation, extras = _face_registries(restorers, FaceRestoreOptions("CodeFormer", 0.3))
+    generation, extras = _face_registries(restorers, FaceRestoreOptions("GFPGAN", 0.9))  # the job's choice wins
     engine = GenerationEngine(loaded_manager, default_sampler_table(), rng=random.Random(1),
                               seams=EngineSeams(postprocessors=generation, extras=extras))
     options = InfotextOptions(version="kestrel-test")
     plain = engine.generate(GenerationRequest(**SMALL, restore_faces=False), options).images[0]
-    restored = engine.generate(GenerationRequest(**SMALL, restore_faces=True), options).images[0]
+    restored = engine.generate(GenerationRequest(**SMALL, restore_faces=True, face_restoration_model="CodeFormer",
+                                                 code_former_weight=0.3), options).images[0]
     assert "Face restoration" not in plain.infotext
     assert parse_infotext(restored.infotext)["Face restoration"] == "CodeFormer"
-    assert restored.infotext.endswith("Face restoration: CodeFormer, Version: kestrel-test")
-    assert networks.weights == [0.3]
+    assert "Seed: 5, Face restoration: CodeFormer, Size: 64x64" in restored.infotext  # A1111's place for it
+    assert restored.infotext.count("Face restoration") == 1
+    assert networks.loaded == ["CodeFormer"] and networks.weights == [0.3]
     before, after = numpy.asarray(plain.image).astype(int), numpy.asarray(restored.image).astype(int)
     assert (numpy.abs(after - before).sum(axis=2) > 0)[30:37, 28:36].all()  # the face, scaled to 64²
     assert numpy.array_equal(after[:10], before[:10]) and numpy.array_equal(after[-10:], before[-10:])

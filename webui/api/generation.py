@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from fastapi import HTTPException
 from PIL import Image
@@ -29,7 +30,9 @@ from webui.model_manager.manager import CheckpointNotFoundError
 
 ImageDecoder = Callable[[str, str], Image.Image]  # (base64 or data URL, the caller's field name) → image
 # Our field names → A1111's, so an error names the field the client sent.
-API_FIELD_NAMES = {"batch_count": "n_iter", "CLIP_stop_at_last_layers": "override_settings.CLIP_stop_at_last_layers"}
+API_FIELD_NAMES = {"batch_count": "n_iter", "CLIP_stop_at_last_layers": "override_settings.CLIP_stop_at_last_layers",
+                   "face_restoration_model": "override_settings.face_restoration_model",
+                   "code_former_weight": "override_settings.code_former_weight"}
 
 
 def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | None = None,
@@ -71,7 +74,7 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
             clip_skip=clip_skip,
             hires=_hires(app, body, sampler, scheduler) if isinstance(body, Txt2ImgRequest) else None,
             subseed=body.subseed, subseed_strength=body.subseed_strength, seed_resize_from_w=body.seed_resize_from_w,
-            seed_resize_from_h=body.seed_resize_from_h, sampling=sampling, restore_faces=body.restore_faces,
+            seed_resize_from_h=body.seed_resize_from_h, sampling=sampling, **_face_fields(body, overrides),
             img2img=_img2img(body, decode) if isinstance(body, Img2ImgRequest) else None, tiling=bool(body.tiling),
             **script_fields)
         app.engine.check_hires_upscaler(request)  # model upscalers come and go with their files
@@ -80,6 +83,19 @@ def generation_request(app: App, body: GenerationFields, decode: ImageDecoder | 
     except (ValueError, TypeError) as error:
         raise FieldError(*_caller_field(str(error))) from error
     return request, warnings
+
+
+def _face_fields(body: GenerationFields, overrides: dict[str, Any]) -> dict[str, Any]:
+    """restore_faces (else A1111's `face_restoration` in override_settings) and the restorer and CodeFormer weight
+    the job's override_settings choose; None = the instance's settings, filled in at admission."""
+    restore = body.restore_faces
+    if restore is None and "face_restoration" in overrides:
+        restore = overrides["face_restoration"]
+        if not isinstance(restore, bool):
+            raise FieldError("override_settings.face_restoration",
+                             f"override_settings.face_restoration must be true or false, got {restore!r}")
+    return {"restore_faces": restore, "face_restoration_model": overrides.get("face_restoration_model"),
+            "code_former_weight": overrides.get("code_former_weight")}
 
 
 def _known_styles(app: App, body: GenerationFields, warnings: list[str]) -> list[str]:

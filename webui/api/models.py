@@ -31,7 +31,8 @@ IMG2IMG_NOT_YET_SUPPORTED: dict[str, tuple[Any, ...]] = {
     "include_init_images": (False,),
 }
 # override_settings keys we honour; others are reported.
-SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers", *SAMPLER_SETTING_KEYS}
+SUPPORTED_OVERRIDES = {"sd_model_checkpoint", "CLIP_stop_at_last_layers", "face_restoration", "face_restoration_model",
+                       "code_former_weight", *SAMPLER_SETTING_KEYS}
 
 
 class GenerationFields(BaseModel):

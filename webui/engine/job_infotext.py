@@ -140,6 +140,7 @@ class JobInfotext:
             seed_resize_from=f"{request.seed_resize_from_w}x{request.seed_resize_from_h}" if resized else None,
             ensd=ensd if ensd and uses_ensd(request, self._plan) else None,
             rng=source if source != "GPU" else None,
+            face_restoration=request.face_restoration_model if request.restore_faces else None,
             extras=(*hires_keys(request, self._plan), *img2img_keys(request), *sampler_keys(request, self._plan),
                     *loaded.plan.infotext_fp8, *self._extra_keys),  # A1111's FP8 keys, only while fp8 is on
         ).text()

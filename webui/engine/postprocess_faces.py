@@ -1,8 +1,9 @@
 """Face restoration as post-processors: after each generated image (`restore_faces`) and in the Extras tab
 (GFPGAN visibility, CodeFormer visibility and weight).
 
-Generation: the face restorer named by A1111's `face_restoration_model` setting runs on every image of a request
-whose `restore_faces` is true, and the image's infotext gets `Face restoration: <model>`, as A1111 writes it. It
+Generation: the face restorer the request names (A1111's `face_restoration_model` setting, or the job's
+override_settings) runs on every image of a request whose `restore_faces` is true, and the image's infotext gets
+`Face restoration: <model>` (right after Seed, where A1111 writes it: job_infotext puts it there). It
 runs first (before extensions' steps), as A1111 restores faces right after decoding.
 
 Extras: A1111's order is upscale (1000), GFPGAN (2000), CodeFormer (3000) — the upscaled image is restored.
@@ -33,9 +34,11 @@ def generation_step(restorers: FaceRestorers, options: OptionsReader) -> Callabl
     def restore(target: PostprocessInput) -> PostprocessResult | None:
         if target.generation is None or not target.generation.restore_faces:
             return None
-        chosen = options()
-        image = restorers.restore(target.image, chosen.model, chosen.codeformer_weight)
-        return PostprocessResult(image, (("Face restoration", chosen.model),))
+        request, chosen = target.generation, options()  # the job's choice (admission filled it), else settings
+        model = request.face_restoration_model or chosen.model
+        weight = chosen.codeformer_weight if request.code_former_weight is None else request.code_former_weight
+        image = restorers.restore(target.image, model, weight)
+        return PostprocessResult(image, (("Face restoration", model),))
     return restore
 
 

@@ -35,6 +35,8 @@ LATENT_UPSCALE_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "L
 IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")  # always there; model upscalers are checked by the engine's registry
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
 INPAINT_FILL_MODES = ("fill", "original", "latent noise", "latent nothing")
+FACE_RESTORERS = ("CodeFormer", "GFPGAN")  # A1111's face_restoration_model choices (model_manager.face_models)
+CODEFORMER_WEIGHT_RANGE = (0.0, 1.0)
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
@@ -191,6 +193,10 @@ class GenerationRequest:
     sampling: SamplerParameters | None = None  # None = the instance's settings (admission fills them in)
     controlnet: tuple[ControlNetUnit, ...] = ()  # the enabled ControlNet units, in UI order
     restore_faces: bool | None = None  # None = A1111's `face_restoration` setting (admission fills it in)
+    # A1111's face_restoration_model / code_former_weight for this job (override_settings may set them); None = the
+    # instance's settings, which admission fills in when restore_faces is on, so a worker needs no settings
+    face_restoration_model: str | None = None
+    code_former_weight: float | None = None
     tiling: bool = False           # A1111's "Tiling": circular padding, the image tiles seamlessly (seamless.py)
 
     def __post_init__(self) -> None:
@@ -222,6 +228,13 @@ class GenerationRequest:
             _check_range("CLIP_stop_at_last_layers", self.clip_skip, CLIP_SKIP_RANGE)
         if self.restore_faces is not None and not isinstance(self.restore_faces, bool):
             raise ValueError(f"restore_faces must be true or false, got {self.restore_faces!r}")
+        if self.face_restoration_model is not None and self.face_restoration_model not in FACE_RESTORERS:
+            raise ValueError(f"face_restoration_model {self.face_restoration_model!r} is not a face restorer; "
+                             f"allowed: {', '.join(FACE_RESTORERS)}")
+        if self.code_former_weight is not None:
+            if isinstance(self.code_former_weight, bool) or not isinstance(self.code_former_weight, int | float):
+                raise ValueError(f"code_former_weight must be a number, got {self.code_former_weight!r}")
+            _check_range("code_former_weight", self.code_former_weight, CODEFORMER_WEIGHT_RANGE)
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
         if self.hires is not None and self.img2img is not None:
             raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")

@@ -90,6 +90,7 @@ class GenerationInfo:
     seed_resize_from: str | None = None        # "WxH"
     ensd: int | None = None                    # only for samplers whose noise it changes, and when not 0
     rng: str | None = None                     # "CPU" / "NV"; absent for A1111's default "GPU"
+    face_restoration: str | None = None        # the restorer's name when restore_faces is on
     extras: tuple[tuple[str, object | None], ...] = ()
 
     def parameters(self) -> dict[str, object | None]:
@@ -99,6 +100,7 @@ class GenerationInfo:
             "Schedule type": self.schedule_type,
             "CFG scale": self.cfg_scale,
             "Seed": self.seed,
+            "Face restoration": self.face_restoration,
             "Size": f"{self.width}x{self.height}",
             "Model hash": self.model_hash,
             "Model": self.model_name,
