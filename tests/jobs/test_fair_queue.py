@@ -86,6 +86,9 @@ def test_requests_round_trip_through_the_codec_with_images():
         ("a (cat:1.2)", 7, 2, True)
     hires = GenerationRequest(hires=HiresFix(upscaler="Latent (nearest)", scale=1.5), width=64, height=64)
     assert decode_request(encode_request(hires)) == hires
+    scripted = GenerationRequest(width=64, height=64, restore_faces=True, face_restoration_model="GFPGAN",
+                                 code_former_weight=0.2, alwayson_args=(("prompt rewriter", ("at dawn", 2)),))
+    assert decode_request(encode_request(scripted)) == scripted
 
 
 def test_a_stored_request_that_is_no_longer_valid_is_refused_by_its_constructor():

@@ -135,11 +135,11 @@ def register_script_routes(router, selectable: ApiScripts, alwayson) -> None:
 
     @router.get("/scripts")
     def scripts() -> dict[str, list[str]]:
-        always = alwayson.names()
-        return {"txt2img": [*selectable.names(False), *always], "img2img": [*selectable.names(True), *always]}
+        return {"txt2img": [*selectable.names(False), *alwayson.names(False)],
+                "img2img": [*selectable.names(True), *alwayson.names(True)]}
 
     @router.get("/script-info")
     def script_info() -> list[dict[str, Any]]:
         always = [{"name": name, "is_alwayson": True, "is_img2img": is_img2img, "args": []}
-                  for name in alwayson.names() for is_img2img in (False, True)]
+                  for is_img2img in (False, True) for name in alwayson.names(is_img2img)]
         return [*selectable.info(), *always]

@@ -192,7 +192,7 @@ def _meminfo(field: str) -> int:
 
 
 def _job_routes(router: APIRouter, app: App) -> None:
-    scripts = builtin_alwayson_scripts()
+    scripts = builtin_alwayson_scripts(app.extensions.alwayson_script_names)
     selectable = builtin_api_scripts(app.upscalers.names())
     register_script_routes(router, selectable, scripts)
 

@@ -198,6 +198,9 @@ class GenerationRequest:
     face_restoration_model: str | None = None
     code_former_weight: float | None = None
     tiling: bool = False           # A1111's "Tiling": circular padding, the image tiles seamlessly (seamless.py)
+    # the API's alwayson_scripts entries for extensions' always-on A1111 scripts: (lowercase title, args), which
+    # override the first len(args) of that script's control values for this job only
+    alwayson_args: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("steps", "width", "height", "seed", "batch_size", "batch_count", "subseed",
@@ -238,6 +241,9 @@ class GenerationRequest:
         extract_network_tags(self.prompt)  # a malformed <lora:…> weight fails here, naming the tag
         if self.hires is not None and self.img2img is not None:
             raise ValueError("hires fix is a txt2img option; an img2img request cannot use it")
+        for name, args in self.alwayson_args:
+            if not isinstance(name, str) or not isinstance(args, tuple):
+                raise ValueError(f"alwayson_args entries must be (script name, tuple of args), got {name!r}")
         if len({unit.index for unit in self.controlnet}) != len(self.controlnet):
             raise ValueError("controlnet units must have distinct indexes")
 

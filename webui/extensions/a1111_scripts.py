@@ -112,6 +112,21 @@ class LoadedScript:
     activate: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext  # its extension's `modules`
 
     @property
+    def api_name(self) -> str | None:
+        """A1111's `script.name`: the title in lower case, the key of the API's alwayson_scripts (None when the
+        extension's title() fails)."""
+        try:
+            return str(self.script.title()).lower()
+        except Exception:
+            return None
+
+    def job_args(self, given: tuple[Any, ...] | None, stored: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A1111 writes an API entry's args over the script's slice of the controls' values; the rest stay."""
+        if given is None:
+            return stored
+        return (*given, *stored[len(given):])
+
+    @property
     def key(self) -> str:
         return f"{self.extension}:{type(self.script).__name__}:{'img2img' if self.is_img2img else 'txt2img'}"
 
@@ -177,7 +192,9 @@ class RunningScripts:
         if not wanted:
             return request
         p = make_p(request)
-        chosen = [(script, self._arguments.for_owner(owner, script)) for script in wanted]
+        given = dict(request.alwayson_args)
+        chosen = [(script, script.job_args(given.get(script.api_name or ""), self._arguments.for_owner(owner, script)))
+                  for script in wanted]
         culprit = chosen[0][0]  # the script a refusal is recorded on: the last one that changed per-image lists
         for stage in ("setup", "before_process", "process"):
             for script, args in chosen:

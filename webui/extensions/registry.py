@@ -191,6 +191,11 @@ class Extensions:
         """Every loaded A1111 script instance (both tabs) with its extension's shim."""
         return [(shim, script) for _, shim in self.a1111_shims() for script in shim.scripts]
 
+    def alwayson_script_names(self, is_img2img: bool) -> list[str]:
+        """The API names (lowercase titles) of the always-on A1111 scripts of one tab, for `alwayson_scripts`."""
+        return sorted({script.api_name for _, script in self.a1111_scripts()
+                       if script.always_on and script.is_img2img == is_img2img and script.api_name})
+
     def css(self) -> str:
         return "\n".join(css for _, contribution in self.contributions() for css in contribution.css)
 

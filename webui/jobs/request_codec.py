@@ -74,4 +74,5 @@ def decode_request(payload: str) -> GenerationRequest:
             img2img["mask"] = InpaintMask(**(img2img["mask"] | {"mask": _image(img2img["mask"]["mask"])}))
         fields["img2img"] = Img2ImgInput(**img2img)
     fields["controlnet"] = tuple(_decode_unit(unit) for unit in fields.get("controlnet") or ())
+    fields["alwayson_args"] = tuple((str(name), tuple(args)) for name, args in fields.get("alwayson_args") or ())
     return GenerationRequest(**fields)
