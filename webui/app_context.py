@@ -423,10 +423,20 @@ def _register_runners(app: App, runners: RunnerRegistry) -> None:
 
 def _load_initial_model(app: App) -> None:
     """Scan the folders (VAEs too), write the demo when there is nothing, and load the starting checkpoint: torch
-    work, so on the device thread, before the queue starts."""
+    work, so on the device thread, before the queue starts. A file that fails to load (corrupt, refused) is logged
+    and the next one is tried, as the server must come up either way."""
     initial = app.backend.call(_initial_checkpoint, app)
     try:
         app.backend.call(app.models.set_vae, str(app.settings.get("sd_vae")))  # before the first load
     except LookupError as error:
         log.warning("%s; using Automatic", error)
-    app.remember_model(app.backend.call(app.models.load, initial), None)
+    others = [record.name for record in app.models.checkpoints() if record.name != initial]
+    for name in (initial, *others):
+        try:
+            loaded = app.backend.call(app.models.load, name)
+        except Exception as error:  # a corrupt or refused file must not keep the server from starting
+            log.error("could not load checkpoint %s (%s); trying the next one", name, error)
+            continue
+        app.remember_model(loaded, None)
+        return
+    log.error("no checkpoint could be loaded; starting without a model: choose or add one, then generate")

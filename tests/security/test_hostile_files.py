@@ -136,3 +136,32 @@ def test_a_wrong_architecture_is_named_and_the_live_model_stays(tmp_path, tiny_c
     with pytest.raises(UnsupportedArchitectureError, match="not supported yet: SDXL"):
         manager.load("xl-ish.safetensors")
     assert manager.loaded is live
+
+
+def test_a_corrupt_first_checkpoint_does_not_keep_the_server_from_starting(tmp_path, tiny_checkpoint):
+    """The first checkpoint (A1111's order) is truncated: start-up logs it, loads the next one, and serves; with
+    only broken files the server still starts, without a model, and a generation says what is wrong."""
+    from tests.support import api_test_client, copy_checkpoint
+
+    data = tmp_path / "data"
+    folder = data / "models" / "Stable-diffusion"
+    folder.mkdir(parents=True)
+    (folder / "aaa-broken.safetensors").write_bytes(tiny_checkpoint.read_bytes()[:4096])
+    copy_checkpoint(tiny_checkpoint, folder / "zzz-good.safetensors")
+    clients = api_test_client(data)
+    client = next(clients)
+    try:
+        assert client.app_context.loaded_model.record.name == "zzz-good.safetensors"
+        txt2img = {"prompt": "x", "steps": 1, "width": 64, "height": 64, "sampler_name": "Euler"}
+        assert client.post("/sdapi/v1/txt2img", json=txt2img).status_code == 200
+    finally:
+        next(clients, None)  # runs the rest of the generator: the client closes and the App stops
+    (folder / "zzz-good.safetensors").unlink()
+    clients = api_test_client(data)
+    client = next(clients)
+    try:
+        assert client.app_context.loaded_model is None
+        response = client.post("/sdapi/v1/txt2img", json=txt2img)
+        assert 400 <= response.status_code < 500 and "aaa-broken.safetensors" in response.text, response.text
+    finally:
+        next(clients, None)  # runs the rest of the generator: the client closes and the App stops
