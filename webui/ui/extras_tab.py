@@ -25,7 +25,7 @@ from webui.jobs.extras import ExtrasInput, ExtrasResult, ExtrasSpec, images_in_f
 from webui.jobs.job import JobKind, JobSnapshot, JobState
 from webui.ui.callers import ui_owner
 from webui.ui.html import infotext_html
-from webui.ui.uploads import reject_non_images
+from webui.ui.uploads import UNREADABLE, not_an_image_message, reject_non_images
 
 PROGRESS_INTERVAL = 0.25
 SINGLE, BATCH, FOLDER = 0, 1, 2
@@ -43,16 +43,19 @@ def folder_source_allowed(app: App) -> bool:
     return not app.options.non_local
 
 
-def _inputs(app: App, mode: int, image, files, input_dir: str) -> list[ExtrasInput]:
+def extras_inputs(app: App, mode: int, image, files, input_dir: str) -> list[ExtrasInput]:
     if mode == BATCH:
         paths = [Path(getattr(item, "name", item)) for item in files or []]
         if not paths:
             raise gr.Error("Batch Process: upload one or more images first")
         inputs = []
         for path in paths:
-            with Image.open(path) as opened:
-                opened.load()
-                inputs.append(ExtrasInput(opened.copy(), path.name))
+            try:
+                with Image.open(path) as opened:
+                    opened.load()
+                    inputs.append(ExtrasInput(opened.copy(), path.name))
+            except UNREADABLE as error:  # one clear message naming the user's file, not PIL's
+                raise gr.Error(not_an_image_message("Batch Process", path.name)) from error
         return inputs
     if mode == FOLDER:
         if not folder_source_allowed(app):
@@ -95,7 +98,7 @@ def make_generate_handler(app: App):
                                    codeformer_weight=float(codeformer_weight))
         except (TypeError, ValueError) as error:
             raise gr.Error(str(error)) from error
-        inputs = _inputs(app, int(mode), image, files, input_dir)
+        inputs = extras_inputs(app, int(mode), image, files, input_dir)
         output_folder = Path(output_dir.strip()) if int(mode) == FOLDER and (output_dir or "").strip() else None
         try:
             job = app.submit_extras(ExtrasSpec(extras, tuple(inputs), output_folder=output_folder),
