@@ -33,7 +33,8 @@ def tiny_deepbooru_state_dict(tags: list[str], high: list[str], scores: Mapping[
                               seed: int = 0) -> OrderedDict[str, object]:
     wanted = {tag: LOW_SCORE for tag in tags} | high_scores(high) | dict(scores or {})
     generator = torch.Generator().manual_seed(seed)
-    network = DeepBooruNetwork(DeepBooruWidths(TINY_WIDTHS.stem, TINY_WIDTHS.runs, len(tags)))
+    with torch.device("meta"):  # only its shapes are used
+        network = DeepBooruNetwork(DeepBooruWidths(TINY_WIDTHS.stem, TINY_WIDTHS.runs, len(tags)))
     state: OrderedDict[str, object] = OrderedDict()
     for key, tensor in network.state_dict().items():
         fan_in = max(1, tensor[0].numel()) if tensor.dim() > 1 else 1
