@@ -19,6 +19,7 @@ from webui.model_manager.deepbooru_model import (
     DeepBooruNetwork,
     DeepBooruRefused,
     expected_keys,
+    find_deepbooru_file,
     load_deepbooru,
     network_from_state_dict,
     widths_of,
@@ -154,3 +155,16 @@ def test_a_truncated_file_and_a_safetensors_file_are_refused(tmp_path):
     other = tmp_path / DEEPBOORU_FOLDER / "model.safetensors"
     other.write_bytes(b"{}")
     assert "DeepDanbooru files are .pt pickles" in refused(other).reason
+
+
+def test_the_file_is_found_as_a1111_finds_it(tmp_path):
+    folder = tmp_path / DEEPBOORU_FOLDER
+    assert find_deepbooru_file(tmp_path) is None
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("not a model")
+    assert find_deepbooru_file(tmp_path) is None
+    (folder / "sub" / "b.pt").write_bytes(b"")
+    (folder / "z.pt").write_bytes(b"")
+    assert find_deepbooru_file(tmp_path) == folder / "sub" / "b.pt"  # any .pt under the folder, as A1111
+    (folder / DEEPBOORU_FILE).write_bytes(b"")
+    assert find_deepbooru_file(tmp_path) == folder / DEEPBOORU_FILE

@@ -211,6 +211,17 @@ def deepbooru_loaders() -> LoaderRegistry:
                                   "DeepDanbooru's state dict with its tag list, weights-only")])
 
 
+def find_deepbooru_file(models: Path) -> Path | None:
+    """The file A1111 would use in `models/torch_deepdanbooru/`: it takes the first `.pt` anywhere under that
+    folder (and downloads `model-resnet_custom_v3.pt` only when there is none); here the release's name wins,
+    then the first `.pt` in sorted order, so the choice does not depend on the file system's listing order."""
+    folder = models / DEEPBOORU_FOLDER
+    if (folder / DEEPBOORU_FILE).is_file():
+        return folder / DEEPBOORU_FILE
+    found = sorted(path for path in folder.rglob("*.pt") if path.is_file()) if folder.is_dir() else []
+    return found[0] if found else None
+
+
 def display_name(path: Path) -> str:
     """The file as the user knows it: its folder under models/ and its name, never the server's full path."""
     return f"{path.parent.name}/{path.name}"
