@@ -37,7 +37,7 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/extensions/manifest.py", "webui/extensions/api.py",
                 "webui/jobs/scheduling.py", "webui/jobs/ray_pool.py", "webui/errors.py", "webui/engine/model_facts.py",
                 "webui/engine/registry.py", "webui/engine/variant_registry.py", "webui/engine/conditioning_steps.py",
-                "webui/engine/postprocessors.py", "webui/jobs/sampler_settings.py",
+                "webui/engine/postprocessors.py", "webui/jobs/sampler_settings.py", "webui/engine/deepbooru_tags.py",
                 "webui/engine/controlnet/unit.py", "webui/infotext/controlnet.py",
                 *(f"webui/engine/controlnet/preprocessors/{name}.py" for name in (
                     "errors", "spec", "catalogue", "control_types", "pixel_perfect")),
