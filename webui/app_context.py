@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from webui import PRODUCT_NAME, __version__
+from webui.config.a1111_options_catalog import catalogued_spec
 from webui.config.flags import CommandLineOptions, parse_credentials
-from webui.config.options import SettingsStore, default_options
+from webui.config.options import OptionSpec, SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
@@ -25,6 +26,8 @@ from webui.engine.controlnet.service import ControlNetService
 from webui.engine.face_options import face_option_specs
 from webui.engine.face_restore import FaceRestoreOptions, FaceRestorers
 from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.engine.interrogate import InterrogateFiles, UnknownInterrogator
+from webui.engine.interrogators import InterrogateSpec, Interrogators
 from webui.engine.postprocess_faces import register_face_steps
 from webui.engine.request import GenerationRequest
 from webui.engine.samplers import SamplerTable, default_sampler_table
@@ -90,6 +93,7 @@ class App:
     quotas: QuotaBook = field(default_factory=QuotaBook)  # each account's jobs in the last hour
     faces: FaceRestorers | None = None  # GFPGAN / CodeFormer over models/GFPGAN and models/Codeformer
     workers: RayBackend | None = None  # --workers / --ray-address: device workers on Ray (None: in-process)
+    interrogators: Interrogators | None = None  # CLIP and DeepBooru over A1111's folders (jobs of their own)
 
     def start(self, restore_jobs: bool = True) -> None:
         """Start the queue; `restore_jobs=False` for tools (the benchmark) that must not run the server's stored
@@ -186,6 +190,14 @@ class App:
                     self.faces.check(name)
         return self.jobs.submit(spec, owner, kind=JobKind.EXTRAS)
 
+    def submit_interrogate(self, spec: InterrogateSpec, owner: str) -> Job:
+        """Check the model and its files (404 / 422 naming them) now, then queue: it runs on the device thread in
+        its turn, as A1111 runs it under the queue lock."""
+        if self.interrogators is None:
+            raise UnknownInterrogator(spec.model)
+        self.interrogators.check(spec.model)
+        return self.jobs.submit(spec, owner, kind=JobKind.INTERROGATE)
+
     def submit_model_switch(self, switch: ModelSwitch, owner: str = SYSTEM_OWNER) -> Job:
         if switch.checkpoint is not None:  # an unknown or unusable file fails now, from its header alone
             self.models.check_file(switch.checkpoint)
@@ -252,12 +264,19 @@ def read_face_options(settings: SettingsStore) -> FaceRestoreOptions:
 def _face_restorers(settings: SettingsStore, paths: DataPaths, engine: GenerationEngine, device: str
                     ) -> FaceRestorers:
     """A1111's face-restoration settings (unless the options catalogue has them) and the post-processors."""
-    for spec in face_option_specs():
-        if not settings.knows(spec.key):
-            settings.register(spec)
+    for spec in face_option_specs():  # honoured now: they take the catalogue's place (listed, not acted on)
+        settings.register(spec)
     faces = FaceRestorers(FaceFolders(paths.models), device)
     register_face_steps(engine.seams.postprocessors, engine.seams.extras, faces, lambda: read_face_options(settings))
     return faces
+
+
+def _interrogators(settings: SettingsStore, paths: DataPaths, plan: MemoryPlan) -> Interrogators:
+    """CLIP and DeepBooru; the A1111 options they read become honoured settings (listed in Settings)."""
+    interrogators = Interrogators(InterrogateFiles(paths.root), plan.device, plan.unet_dtype == "fp16", settings.get)
+    for key in interrogators.setting_keys():
+        settings.register(catalogued_spec(OptionSpec, key))
+    return interrogators
 
 
 def read_extras_options(settings: SettingsStore, paths: DataPaths) -> ExtrasOptions:
@@ -389,7 +408,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
                             steps=engine.seams.extras_entries), extensions, sessions, users, faces=faces,
-              workers=workers)
+              workers=workers, interrogators=_interrogators(settings, paths, models.plan))
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:
@@ -418,6 +437,9 @@ def _register_runners(app: App, runners: RunnerRegistry) -> None:
         app.workers.serve_generation(lambda engine: GenerationService(
             engine, saver, lambda: read_job_options(app.settings, app.paths), hooks=app.extensions).run)
     runners.register(JobKind.EXTRAS, app.extras.run)
+    if app.interrogators is not None:
+        interrogators = app.interrogators
+        runners.register(JobKind.INTERROGATE, lambda job: interrogators.run(job.spec))
     DeviceTasks(app.models, app.tools, app.remember_model, run_benchmark).register(runners)
 
 

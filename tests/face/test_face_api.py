@@ -1,6 +1,6 @@
-"""Face restoration and interrogate where API clients meet them: /face-restorers lists what is installed,
-restore_faces and the Extras visibilities answer 422 naming the missing file (never an image made without it),
-the A1111 settings exist, and /interrogate answers A1111's 404s and a 422 naming the model files."""
+"""Face restoration where API clients meet it: /face-restorers lists what is installed, restore_faces and the
+Extras visibilities answer 422 naming the missing file (never an image made without it), and the A1111 settings
+exist and apply (override_settings too)."""
 
 from __future__ import annotations
 
@@ -103,27 +103,6 @@ def test_extras_face_restoration_without_the_detector_names_it(client):
     assert response.status_code == 422
     assert f"detection_Resnet50_Final.pth, which is not installed: put detection_Resnet50_Final.pth in " \
            f"{models / 'GFPGAN'}" in response.json()["detail"]
-
-
-@pytest.mark.parametrize(("body", "status", "message"), [
-    ({"model": "clip"}, 404, "Image not found"),
-    ({"image": "IMAGE", "model": "blip2"}, 404, "model 'blip2' not found; allowed: clip, deepdanbooru"),
-    ({"image": "IMAGE", "model": "clip"}, 422, "model_base_caption_capfilt_large.pth in "),
-    ({"image": "IMAGE"}, 422, "artists.txt in "),
-    ({"image": "IMAGE", "model": "deepdanbooru"}, 422, "model-resnet_custom_v3.pt in "),
-    ({"image": "not base64!", "model": "clip"}, 422, "image: not valid base64"),
-])
-def test_interrogate_answers_what_is_missing(client, body, status, message):
-    body = {key: png_b64() if value == "IMAGE" else value for key, value in body.items()}
-    response = client.post("/sdapi/v1/interrogate", json=body)
-    assert response.status_code == status and message in response.text, response.text
-
-
-def test_interrogate_with_its_files_in_place_says_it_is_not_built(client):
-    root = client.app_context.paths.root
-    place_files(root / "models", {"torch_deepdanbooru": "model-resnet_custom_v3.pt"})
-    response = client.post("/sdapi/v1/interrogate", json={"image": png_b64(), "model": "deepdanbooru"})
-    assert response.status_code == 501 and "cannot run the interrogator yet" in response.text
 
 
 def test_a_device_worker_restores_faces_too(tmp_path):

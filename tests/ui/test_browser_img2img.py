@@ -199,3 +199,31 @@ def test_gallery_image_goes_to_img2img_with_its_parameters(server, data_dir, pag
     page.click("#img2img_generate")
     page.wait_for_function("document.querySelector('#html_info_img2img').innerText.includes('Denoising strength')",
                            timeout=60_000)
+
+
+def test_interrogate_deepbooru_writes_the_tags_into_the_prompt(server, data_dir, page, tmp_path):
+    """The 📦 button without the model: an error naming the file; with it (a tiny DeepDanbooru whose scores are
+    known), the tags replace the prompt, formatted as A1111 does by default."""
+    from tests.interrogate.deepbooru_fixtures import write_tiny_deepbooru
+
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(picture)
+    page.goto(server.url + "/", wait_until="load")
+    page.get_by_role("tab", name="img2img", exact=True).first.click()
+    page.wait_for_selector("#img2img_image")
+    page.set_input_files("#img2img_image input[type=file]", str(picture))
+    page.wait_for_selector("#img2img_image img")
+    page.fill("#img2img_prompt textarea", "my old prompt")
+    page.click("#deepbooru")
+    page.wait_for_selector(".toast-body", timeout=30_000)
+    assert "model-resnet_custom_v3.pt in" in " ".join(page.locator(".toast-body").all_inner_texts())
+    weights = data_dir / "models" / "torch_deepdanbooru" / "model-resnet_custom_v3.pt"
+    write_tiny_deepbooru(weights, ["1girl", "long_hair", "smile_(happy)", "rating:safe", "cat"],
+                         ["smile_(happy)", "1girl", "rating:safe", "long_hair"])
+    try:
+        page.click("#deepbooru")
+        page.wait_for_function("document.querySelector('#img2img_prompt textarea').value.includes('long hair')",
+                               timeout=60_000)
+        assert page.input_value("#img2img_prompt textarea") == r"1girl, long hair, smile \(happy\)"
+    finally:
+        weights.unlink()

@@ -379,3 +379,13 @@ def catalog_specs(option_spec, defined: set[str]) -> list:
                 specs.append(option_spec(key, default, label, section, section_label=SECTIONS[section],
                                          honoured=False, in_settings_tab=False, **extra))
     return specs
+
+
+def catalogued_spec(option_spec, key: str):
+    """The catalogue's row for `key` as an honoured setting shown in the Settings tab: for a feature that now
+    acts on an A1111 key (the defaults, labels and limits stay in one place: here)."""
+    for section, rows in CATALOG.items():
+        for row_key, default, label, extra in rows:
+            if row_key == key:
+                return option_spec(key, default, label, section, section_label=SECTIONS[section], **extra)
+    raise KeyError(f"{key!r} is not an A1111 option in the catalogue")

@@ -7,17 +7,17 @@ A1111 v1.10's files:
   `interrogate/` (`artists.txt`, `flavors.txt`, `mediums.txt`, `movements.txt`).
 - DeepBooru = `models/torch_deepdanbooru/model-resnet_custom_v3.pt` (its tag list is stored inside the file).
 
-Kestrel never downloads them (A1111 does on first use). What runs today: the file check. Neither network is built
-yet, so with every file in place the answer is a 501 that says so — never a made-up caption.
+Kestrel never downloads them (A1111 does on first use): a missing file is a 422 naming it and its folder. This
+module holds the names, the files and the errors; `interrogators.py` runs them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from webui.errors import KestrelError
+from webui.model_manager.deepbooru_model import DEEPBOORU_FILE, DEEPBOORU_FOLDER, find_deepbooru_file
 
 CLIP, DEEPBOORU = "clip", "deepdanbooru"
 MODELS = (CLIP, DEEPBOORU)
@@ -62,17 +62,10 @@ class InterrogateFiles:
             return [models / "BLIP" / "model_base_caption_capfilt_large.pth", models / "CLIP" / "ViT-L-14.pt",
                     *(self.root / "interrogate" / name for name in CATEGORY_FILES)]
         if model == DEEPBOORU:
-            return [models / "torch_deepdanbooru" / "model-resnet_custom_v3.pt"]
+            return [models / DEEPBOORU_FOLDER / DEEPBOORU_FILE]
         raise UnknownInterrogator(model)
 
     def missing(self, model: str) -> list[Path]:
+        if model == DEEPBOORU:  # A1111 takes any .pt in its folder (find_deepbooru_file), the release's name first
+            return [] if find_deepbooru_file(self.root / "models") is not None else self.needed(model)
         return [path for path in self.needed(model) if not path.is_file()]
-
-
-def check_interrogator(files: InterrogateFiles, model: str) -> NoReturn:
-    """Raise what the caller should be told: unknown model (404), files missing (422), or not built (501)."""
-    missing = files.missing(model)
-    if missing:
-        raise InterrogateModelMissing(model, missing)
-    raise InterrogatorNotBuilt(f"interrogate with {model}: the model files are installed, but this version of "
-                               "Kestrel cannot run the interrogator yet")

@@ -31,6 +31,7 @@ class JobKind(enum.StrEnum):
     CONVERT = "convert"
     BENCHMARK = "benchmark"
     MODEL = "model"          # load / switch / unload a checkpoint, choose a VAE
+    INTERROGATE = "interrogate"  # CLIP / DeepBooru: an image → a prompt
 
 
 class JobState(enum.StrEnum):

@@ -1,8 +1,8 @@
 """The img2img tab's "Interrogate CLIP" and "Interrogate DeepBooru" buttons (A1111's elem_ids `interrogate` and
 `deepbooru`): the image of the open sub-tab → a prompt.
 
-The handler only maps the page to the engine's check and back: missing model files are a `gr.Error` naming each
-file and its folder, as the API's 422 does. Until an interrogator is built, files in place give its 501 message.
+The handler maps the page to an interrogation job and back: missing model files are a `gr.Error` naming each
+file and its folder, as the API's 422 does; the caption replaces the prompt, as in A1111.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import Any
 import gradio as gr
 
 from webui.app_context import App
-from webui.engine.interrogate import CLIP, DEEPBOORU, InterrogateFiles, check_interrogator
+from webui.engine.interrogate import CLIP, DEEPBOORU
+from webui.engine.interrogators import InterrogateSpec
 from webui.errors import KestrelError
+from webui.jobs.tasks import job_result
+from webui.ui.callers import ui_owner
 
 
 def image_of_mode(mode: str, init_image: Any, sketch: Any, upload_image: Any) -> Any:
@@ -26,14 +29,16 @@ def image_of_mode(mode: str, init_image: Any, sketch: Any, upload_image: Any) ->
 
 
 def make_interrogate_handler(app: App, model: str):
-    def interrogate(mode, init_image, sketch, upload_image, prompt):
-        if image_of_mode(mode, init_image, sketch, upload_image) is None:
+    async def interrogate(mode, init_image, sketch, upload_image, prompt, request: gr.Request):
+        """The caption replaces the prompt, as in A1111; the work waits its turn in the queue as the user's job."""
+        image = image_of_mode(mode, init_image, sketch, upload_image)
+        if image is None:
             raise gr.Error("Interrogate: upload an image first")
         try:
-            check_interrogator(InterrogateFiles(app.paths.root), model)
+            job = app.submit_interrogate(InterrogateSpec(image, model), ui_owner(app, request))
+            return str(await job_result(job))
         except KestrelError as error:
             raise gr.Error(str(error)) from error
-        return prompt  # not reached until an interrogator is built: check_interrogator raises
 
     return interrogate
 
