@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from webui import PRODUCT_NAME, __version__
+from webui.app_options import (
+    checkpoint_cache_bytes,
+    login_flags,
+    physical_memory_bytes,
+    precision_flags,
+    read_extras_options,
+    read_face_options,
+    read_job_options,
+)
 from webui.config.a1111_options_catalog import catalogued_spec
-from webui.config.flags import CommandLineOptions, parse_credentials
+from webui.config.flags import CommandLineOptions
 from webui.config.options import OptionSpec, SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
@@ -24,8 +31,8 @@ from webui.config.ui_config import UiConfig
 from webui.engine.controlnet.preprocessors import default_registry
 from webui.engine.controlnet.service import ControlNetService
 from webui.engine.face_options import face_option_specs
-from webui.engine.face_restore import FaceRestoreOptions, FaceRestorers
-from webui.engine.generate import GenerationEngine, InfotextOptions
+from webui.engine.face_restore import FaceRestorers
+from webui.engine.generate import GenerationEngine
 from webui.engine.interrogate import InterrogateFiles, UnknownInterrogator
 from webui.engine.interrogators import InterrogateSpec, Interrogators
 from webui.engine.postprocess_faces import register_face_steps
@@ -36,8 +43,8 @@ from webui.extensions.loader import load_extensions
 from webui.extensions.registry import Extensions
 from webui.jobs.admission import InstanceModel, admit_generation, check_quota
 from webui.jobs.backend import LocalBackend, RunnerRegistry
-from webui.jobs.extras import ExtrasOptions, ExtrasService, ExtrasSpec
-from webui.jobs.generation import GenerationService, GridOptions, JobOptions
+from webui.jobs.extras import ExtrasService, ExtrasSpec
+from webui.jobs.generation import GenerationService
 from webui.jobs.job import Job, JobKind
 from webui.jobs.queue import JobQueue
 from webui.jobs.sampler_settings import sampler_parameters
@@ -50,7 +57,7 @@ from webui.model_manager.device import detect_device
 from webui.model_manager.face_models import FaceFolders
 from webui.model_manager.hashing import HashCache
 from webui.model_manager.manager import CheckpointNotFoundError, LoadedModel, ModelManager, ModelSources
-from webui.model_manager.memory_policy import MemoryPlan, PrecisionFlags, plan_memory
+from webui.model_manager.memory_policy import MemoryPlan, plan_memory
 from webui.model_manager.networks import EmbeddingLibrary, ExtraNetworks, LoraLibrary
 from webui.model_manager.tools import CheckpointTools
 from webui.model_manager.upscalers import UpscalerLibrary
@@ -58,16 +65,15 @@ from webui.model_manager.weight_cache import WeightCache
 from webui.security.accounts import AccountDirectory
 from webui.security.quotas import QuotaBook, parse_quota
 from webui.security.sessions import SessionStore
-from webui.security.setup import LoginFlags, build_accounts, users_file_of
+from webui.security.setup import build_accounts, users_file_of
 from webui.security.user_admin import UserAdmin
-from webui.storage.outputs import ImageSaver, SaveOptions
+from webui.storage.outputs import ImageSaver
 from webui.storage.stale_files import remove_stale_temp_files
 
 if TYPE_CHECKING:
     from webui.jobs.ray_backend import RayBackend
 
 log = logging.getLogger(__name__)
-VERSION_TEXT = f"{PRODUCT_NAME}-{__version__}"  # deliberately not "v1.x": A1111 would apply old-version quirks
 
 
 SYSTEM_OWNER = "system"  # the owner of jobs the server makes itself (start-up, an admin's settings change)
@@ -222,43 +228,11 @@ class App:
             self.settings.set("sd_vae", vae)
 
 
-def read_job_options(settings: SettingsStore, paths: DataPaths) -> JobOptions:
-    """This moment's settings as plain values for one job (the jobs layer never sees SettingsStore)."""
-    def save_options(key: str) -> SaveOptions:
-        outdir = Path(settings.get(key))
-        return SaveOptions(
-            folder=outdir if outdir.is_absolute() else paths.root / outdir,
-            save_to_dirs=bool(settings.get("save_to_dirs")),
-            embed_infotext=bool(settings.get("enable_pnginfo")),
-        )
-
-    return JobOptions(
-        infotext=InfotextOptions(
-            add_model_hash=bool(settings.get("add_model_hash_to_info")),
-            add_model_name=bool(settings.get("add_model_name_to_info")),
-            version=VERSION_TEXT if settings.get("add_version_to_infotext") else None,
-            preview_every=max(0, int(settings.get("show_progress_every_n_steps")))
-            if settings.get("live_previews_enable") else 0,
-        ),
-        save=save_options("outdir_txt2img_samples"),
-        save_img2img=save_options("outdir_img2img_samples"),
-        clip_skip=int(settings.get("CLIP_stop_at_last_layers")),
-        grids=GridOptions(
-            save=bool(settings.get("grid_save")), only_if_multiple=bool(settings.get("grid_only_if_multiple")),
-            rows=int(settings.get("n_rows")), txt2img=save_options("outdir_txt2img_grids"),
-            img2img=save_options("outdir_img2img_grids")),
-    )
-
-
 def _upscalers(settings: SettingsStore, paths: DataPaths, plan_device: str, half: bool) -> UpscalerRegistry:
     library = UpscalerLibrary(paths.upscaler_folders, plan_device, half)
     library.refresh()
     return UpscalerRegistry(library, lambda: (int(settings.get("ESRGAN_tile")),
                                               int(settings.get("ESRGAN_tile_overlap"))), plan_device)
-
-
-def read_face_options(settings: SettingsStore) -> FaceRestoreOptions:
-    return FaceRestoreOptions(str(settings.get("face_restoration_model")), float(settings.get("code_former_weight")))
 
 
 def _face_restorers(settings: SettingsStore, paths: DataPaths, engine: GenerationEngine, device: str
@@ -277,52 +251,6 @@ def _interrogators(settings: SettingsStore, paths: DataPaths, plan: MemoryPlan) 
     for key in interrogators.setting_keys():
         settings.register(catalogued_spec(OptionSpec, key))
     return interrogators
-
-
-def read_extras_options(settings: SettingsStore, paths: DataPaths) -> ExtrasOptions:
-    folder = Path(settings.get("outdir_extras_samples"))
-    return ExtrasOptions(folder=folder if folder.is_absolute() else paths.root / folder,
-                         embed_infotext=bool(settings.get("enable_pnginfo")),
-                         use_original_name=bool(settings.get("use_original_name_batch")))
-
-
-def physical_memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def checkpoint_cache_bytes(requested_gb: float | None, ram_bytes: int) -> int:
-    """--ckpt-cache-gb, else a quarter of RAM: room for two or three fp16 SD 1.5 checkpoints on a 24–32 GB box.
-    The live checkpoint is always kept, whatever the budget."""
-    if requested_gb is not None:
-        return int(requested_gb * 1024**3)
-    return ram_bytes // 4
-
-
-def login_flags(options: CommandLineOptions) -> LoginFlags:
-    def pairs(text: str | None) -> tuple[tuple[str, str], ...]:
-        def refuse(message: str) -> None:
-            raise ValueError(message)
-        return tuple(parse_credentials(text or "", refuse))
-
-    admins = tuple(name.strip() for name in (options.admin_users or "").split(",") if name.strip())
-    return LoginFlags(gradio_auth=pairs(options.gradio_auth), gradio_auth_file=options.gradio_auth_path,
-                      api_auth=pairs(options.api_auth), admin_users=admins,
-                      exposed=options.exposed, insecure_no_auth=options.insecure_no_auth)
-
-
-def _setting(settings: SettingsStore, key: str, default: object) -> object:
-    return settings.get(key) if settings.knows(key) else default
-
-
-def _precision_flags(options: CommandLineOptions, settings: SettingsStore) -> PrecisionFlags:
-    return PrecisionFlags(
-        no_half=options.no_half, no_half_vae=options.no_half_vae, precision=options.precision,
-        xformers=options.xformers, opt_sdp_attention=options.opt_sdp_attention,
-        opt_split_attention=options.opt_split_attention, medvram=options.medvram, lowvram=options.lowvram,
-        fp8_storage=str(_setting(settings, "fp8_storage", "Disable")),
-        cache_fp16_weight=bool(_setting(settings, "cache_fp16_weight", False)),
-        no_auto_fp8=options.no_auto_fp8,
-    )
 
 
 def _model_sources(options: CommandLineOptions, paths: DataPaths) -> ModelSources:
@@ -350,7 +278,7 @@ def _initial_checkpoint(app: App) -> str:
 def build_models(options: CommandLineOptions, paths: DataPaths,
                  settings: SettingsStore) -> tuple[ModelManager, GenerationEngine]:
     """The model manager (RAM cache, hashes) and the engine over it: the front process's, and each worker's own."""
-    plan = plan_memory(detect_device(options.device), _precision_flags(options, settings))
+    plan = plan_memory(detect_device(options.device), precision_flags(options, settings))
     log.info("memory plan: %s (%s)", plan.describe(), "; ".join(plan.reasons))
     hash_cache = None if options.no_hashing else HashCache(paths.cache_file)
     cache = WeightCache(max_bytes=checkpoint_cache_bytes(options.ckpt_cache_gb, physical_memory_bytes()),

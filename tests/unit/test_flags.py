@@ -40,7 +40,7 @@ def test_unknown_flag_from_the_command_line_prints_usage_and_exits_2():
 
 
 def test_checkpoint_cache_budget_defaults_to_a_quarter_of_ram():
-    from webui.app_context import checkpoint_cache_bytes
+    from webui.app_options import checkpoint_cache_bytes
 
     assert checkpoint_cache_bytes(None, 24 * 1024**3) == 6 * 1024**3
     assert checkpoint_cache_bytes(2.5, 24 * 1024**3) == int(2.5 * 1024**3)

@@ -13,7 +13,8 @@ from PIL import Image
 
 from webui.api.alwayson import AlwaysOnScripts
 from webui.api.models import GenerationFields, Img2ImgRequest, Txt2ImgRequest
-from webui.app_context import VERSION_TEXT, App
+from webui.app_context import App
+from webui.app_options import VERSION_TEXT
 from webui.engine.request import (
     INPAINT_FILL_MODES,
     SIZE_RANGE,

@@ -7,7 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from webui.app_context import App, read_extras_options, read_job_options
+from webui.app_context import App
+from webui.app_options import read_extras_options, read_job_options
 from webui.security.request_caller import caller_of_scope
 from webui.ui.extension_tabs import build_extension_tabs, call_after_component, collect_a1111_tabs, extension_head
 from webui.ui.extensions_tab import build_extensions_tab, extensions_table

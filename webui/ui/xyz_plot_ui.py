@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
-from webui.app_context import App, read_job_options
+from webui.app_context import App
+from webui.app_options import read_job_options
 from webui.engine.request import GenerationRequest
 from webui.engine.xyz_plot import AXES, PlotAxis, cell_requests, plot_axes
 from webui.errors import KestrelError
