@@ -26,7 +26,7 @@ CATEGORIES: Mapping[str, Sequence[str]] = {
     "movements.txt": ("impressionism", "cubism", "surrealism"),
 }
 BLIP_WIDTH, BLIP_INNER, BLIP_PATCH, BLIP_GRID, BLIP_POSITIONS = 32, 64, 16, 2, 64
-CLIP_WIDTH, CLIP_TEXT_WIDTH, CLIP_EMBED, CLIP_PATCH, CLIP_GRID, CLIP_CONTEXT, CLIP_VOCAB = 32, 16, 16, 8, 2, 77, 49408
+CLIP_WIDTH, CLIP_TEXT_WIDTH, CLIP_EMBED, CLIP_PATCH, CLIP_GRID, CLIP_CONTEXT, CLIP_VOCAB = 64, 64, 32, 8, 2, 77, 49408
 
 
 def _random(generator: torch.Generator, *shape: int) -> torch.Tensor:
@@ -92,8 +92,8 @@ def _resblock(generator: torch.Generator, prefix: str, width: int) -> dict[str, 
 
 
 def tiny_clip_state(seed: int = 1) -> dict[str, torch.Tensor]:
-    """A random CLIP ViT with OpenAI's names: vision width 32 (16 px, patch 8), text width 16, 1 layer each, fp16
-    as OpenAI ships it."""
+    """A random CLIP ViT with OpenAI's names: widths 64 (one head: the least OpenAI's `build_model` allows),
+    16 px in patches of 8, 1 layer per tower, fp16 as OpenAI ships it."""
     generator = torch.Generator().manual_seed(seed)
     width, text = CLIP_WIDTH, CLIP_TEXT_WIDTH
     state = {"visual.class_embedding": _random(generator, width),

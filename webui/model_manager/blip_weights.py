@@ -21,7 +21,7 @@ from huggingface_hub import try_to_load_from_cache
 from transformers import BertTokenizer, BlipConfig, BlipForConditionalGeneration
 
 from webui.model_manager.checkpoint_files import StateDict
-from webui.model_manager.interrogate_models import InterrogateWeightsRefused
+from webui.model_manager.interrogate_models import InterrogateWeightsRefused, load_strictly
 
 BERT_REPOS = ("bert-base-uncased", "google-bert/bert-base-uncased")
 DECODER_TOKEN, ENCODER_TOKEN = "[DEC]", "[ENC]"
@@ -146,9 +146,5 @@ def build_blip_captioner(state: StateDict, tokens: BlipTokens, source: Path, dty
         converted.setdefault(f"{prediction}decoder.bias", converted[f"{prediction}bias"])
     words = converted["text_decoder.bert.embeddings.word_embeddings.weight"]
     converted.setdefault(f"{prediction}decoder.weight", words)
-    model = BlipForConditionalGeneration(config)
-    try:
-        model.load_state_dict(converted, strict=True)
-    except RuntimeError as error:
-        raise InterrogateWeightsRefused(str(source), f"does not fit BLIP's captioner: {error}") from error
+    model = load_strictly(lambda: BlipForConditionalGeneration(config), converted, source, "BLIP's captioner")
     return model.to(device=device, dtype=dtype).eval()

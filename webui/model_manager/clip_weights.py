@@ -17,7 +17,7 @@ import torch
 from transformers import CLIPConfig, CLIPModel
 
 from webui.model_manager.checkpoint_files import StateDict
-from webui.model_manager.interrogate_models import InterrogateWeightsRefused
+from webui.model_manager.interrogate_models import InterrogateWeightsRefused, load_strictly
 
 HEAD_WIDTH = 64
 NOT_WEIGHTS = ("input_resolution", "context_length", "vocab_size")
@@ -105,9 +105,5 @@ def build_clip_model(state: StateDict, source: Path, dtype: torch.dtype, device:
     unknown = sorted(key.removeprefix("unknown.") for key in converted if key.startswith("unknown."))
     if unknown:
         raise InterrogateWeightsRefused(str(source), f"unknown CLIP tensors: {', '.join(unknown[:5])}")
-    model = CLIPModel(config)
-    try:
-        model.load_state_dict(converted, strict=True)
-    except RuntimeError as error:
-        raise InterrogateWeightsRefused(str(source), f"does not fit OpenAI's CLIP: {error}") from error
+    model = load_strictly(lambda: CLIPModel(config), converted, source, "OpenAI's CLIP")
     return model.to(device=device, dtype=dtype).eval()

@@ -185,3 +185,23 @@ def read_nested_weights(path: Path, key: str) -> StateDict:
     if not tensors:
         raise InterrogateWeightsRefused(str(path), "the file holds no tensors")
     return tensors
+
+
+def load_strictly(make: Callable[[], torch.nn.Module], state: StateDict, source: Path,
+                  what: str) -> torch.nn.Module:
+    """Build the model on the meta device (no random init: the real models would spend seconds on it), then take
+    the file's tensors as its parameters: every one the model has, at its shape, or refused naming the file."""
+    with torch.device("meta"):
+        model = make()
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as error:
+        raise InterrogateWeightsRefused(str(source), f"does not fit {what}: {error}") from error
+    for module in model.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            if buffer is not None and buffer.is_meta:
+                if name != "position_ids":
+                    raise InterrogateWeightsRefused(str(source), f"{what} has a buffer {name} the file lacks")
+                positions = torch.arange(buffer.shape[-1], dtype=buffer.dtype).expand(buffer.shape)
+                module.register_buffer(name, positions, persistent=False)
+    return model
