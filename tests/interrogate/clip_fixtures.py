@@ -11,6 +11,7 @@ names, attribute tensors and all, as `ViT-L-14.pt` really is.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -158,4 +159,6 @@ def _holder_tree(state: Mapping[str, torch.Tensor]) -> _Holder:
 def write_torchscript_clip(path: Path, state: Mapping[str, torch.Tensor] | None = None) -> None:
     """The tiny CLIP as `torch.jit.save` writes it: a zip with `code/`, `constants.pkl` and `data.pkl`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(torch.jit.script(_holder_tree(tiny_clip_state() if state is None else state)), str(path))
+    with warnings.catch_warnings():  # torch.jit is deprecated; OpenAI's file is in its format all the same
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(_holder_tree(tiny_clip_state() if state is None else state)), str(path))

@@ -10,7 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.interrogate.clip_fixtures import CAPTION_WORDS, CATEGORIES, write_tiny_clip_interrogator
+from tests.interrogate.clip_fixtures import (
+    CAPTION_WORDS,
+    CATEGORIES,
+    write_tiny_clip_interrogator,
+    write_torchscript_clip,
+)
 from webui.engine.interrogate import InterrogateModelMissing
 from webui.engine.interrogate_clip import ClipInterrogateFiles, ClipInterrogateOptions, ClipInterrogator
 from webui.model_manager.tokenizer import build_clip_tokenizer
@@ -162,3 +167,12 @@ def test_files_use_the_clip_models_path_and_find_the_bert_vocab_in_the_hf_cache(
     assert files.bert_vocab_file() == snapshot / "vocab.txt"
     assert files.clip_file() == tmp_path / "clip" / "ViT-L-14.pt"
     assert files.bert_vocab not in files.missing() and tmp_path / "clip" / "ViT-L-14.pt" in files.missing()
+
+
+def test_the_interrogator_runs_on_openais_torchscript_archive(tmp_path, clip_tokenizer):
+    write_tiny_clip_interrogator(tmp_path)
+    write_torchscript_clip(tmp_path / "models" / "CLIP" / "ViT-L-14.pt")
+    files = ClipInterrogateFiles.from_data_root(tmp_path, hf_cache=tmp_path / "hf")
+    answer = ClipInterrogator(files, torch.device("cpu"), torch.float32, clip_tokenizer).interrogate(
+        Image.new("RGB", (20, 20), (9, 90, 200)), ClipInterrogateOptions(min_length=5, max_length=6))
+    assert len(answer.split(", ")) == 5  # caption + artists, flavors, mediums, movements

@@ -1,0 +1,103 @@
+"""The interrogator's weight files are read without running code: OpenAI's TorchScript archive through a restricted
+unpickler, Salesforce's pickle weights-only; anything else in them is refused naming the file."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+from tests.interrogate.clip_fixtures import (
+    tiny_bert_vocab,
+    tiny_blip_state,
+    tiny_clip_state,
+    write_torchscript_clip,
+)
+from webui.engine.interrogate_clip import ClipInterrogateFiles
+from webui.model_manager.blip_weights import blip_tokens, build_bert_tokenizer, build_blip_captioner
+from webui.model_manager.clip_weights import convert_clip_state_dict
+from webui.model_manager.interrogate_models import (
+    InterrogateWeightsRefused,
+    read_nested_weights,
+    read_torchscript_tensors,
+    read_weights,
+    torchscript_prefix,
+)
+
+
+class WritesAFile:
+    """Unpickling this would create `target`: proof of whether a reader ran the file's code."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.target)!r}, 'w').close()",))
+
+
+def test_the_torchscript_archive_gives_openais_tensors(tmp_path):
+    archive = tmp_path / "ViT-L-14.pt"
+    write_torchscript_clip(archive)
+    assert torchscript_prefix(archive) is not None
+    tensors = read_torchscript_tensors(archive)
+    plain = tiny_clip_state()
+    assert set(tensors) == {*plain, "input_resolution", "transformer.resblocks.0.attn_mask"}
+    assert all(torch.equal(tensors[key], value) for key, value in plain.items())
+    assert convert_clip_state_dict(tensors).keys() == convert_clip_state_dict(plain).keys()
+
+
+def test_an_archive_asking_for_another_global_is_refused_and_nothing_runs(tmp_path):
+    good, bad, marker = tmp_path / "good.pt", tmp_path / "ViT-L-14.pt", tmp_path / "ran"
+    write_torchscript_clip(good)
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(bad, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/data.pkl"):
+                data = pickle.dumps({"visual": WritesAFile(marker)}, protocol=2)
+            target.writestr(info, data)
+    with pytest.raises(InterrogateWeightsRefused) as raised:
+        read_weights(bad)
+    assert str(bad) in str(raised.value) and ".exec, which is not a tensor" in str(raised.value)
+    assert raised.value.http_status == 422 and not marker.exists()
+
+
+def test_a_blip_pickle_with_a_non_tensor_global_is_refused_and_nothing_runs(tmp_path):
+    path, marker = tmp_path / "model_base_caption_capfilt_large.pth", tmp_path / "ran"
+    torch.save({"model": {"visual_encoder.cls_token": torch.zeros(1)}, "config": WritesAFile(marker)}, path)
+    with pytest.raises(InterrogateWeightsRefused) as raised:
+        read_nested_weights(path, "model")
+    assert str(path) in str(raised.value) and not marker.exists()
+
+
+def test_a_clip_state_dict_as_safetensors_is_used(tmp_path):
+    safetensors.torch.save_file(tiny_clip_state(), str(tmp_path / "ViT-L-14.safetensors"))
+    files = ClipInterrogateFiles.from_data_root(tmp_path, clip_models_path=tmp_path)
+    assert files.clip_file() == tmp_path / "ViT-L-14.safetensors"
+    assert read_weights(files.clip_file()).keys() == tiny_clip_state().keys()
+
+
+def test_a_blip_file_missing_a_tensor_is_refused_naming_it(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(tiny_bert_vocab()), encoding="utf-8")
+    tokens = blip_tokens(build_bert_tokenizer(vocab))
+    state = tiny_blip_state(tokens.vocab_size)
+    del state["visual_encoder.blocks.0.mlp.fc2.weight"]
+    source = tmp_path / "model_base_caption_capfilt_large.pth"
+    with pytest.raises(InterrogateWeightsRefused) as raised:
+        build_blip_captioner(state, tokens, source, torch.float32, torch.device("cpu"))
+    assert str(source) in str(raised.value) and "vision_model.encoder.layers.0.mlp.fc2.weight" in str(raised.value)
+
+
+def test_bert_tokenizer_has_blips_decoder_and_encoder_tokens(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(tiny_bert_vocab()), encoding="utf-8")
+    tokenizer = build_bert_tokenizer(vocab)
+    tokens = blip_tokens(tokenizer)
+    words = len(tiny_bert_vocab())
+    assert (tokens.bos, tokens.vocab_size, tokens.pad, tokens.sep) == (words, words + 2, 0, 3)
+    assert tokenizer.convert_tokens_to_ids("[ENC]") == words + 1
+    assert tokenizer("A Picture of").input_ids == [2, 5, 6, 7, 3]  # [CLS] a picture of [SEP], lower-cased
