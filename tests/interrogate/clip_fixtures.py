@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,87 +27,124 @@ CATEGORIES: Mapping[str, Sequence[str]] = {
     "mediums.txt": ("oil painting", "photograph", "watercolor", "pencil sketch"),
     "movements.txt": ("impressionism", "cubism", "surrealism"),
 }
-BLIP_WIDTH, BLIP_INNER, BLIP_PATCH, BLIP_GRID, BLIP_POSITIONS = 32, 64, 16, 2, 64
-CLIP_WIDTH, CLIP_TEXT_WIDTH, CLIP_EMBED, CLIP_PATCH, CLIP_GRID, CLIP_CONTEXT, CLIP_VOCAB = 64, 64, 32, 8, 2, 77, 49408
+@dataclass(frozen=True)
+class BlipSizes:
+    width: int = 32
+    inner: int = 64
+    layers: int = 1
+    patch: int = 16
+    grid: int = 2
+    text_positions: int = 64
 
 
-def _random(generator: torch.Generator, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=generator) * 0.2
+@dataclass(frozen=True)
+class ClipSizes:
+    width: int = 64  # one head: the least OpenAI's `build_model` allows
+    text_width: int = 64
+    embed: int = 32
+    layers: int = 1
+    text_layers: int = 1
+    patch: int = 8
+    grid: int = 2
+    context: int = 77
+    vocab: int = 49408
 
 
-def _norm(prefix: str, width: int) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.weight": torch.ones(width), f"{prefix}.bias": torch.zeros(width)}
+REAL_BLIP = BlipSizes(width=768, inner=3072, layers=12, patch=16, grid=24, text_positions=512)  # ViT-B, BERT-base
+REAL_CLIP = ClipSizes(width=1024, text_width=768, embed=768, layers=24, text_layers=12, patch=14, grid=16)  # ViT-L/14
 
 
-def _linear(generator: torch.Generator, prefix: str, out_features: int, in_features: int) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.weight": _random(generator, out_features, in_features),
-            f"{prefix}.bias": _random(generator, out_features)}
+class _Tensors:
+    """Random tensors from a seeded generator, or shape-only ones on the meta device (for real sizes)."""
+
+    def __init__(self, seed: int, meta: bool) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.meta = meta
+
+    def random(self, *shape: int) -> torch.Tensor:
+        if self.meta:
+            return torch.empty(*shape, device="meta")
+        return torch.randn(*shape, generator=self.generator) * 0.2
+
+    def norm(self, prefix: str, width: int) -> dict[str, torch.Tensor]:
+        device = "meta" if self.meta else "cpu"
+        return {f"{prefix}.weight": torch.ones(width, device=device),
+                f"{prefix}.bias": torch.zeros(width, device=device)}
+
+    def linear(self, prefix: str, out_features: int, in_features: int) -> dict[str, torch.Tensor]:
+        return {f"{prefix}.weight": self.random(out_features, in_features), f"{prefix}.bias": self.random(out_features)}
 
 
-def tiny_blip_state(vocab_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """A random BLIP captioner, Salesforce's names, 1 ViT block and 1 BERT layer of width 32."""
-    generator = torch.Generator().manual_seed(seed)
-    width, inner = BLIP_WIDTH, BLIP_INNER
+def tiny_blip_state(vocab_size: int, seed: int = 0, sizes: BlipSizes = BlipSizes(),
+                    meta: bool = False) -> dict[str, torch.Tensor]:
+    """A random BLIP captioner with Salesforce's names (tiny unless `sizes` says otherwise)."""
+    make = _Tensors(seed, meta)
+    width, inner = sizes.width, sizes.inner
     vision = "visual_encoder."
-    state = {f"{vision}cls_token": _random(generator, 1, 1, width),
-             f"{vision}pos_embed": _random(generator, 1, BLIP_GRID ** 2 + 1, width),
-             f"{vision}patch_embed.proj.weight": _random(generator, width, 3, BLIP_PATCH, BLIP_PATCH),
-             f"{vision}patch_embed.proj.bias": _random(generator, width),
-             **_norm(f"{vision}norm", width), **_norm(f"{vision}blocks.0.norm1", width),
-             **_norm(f"{vision}blocks.0.norm2", width),
-             **_linear(generator, f"{vision}blocks.0.attn.qkv", 3 * width, width),
-             **_linear(generator, f"{vision}blocks.0.attn.proj", width, width),
-             **_linear(generator, f"{vision}blocks.0.mlp.fc1", inner, width),
-             **_linear(generator, f"{vision}blocks.0.mlp.fc2", width, inner)}
+    state = {f"{vision}cls_token": make.random(1, 1, width),
+             f"{vision}pos_embed": make.random(1, sizes.grid ** 2 + 1, width),
+             f"{vision}patch_embed.proj.weight": make.random(width, 3, sizes.patch, sizes.patch),
+             f"{vision}patch_embed.proj.bias": make.random(width), **make.norm(f"{vision}norm", width)}
+    for index in range(sizes.layers):
+        block = f"{vision}blocks.{index}."
+        state |= {**make.norm(f"{block}norm1", width), **make.norm(f"{block}norm2", width),
+                  **make.linear(f"{block}attn.qkv", 3 * width, width), **make.linear(f"{block}attn.proj", width, width),
+                  **make.linear(f"{block}mlp.fc1", inner, width), **make.linear(f"{block}mlp.fc2", width, inner)}
     bert = "text_decoder.bert."
-    words = _random(generator, vocab_size, width)
+    words = make.random(vocab_size, width)
     state |= {f"{bert}embeddings.word_embeddings.weight": words,
-              f"{bert}embeddings.position_embeddings.weight": _random(generator, BLIP_POSITIONS, width),
-              f"{bert}embeddings.position_ids": torch.arange(BLIP_POSITIONS).unsqueeze(0),
-              **_norm(f"{bert}embeddings.LayerNorm", width)}
-    layer = f"{bert}encoder.layer.0."
-    for attention in ("attention", "crossattention"):
-        for name in ("query", "key", "value"):
-            state |= _linear(generator, f"{layer}{attention}.self.{name}", width, width)
-        state |= _linear(generator, f"{layer}{attention}.output.dense", width, width)
-        state |= _norm(f"{layer}{attention}.output.LayerNorm", width)
-    state |= _linear(generator, f"{layer}intermediate.dense", inner, width)
-    state |= _linear(generator, f"{layer}output.dense", width, inner)
-    state |= _norm(f"{layer}output.LayerNorm", width)
+              f"{bert}embeddings.position_embeddings.weight": make.random(sizes.text_positions, width),
+              f"{bert}embeddings.position_ids": torch.arange(sizes.text_positions).unsqueeze(0),
+              **make.norm(f"{bert}embeddings.LayerNorm", width)}
+    for index in range(sizes.layers):
+        state |= _bert_layer(make, f"{bert}encoder.layer.{index}.", width, inner)
     head = "text_decoder.cls.predictions."
     bias = torch.zeros(vocab_size)
     bias[:len(SPECIAL_TOKENS)] = -1e4  # never a special token: no [SEP] (end), nothing skipped when decoding
     bias[len(SPECIAL_TOKENS) + len(CAPTION_WORDS):] = -1e4  # nor BLIP's [DEC]/[ENC]
+    bias = bias.to("meta") if meta else bias
     state |= {f"{head}bias": bias, f"{head}decoder.weight": words, f"{head}decoder.bias": bias,
-              **_linear(generator, f"{head}transform.dense", width, width),
-              **_norm(f"{head}transform.LayerNorm", width)}
+              **make.linear(f"{head}transform.dense", width, width), **make.norm(f"{head}transform.LayerNorm", width)}
     return state
 
 
-def _resblock(generator: torch.Generator, prefix: str, width: int) -> dict[str, torch.Tensor]:
-    return {**_norm(f"{prefix}.ln_1", width), **_norm(f"{prefix}.ln_2", width),
-            f"{prefix}.attn.in_proj_weight": _random(generator, 3 * width, width),
-            f"{prefix}.attn.in_proj_bias": _random(generator, 3 * width),
-            **_linear(generator, f"{prefix}.attn.out_proj", width, width),
-            **_linear(generator, f"{prefix}.mlp.c_fc", 4 * width, width),
-            **_linear(generator, f"{prefix}.mlp.c_proj", width, 4 * width)}
+def _bert_layer(make: _Tensors, layer: str, width: int, inner: int) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {}
+    for attention in ("attention", "crossattention"):
+        for name in ("query", "key", "value"):
+            state |= make.linear(f"{layer}{attention}.self.{name}", width, width)
+        state |= make.linear(f"{layer}{attention}.output.dense", width, width)
+        state |= make.norm(f"{layer}{attention}.output.LayerNorm", width)
+    return state | {**make.linear(f"{layer}intermediate.dense", inner, width),
+                    **make.linear(f"{layer}output.dense", width, inner), **make.norm(f"{layer}output.LayerNorm", width)}
 
 
-def tiny_clip_state(seed: int = 1) -> dict[str, torch.Tensor]:
-    """A random CLIP ViT with OpenAI's names: widths 64 (one head: the least OpenAI's `build_model` allows),
-    16 px in patches of 8, 1 layer per tower, fp16 as OpenAI ships it."""
-    generator = torch.Generator().manual_seed(seed)
-    width, text = CLIP_WIDTH, CLIP_TEXT_WIDTH
-    state = {"visual.class_embedding": _random(generator, width),
-             "visual.positional_embedding": _random(generator, CLIP_GRID ** 2 + 1, width),
-             "visual.conv1.weight": _random(generator, width, 3, CLIP_PATCH, CLIP_PATCH),
-             **_norm("visual.ln_pre", width), **_norm("visual.ln_post", width),
-             "visual.proj": _random(generator, width, CLIP_EMBED),
-             **_resblock(generator, "visual.transformer.resblocks.0", width),
-             "token_embedding.weight": _random(generator, CLIP_VOCAB, text),
-             "positional_embedding": _random(generator, CLIP_CONTEXT, text),
-             **_resblock(generator, "transformer.resblocks.0", text), **_norm("ln_final", text),
-             "text_projection": _random(generator, text, CLIP_EMBED), "logit_scale": torch.tensor(4.6052)}
+def _resblock(make: _Tensors, prefix: str, width: int) -> dict[str, torch.Tensor]:
+    return {**make.norm(f"{prefix}.ln_1", width), **make.norm(f"{prefix}.ln_2", width),
+            f"{prefix}.attn.in_proj_weight": make.random(3 * width, width),
+            f"{prefix}.attn.in_proj_bias": make.random(3 * width),
+            **make.linear(f"{prefix}.attn.out_proj", width, width),
+            **make.linear(f"{prefix}.mlp.c_fc", 4 * width, width),
+            **make.linear(f"{prefix}.mlp.c_proj", width, 4 * width)}
+
+
+def tiny_clip_state(seed: int = 1, sizes: ClipSizes = ClipSizes(), meta: bool = False) -> dict[str, torch.Tensor]:
+    """A random CLIP ViT with OpenAI's names, fp16 as OpenAI ships it (tiny: 16 px in patches of 8, one layer per
+    tower, widths 64)."""
+    make = _Tensors(seed, meta)
+    width, text = sizes.width, sizes.text_width
+    state = {"visual.class_embedding": make.random(width),
+             "visual.positional_embedding": make.random(sizes.grid ** 2 + 1, width),
+             "visual.conv1.weight": make.random(width, 3, sizes.patch, sizes.patch),
+             **make.norm("visual.ln_pre", width), **make.norm("visual.ln_post", width),
+             "visual.proj": make.random(width, sizes.embed),
+             "token_embedding.weight": make.random(sizes.vocab, text),
+             "positional_embedding": make.random(sizes.context, text), **make.norm("ln_final", text),
+             "text_projection": make.random(text, sizes.embed), "logit_scale": torch.tensor(4.6052)}
+    for index in range(sizes.layers):
+        state |= _resblock(make, f"visual.transformer.resblocks.{index}", width)
+    for index in range(sizes.text_layers):
+        state |= _resblock(make, f"transformer.resblocks.{index}", text)
     return {key: value.half() for key, value in state.items()}
 
 
@@ -151,8 +189,8 @@ def _holder_tree(state: Mapping[str, torch.Tensor]) -> _Holder:
             module = getattr(module, part)
         module.register_parameter(name, torch.nn.Parameter(value.clone(), requires_grad=False))
     root.transformer.resblocks.get_submodule("0").register_buffer(  # OpenAI's text blocks keep their causal mask
-        "attn_mask", torch.full((CLIP_CONTEXT, CLIP_CONTEXT), float("-inf")).triu(1))
-    root.register_buffer("input_resolution", torch.tensor(CLIP_PATCH * CLIP_GRID))
+        "attn_mask", torch.full((ClipSizes.context, ClipSizes.context), float("-inf")).triu(1))
+    root.register_buffer("input_resolution", torch.tensor(ClipSizes.patch * ClipSizes.grid))
     return root
 
 

@@ -12,14 +12,22 @@ import safetensors.torch
 import torch
 
 from tests.interrogate.clip_fixtures import (
+    REAL_BLIP,
+    REAL_CLIP,
     tiny_bert_vocab,
     tiny_blip_state,
     tiny_clip_state,
     write_torchscript_clip,
 )
 from webui.engine.interrogate_clip import ClipInterrogateFiles
-from webui.model_manager.blip_weights import blip_tokens, build_bert_tokenizer, build_blip_captioner
-from webui.model_manager.clip_weights import convert_clip_state_dict
+from webui.model_manager.blip_weights import (
+    BlipTokens,
+    blip_config,
+    blip_tokens,
+    build_bert_tokenizer,
+    build_blip_captioner,
+)
+from webui.model_manager.clip_weights import build_clip_model, clip_config, convert_clip_state_dict
 from webui.model_manager.interrogate_models import (
     InterrogateWeightsRefused,
     read_nested_weights,
@@ -101,3 +109,28 @@ def test_bert_tokenizer_has_blips_decoder_and_encoder_tokens(tmp_path):
     assert (tokens.bos, tokens.vocab_size, tokens.pad, tokens.sep) == (words, words + 2, 0, 3)
     assert tokenizer.convert_tokens_to_ids("[ENC]") == words + 1
     assert tokenizer("A Picture of").input_ids == [2, 5, 6, 7, 3]  # [CLS] a picture of [SEP], lower-cased
+
+
+def test_real_sizes_read_as_blip_base_and_clip_vit_l_14_and_load_strictly():
+    """Shapes only (meta tensors): A1111's files' sizes give BLIP's ViT-B/BERT-base captioner at 384 px and CLIP
+    ViT-L/14 at 224 px, and every tensor of each model is accounted for."""
+    tokens = BlipTokens(bos=30522, sep=102, pad=0, vocab_size=30524)  # bert-base-uncased + [DEC] + [ENC]
+    blip_state = tiny_blip_state(30524, sizes=REAL_BLIP, meta=True)
+    blip = blip_config(blip_state, tokens, Path("blip.pth"))
+    vision, text = blip.vision_config, blip.text_config
+    assert (vision.hidden_size, vision.num_hidden_layers, vision.num_attention_heads, vision.intermediate_size,
+            vision.image_size, vision.patch_size, vision.layer_norm_eps) == (768, 12, 12, 3072, 384, 16, 1e-6)
+    assert (text.hidden_size, text.num_hidden_layers, text.num_attention_heads, text.vocab_size,
+            text.encoder_hidden_size, text.max_position_embeddings) == (768, 12, 12, 30524, 768, 512)
+    meta = torch.device("meta")
+    captioner = build_blip_captioner(blip_state, tokens, Path("blip.pth"), torch.float16, meta)
+    assert sum(parameter.numel() for parameter in captioner.parameters()) > 200_000_000
+    clip_state = tiny_clip_state(sizes=REAL_CLIP, meta=True)
+    clip = clip_config(clip_state, Path("ViT-L-14.pt"))
+    vision, text = clip.vision_config, clip.text_config
+    assert (vision.hidden_size, vision.num_hidden_layers, vision.num_attention_heads, vision.intermediate_size,
+            vision.image_size, vision.patch_size, vision.hidden_act) == (1024, 24, 16, 4096, 224, 14, "quick_gelu")
+    assert (text.hidden_size, text.num_hidden_layers, text.num_attention_heads, text.max_position_embeddings,
+            text.vocab_size, clip.projection_dim) == (768, 12, 12, 77, 49408, 768)
+    model = build_clip_model(clip_state, Path("ViT-L-14.pt"), torch.float16, meta)
+    assert sum(parameter.numel() for parameter in model.parameters()) > 400_000_000
