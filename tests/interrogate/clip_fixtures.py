@@ -67,9 +67,8 @@ class _Tensors:
         return torch.randn(*shape, generator=self.generator) * 0.2
 
     def norm(self, prefix: str, width: int) -> dict[str, torch.Tensor]:
-        device = "meta" if self.meta else "cpu"
-        return {f"{prefix}.weight": torch.ones(width, device=device),
-                f"{prefix}.bias": torch.zeros(width, device=device)}
+        """Not 1 and 0: a LayerNorm mapped to the wrong place must change the result."""
+        return {f"{prefix}.weight": 1 + self.random(width) * 0.5, f"{prefix}.bias": self.random(width) * 0.5}
 
     def linear(self, prefix: str, out_features: int, in_features: int) -> dict[str, torch.Tensor]:
         return {f"{prefix}.weight": self.random(out_features, in_features), f"{prefix}.bias": self.random(out_features)}

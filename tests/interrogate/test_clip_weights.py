@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+import torch.nn.functional as F
 
 from tests.interrogate.clip_fixtures import (
     REAL_BLIP,
     REAL_CLIP,
+    BlipSizes,
     tiny_bert_vocab,
     tiny_blip_state,
     tiny_clip_state,
@@ -134,3 +136,43 @@ def test_real_sizes_read_as_blip_base_and_clip_vit_l_14_and_load_strictly():
             text.vocab_size, clip.projection_dim) == (768, 12, 12, 77, 49408, 768)
     model = build_clip_model(clip_state, Path("ViT-L-14.pt"), torch.float16, meta)
     assert sum(parameter.numel() for parameter in model.parameters()) > 400_000_000
+
+
+def blips_vit(state: dict[str, torch.Tensor], pixels: torch.Tensor, heads: int, patch: int) -> torch.Tensor:
+    """BLIP's ViT forward (models/vit.py: pre-norm blocks, fused qkv, LayerNorm eps 1e-6), written out by hand."""
+    def weight(name: str) -> torch.Tensor:
+        return state[f"visual_encoder.{name}"].float()
+
+    def norm(x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:], weight(f"{name}.weight"), weight(f"{name}.bias"), eps=1e-6)
+
+    def linear(x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, weight(f"{name}.weight"), weight(f"{name}.bias"))
+
+    x = F.conv2d(pixels, weight("patch_embed.proj.weight"), weight("patch_embed.proj.bias"), stride=patch)
+    x = x.flatten(2).transpose(1, 2)
+    x = torch.cat([weight("cls_token").expand(x.shape[0], -1, -1), x], dim=1) + weight("pos_embed")
+    batch, tokens, width = x.shape
+    block = 0
+    while f"visual_encoder.blocks.{block}.norm1.weight" in state:
+        prefix = f"blocks.{block}."
+        qkv = linear(norm(x, f"{prefix}norm1"), f"{prefix}attn.qkv")
+        query, key, value = qkv.reshape(batch, tokens, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+        attention = ((query @ key.transpose(-2, -1)) * (width // heads) ** -0.5).softmax(dim=-1)
+        x = x + linear((attention @ value).transpose(1, 2).reshape(batch, tokens, width), f"{prefix}attn.proj")
+        x = x + linear(F.gelu(linear(norm(x, f"{prefix}norm2"), f"{prefix}mlp.fc1")), f"{prefix}mlp.fc2")
+        block += 1
+    return norm(x, "norm")
+
+
+def test_blips_vision_tower_computes_what_blips_vit_does(tmp_path):
+    sizes = BlipSizes(width=128, inner=96, layers=2)  # two heads, two blocks
+    vocab = len(tiny_bert_vocab()) + 2
+    state = tiny_blip_state(vocab, seed=3, sizes=sizes)
+    tokens = BlipTokens(bos=vocab - 2, sep=3, pad=0, vocab_size=vocab)
+    captioner = build_blip_captioner(state, tokens, tmp_path / "blip.pth", torch.float32, torch.device("cpu"))
+    assert captioner.config.vision_config.num_attention_heads == 2
+    pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        ours = captioner.vision_model(pixel_values=pixels).last_hidden_state
+    torch.testing.assert_close(ours, blips_vit(state, pixels, heads=2, patch=16), atol=1e-4, rtol=1e-4)
