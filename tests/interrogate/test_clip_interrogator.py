@@ -163,10 +163,19 @@ def test_files_use_the_clip_models_path_and_find_the_bert_vocab_in_the_hf_cache(
     (snapshot / "vocab.txt").write_text("[PAD]\n", encoding="utf-8")
     (tmp_path / "hf" / "models--bert-base-uncased" / "refs").mkdir()
     (tmp_path / "hf" / "models--bert-base-uncased" / "refs" / "main").write_text("abc123", encoding="utf-8")
-    files = ClipInterrogateFiles.from_data_root(tmp_path, clip_models_path=tmp_path / "clip", hf_cache=tmp_path / "hf")
+    files = ClipInterrogateFiles.from_data_root(tmp_path, clip_models_path=tmp_path / "clip",
+                                                clip_cache=tmp_path / "cache-clip", hf_cache=tmp_path / "hf")
     assert files.bert_vocab_file() == snapshot / "vocab.txt"
     assert files.clip_file() == tmp_path / "clip" / "ViT-L-14.pt"
     assert files.bert_vocab not in files.missing() and tmp_path / "clip" / "ViT-L-14.pt" in files.missing()
+    (tmp_path / "cache-clip").mkdir()
+    (tmp_path / "cache-clip" / "ViT-L-14.pt").write_bytes(b"")
+    assert files.clip_file() == tmp_path / "cache-clip" / "ViT-L-14.pt" and files.clip_file() not in files.missing()
+    (tmp_path / "interrogate").mkdir()
+    (tmp_path / "interrogate" / "flavors.top3.txt").write_text("vivid\n", encoding="utf-8")
+    (tmp_path / "interrogate" / "notes.md").write_text("not a category\n", encoding="utf-8")
+    assert files.category_names() == ["flavors.top3"]
+    assert not any(path.parent == tmp_path / "interrogate" for path in files.missing())
 
 
 def test_the_interrogator_runs_on_openais_torchscript_archive(tmp_path, clip_tokenizer):

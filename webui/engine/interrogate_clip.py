@@ -57,25 +57,30 @@ TEXT_BATCH = 256
 
 @dataclass(frozen=True)
 class ClipInterrogateFiles:
-    """Where the interrogator's files are. `hf_cache`: the Hugging Face cache searched for bert-base-uncased's
-    vocab.txt when `bert_vocab` is absent (None: the hub's default cache, where A1111's download put it)."""
+    """Where the interrogator's files are. `clip_folders`: searched in order for ViT-L-14 (A1111's
+    `--clip-models-path`, default the clip package's `~/.cache/clip`; a missing file is named in the first).
+    `hf_cache`: the Hugging Face cache searched for bert-base-uncased's vocab.txt when `bert_vocab` is absent (None:
+    the hub's default cache, where A1111's download put it)."""
 
     blip: Path
-    clip_folder: Path
+    clip_folders: tuple[Path, ...]
     bert_vocab: Path
     categories: Path
     hf_cache: Path | None = None
 
     @classmethod
-    def from_data_root(cls, root: Path, clip_models_path: Path | None = None,
+    def from_data_root(cls, root: Path, clip_models_path: Path | None = None, clip_cache: Path | None = None,
                        hf_cache: Path | None = None) -> ClipInterrogateFiles:
+        """`clip_models_path` (A1111's flag) replaces `models/CLIP`; `clip_cache` (e.g. `~/.cache/clip`, where
+        A1111 without the flag downloads it) is looked in after it."""
         models = root / "models"
-        return cls(blip=models / "BLIP" / BLIP_FILE, clip_folder=clip_models_path or models / "CLIP",
-                   bert_vocab=models / "BLIP" / BERT_VOCAB, categories=root / "interrogate", hf_cache=hf_cache)
+        folders = (clip_models_path or models / "CLIP", *((clip_cache,) if clip_cache else ()))
+        return cls(blip=models / "BLIP" / BLIP_FILE, clip_folders=folders, bert_vocab=models / "BLIP" / BERT_VOCAB,
+                   categories=root / "interrogate", hf_cache=hf_cache)
 
     def clip_file(self) -> Path:
         """`ViT-L-14.pt` (OpenAI's archive), or a state dict beside it as `.safetensors`/`.pth`."""
-        candidates = [self.clip_folder / f"{CLIP_FILE_STEM}{suffix}" for suffix in CLIP_SUFFIXES]
+        candidates = [folder / f"{CLIP_FILE_STEM}{suffix}" for folder in self.clip_folders for suffix in CLIP_SUFFIXES]
         return next((path for path in candidates if path.is_file()), candidates[0])
 
     def bert_vocab_file(self) -> Path | None:
