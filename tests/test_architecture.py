@@ -32,7 +32,7 @@ PURE_MODULES = ["webui/infotext/format.py", "webui/engine/samplers.py", "webui/e
                 "webui/infotext/paste.py", "webui/infotext/parse.py", "webui/engine/xyz_plot.py",
                 "webui/benchmark/plan.py", "webui/engine/tiling.py", "webui/engine/extras_request.py",
                 "webui/model_manager/memory_policy.py", "webui/model_manager/memory_estimate.py",
-                "webui/model_manager/probe.py",
+                "webui/model_manager/probe.py", "webui/engine/interrogate_clip_text.py",
                 "webui/model_manager/safetensors_header.py", "webui/config/flags.py",
                 "webui/extensions/manifest.py", "webui/extensions/api.py",
                 "webui/jobs/scheduling.py", "webui/jobs/ray_pool.py", "webui/errors.py", "webui/engine/model_facts.py",
