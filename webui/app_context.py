@@ -245,9 +245,11 @@ def _face_restorers(settings: SettingsStore, paths: DataPaths, engine: Generatio
     return faces
 
 
-def _interrogators(settings: SettingsStore, paths: DataPaths, plan: MemoryPlan) -> Interrogators:
+def _interrogators(options: CommandLineOptions, settings: SettingsStore, paths: DataPaths, plan: MemoryPlan
+                   ) -> Interrogators:
     """CLIP and DeepBooru; the A1111 options they read become honoured settings (listed in Settings)."""
-    interrogators = Interrogators(InterrogateFiles(paths.root), plan.device, plan.unet_dtype == "fp16", settings.get)
+    files = InterrogateFiles(paths.root, options.clip_models_path, Path.home() / ".cache" / "clip")
+    interrogators = Interrogators(files, plan.device, plan.unet_dtype == "fp16", settings.get)
     for key in interrogators.setting_keys():
         settings.register(catalogued_spec(OptionSpec, key))
     return interrogators
@@ -336,7 +338,7 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
               UiConfig(paths.root / "ui-config.json"), accounts,
               ExtrasService(upscalers, lambda: read_extras_options(settings, paths),
                             steps=engine.seams.extras_entries), extensions, sessions, users, faces=faces,
-              workers=workers, interrogators=_interrogators(settings, paths, models.plan))
+              workers=workers, interrogators=_interrogators(options, settings, paths, models.plan))
     _register_runners(app, runners)
     removed = remove_stale_temp_files(_output_folders(app))  # before restored jobs save anything
     if removed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import pytest
 from PIL import Image
@@ -91,3 +92,30 @@ def test_a_broken_model_file_is_a_422_naming_it_and_the_server_goes_on(client):
     assert response.status_code == 422 and "torch_deepdanbooru/model-resnet_custom_v3.pt" in response.text, \
         response.text
     assert client.get("/sdapi/v1/options").status_code == 200
+
+
+def test_clip_captions_then_ranks_each_category(client):
+    """A tiny BLIP and CLIP in A1111's layouts: the caption (BLIP's prompt cut off), then one best match per
+    category file, as A1111 assembles it; with ranks, each match carries its probability."""
+    from tests.interrogate.clip_fixtures import CAPTION_WORDS, CATEGORIES, write_tiny_clip_interrogator
+
+    root = client.app_context.paths.root
+    write_tiny_clip_interrogator(root)
+    client.post("/sdapi/v1/options", json={"interrogate_clip_min_length": 5, "interrogate_clip_max_length": 8})
+    try:
+        parts = interrogate(client, "clip").split(", ")
+        caption, matches = parts[0].split(" "), parts[1:]
+        assert len(caption) == 4 and set(caption) <= set(CAPTION_WORDS), parts
+        assert len(matches) == len(CATEGORIES)
+        for match, items in zip(matches, (CATEGORIES[name] for name in sorted(CATEGORIES)), strict=True):
+            assert match in items, (match, items)
+        client.post("/sdapi/v1/options", json={"interrogate_return_ranks": True,
+                                               "interrogate_clip_skip_categories": ["flavors"]})
+        ranked = interrogate(client, "clip").split(", ")[1:]
+        assert len(ranked) == len(CATEGORIES) - 1
+        assert all(re.fullmatch(r"\(.+:[01]\.\d{3}\)", item) for item in ranked), ranked
+        assert client.app_context.interrogators.loaded() == []
+    finally:
+        client.post("/sdapi/v1/options", json={"interrogate_clip_min_length": 24, "interrogate_clip_max_length": 48,
+                                               "interrogate_return_ranks": False,
+                                               "interrogate_clip_skip_categories": []})

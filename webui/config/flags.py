@@ -50,6 +50,7 @@ class CommandLineOptions:
     data_dir: Path | None = None
     ckpt_dir: Path | None = None
     ckpt: Path | None = None
+    clip_models_path: Path | None = None
     no_half: bool = False
     no_half_vae: bool = False
     precision: str = "autocast"
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: the repository)")
     paths.add_argument("--ckpt-dir", type=Path, default=None, help="extra folder of checkpoints, scanned first")
     paths.add_argument("--ckpt", type=Path, default=None, help="start on this checkpoint file")
+    paths.add_argument("--clip-models-path", type=Path, default=None,
+                       help="folder with CLIP's ViT-L-14.pt for Interrogate CLIP (default: models/CLIP, then "
+                            "~/.cache/clip, where A1111 keeps it)")
     paths.add_argument("--no-hashing", action="store_true", help="do not compute sha256 model hashes")
     paths.add_argument("--ckpt-cache-gb", type=float, default=None,
                        help="RAM for recently used checkpoints, for instant switching (default: a quarter of RAM)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -18,16 +19,12 @@ from PIL import Image
 
 from webui.engine.deepbooru_tags import SETTING_KEYS as DEEPBOORU_SETTINGS
 from webui.engine.deepbooru_tags import DeepBooruOptions
-from webui.engine.interrogate import (
-    CLIP,
-    DEEPBOORU,
-    InterrogateFiles,
-    InterrogateModelMissing,
-    InterrogatorNotBuilt,
-    UnknownInterrogator,
-)
+from webui.engine.interrogate import CLIP, DEEPBOORU, InterrogateFiles, InterrogateModelMissing, UnknownInterrogator
+from webui.engine.interrogate_clip import ClipInterrogateFiles, ClipInterrogator
+from webui.engine.interrogate_clip_text import SETTING_KEYS as CLIP_SETTINGS
+from webui.engine.interrogate_clip_text import ClipInterrogateOptions
 from webui.engine.interrogate_deepbooru import DeepBooruInterrogator
-from webui.model_manager.deepbooru_model import find_deepbooru_file
+from webui.model_manager.deepbooru_model import DEEPBOORU_FILE, DEEPBOORU_FOLDER, find_deepbooru_file
 
 Setting = Callable[[str], object]  # an A1111 option's current value by key
 KEEP_IN_MEMORY = "interrogate_keep_models_in_memory"
@@ -41,8 +38,10 @@ class Interrogator(Protocol):
 
 @dataclass(frozen=True)
 class InterrogatorKind:
-    """One interrogator: how to build it over the installed files, and its options from the settings."""
+    """One interrogator: the files it lacks (422 before queueing), how to build it over them, and its options
+    from the settings."""
 
+    missing: Callable[[InterrogateFiles], list[Path]]
     build: Callable[[InterrogateFiles, torch.device, torch.dtype], Interrogator]
     options: Callable[[Setting], Any]
     setting_keys: tuple[str, ...] = ()  # the A1111 options it reads (honoured in Settings and /options)
@@ -56,21 +55,31 @@ class InterrogateSpec:
     model: str
 
 
+def _deepbooru_missing(files: InterrogateFiles) -> list[Path]:
+    """A1111 takes any .pt in its folder (find_deepbooru_file), the release's name first."""
+    found = find_deepbooru_file(files.models)
+    return [] if found is not None else [files.models / DEEPBOORU_FOLDER / DEEPBOORU_FILE]
+
+
 def _deepbooru(files: InterrogateFiles, device: torch.device, dtype: torch.dtype) -> Interrogator:
-    weights = find_deepbooru_file(files.root / "models")
+    weights = find_deepbooru_file(files.models)
     if weights is None:
-        raise InterrogateModelMissing(DEEPBOORU, files.missing(DEEPBOORU))
+        raise InterrogateModelMissing(DEEPBOORU, _deepbooru_missing(files))
     return DeepBooruInterrogator(weights, device, dtype)
 
 
+def _clip_files(files: InterrogateFiles) -> ClipInterrogateFiles:
+    return ClipInterrogateFiles.from_data_root(files.root, files.clip_models, files.clip_cache)
+
+
 def _clip(files: InterrogateFiles, device: torch.device, dtype: torch.dtype) -> Interrogator:
-    raise InterrogatorNotBuilt("interrogate with clip: the model files are installed, but this version of Kestrel "
-                               "cannot run the interrogator yet")
+    return ClipInterrogator(_clip_files(files), device, dtype)
 
 
 def default_kinds() -> dict[str, InterrogatorKind]:
-    return {CLIP: InterrogatorKind(_clip, lambda setting: None),
-            DEEPBOORU: InterrogatorKind(_deepbooru, DeepBooruOptions.from_settings,
+    return {CLIP: InterrogatorKind(lambda files: _clip_files(files).missing(), _clip,
+                                   ClipInterrogateOptions.from_settings, tuple(CLIP_SETTINGS.values())),
+            DEEPBOORU: InterrogatorKind(_deepbooru_missing, _deepbooru, DeepBooruOptions.from_settings,
                                         tuple(DEEPBOORU_SETTINGS.values()))}
 
 
@@ -99,7 +108,7 @@ class Interrogators:
         """404 for a model A1111 does not have, 422 naming each missing file and its folder."""
         if model not in self._kinds:
             raise UnknownInterrogator(model)
-        missing = self.files.missing(model)
+        missing = self._kinds[model].missing(self.files)
         if missing:
             raise InterrogateModelMissing(model, missing)
 
