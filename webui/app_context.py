@@ -28,6 +28,7 @@ from webui.config.options import OptionSpec, SettingsStore, default_options
 from webui.config.paths import DataPaths
 from webui.config.styles import StyleStore
 from webui.config.ui_config import UiConfig
+from webui.engine.controlnet.options import controlnet_option_specs
 from webui.engine.controlnet.preprocessors import default_registry
 from webui.engine.controlnet.service import ControlNetService
 from webui.engine.face_options import face_option_specs
@@ -324,6 +325,8 @@ def build_app(options: CommandLineOptions, default_data_dir: Path) -> App:
     models, engine = build_models(options, paths, settings)
     upscalers = engine.upscalers
     faces = _face_restorers(settings, paths, engine, models.plan.device)
+    for spec in controlnet_option_specs():
+        settings.register(spec)
     extensions = Extensions()
     tools = CheckpointTools(models, paths.checkpoints)
     runners = RunnerRegistry()

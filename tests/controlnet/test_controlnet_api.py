@@ -91,6 +91,25 @@ def test_a_webuiapi_unit_runs_and_is_written_to_the_infotext(client, control_ima
     assert np.array_equal(pixels(off), pixels(response))
 
 
+def test_detected_maps_follow_the_images_as_the_extension_appends_them(client, control_image):
+    """One canny map per unit after the generated image; `save_detected_map: false` leaves a unit's out, and the
+    extension's setting `control_net_no_detectmap` leaves them all out."""
+    canny = webuiapi_unit(control_image, module="canny", threshold_a=100, threshold_b=200)
+    response = txt2img(client, [canny, {**canny, "weight": 0.5}])
+    assert response.status_code == 200, response.text
+    images = [Image.open(io.BytesIO(base64.b64decode(item))) for item in response.json()["images"]]
+    assert len(images) == 3
+    edges = np.asarray(images[1].convert("L"))
+    assert edges.shape == (64, 64) and edges[18:23, 30].max() == 255 and edges[:12].max() == 0
+    assert np.array_equal(np.asarray(images[2]), np.asarray(images[1]))
+    assert len(txt2img(client, [canny, {**canny, "save_detected_map": False}]).json()["images"]) == 2
+    assert client.post("/sdapi/v1/options", json={"control_net_no_detectmap": True}).json() is None  # honoured
+    try:
+        assert len(txt2img(client, [canny]).json()["images"]) == 1
+    finally:
+        client.post("/sdapi/v1/options", json={"control_net_no_detectmap": False})
+
+
 def test_the_extensions_own_unit_shape_with_an_image_and_mask_object(client, control_image, init_image):
     mask = Image.new("L", (64, 64), 0)
     unit = {"enabled": True, "module": "inpaint_only", "model": CANNY.upper(),  # names match case-insensitively

@@ -2,12 +2,12 @@
 
 Each unit is an object with the extension's field names (`enabled`, `module`, `model`, `weight`, `image`, `mask`,
 `resize_mode`, `low_vram`, `processor_res`, `threshold_a`, `threshold_b`, `guidance_start`, `guidance_end`,
-`pixel_perfect`, `control_mode`, `hr_option`) or their legacy names (`input_image`, `mask_image`, `guidance`,
-`lowvram`, `guessmode`). `image` is base64, `{"image", "mask"}` or `[image, mask]`; modes are names (old aliases
-too) or indexes. Fields the extension has and Kestrel does not use (`save_detected_map`, `advanced_weighting`, ...)
-are ignored, as the extension ignores unknown ones. A unit without `enabled` is on (older clients never send it);
-`enabled: false` units are left out. Every problem is a 422 naming the unit's field: an unknown module or model
-lists what is installed.
+`pixel_perfect`, `control_mode`, `hr_option`, `save_detected_map`) or their legacy names (`input_image`,
+`mask_image`, `guidance`, `lowvram`, `guessmode`). `image` is base64, `{"image", "mask"}` or `[image, mask]`; modes
+are names (old aliases too) or indexes. Fields the extension has and Kestrel does not use (`advanced_weighting`,
+`ipadapter_input`, ...) are ignored, as the extension ignores unknown ones. A unit without `enabled` is on (older
+clients never send it); `enabled: false` units are left out. Every problem is a 422 naming the unit's field: an
+unknown module or model lists what is installed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ImageDecoder = Callable[[str, str], Image.Image]
 LEGACY_NAMES = {"input_image": "image", "mask_image": "mask", "guidance": "guidance_end", "lowvram": "low_vram"}
 NUMBERS = {"weight": float, "processor_res": int, "threshold_a": float, "threshold_b": float,
            "guidance_start": float, "guidance_end": float}
-FLAGS = ("low_vram", "pixel_perfect")
+FLAGS = ("low_vram", "pixel_perfect", "save_detected_map")
 SCRIPT = "alwayson_scripts.controlnet.args"
 
 

@@ -35,6 +35,7 @@ from webui.api.options_routes import register_options_routes
 from webui.api.script_runs import builtin_api_scripts
 from webui.api.scripts import ScriptRun, register_script_routes
 from webui.app_context import App
+from webui.engine.controlnet.options import NO_DETECTMAP
 from webui.engine.request import LATENT_UPSCALE_MODES, GenerationRequest
 from webui.errors import FieldError
 from webui.infotext.parse import parse_infotext
@@ -219,8 +220,8 @@ def _job_routes(router: APIRouter, app: App) -> None:
             else:
                 warnings.append("override_settings_restore_afterwards=false was ignored: changing the settings for "
                                 "everyone needs an admin account")
-        images = [base64.b64encode(image.png).decode("ascii") for image in output.images] if body.send_images \
-            else []
+        images = [base64.b64encode(png).decode("ascii") for png in _response_pngs(app, output)] \
+            if body.send_images else []
         parameters = body.model_dump(exclude={"init_images", "mask"})
         return ImageResponse(images=images, parameters=parameters,
                              info=info_json(app, body, output.request or request, output, warnings))
@@ -301,6 +302,13 @@ def _idle_progress(app: App, caller: Caller, running: JobSnapshot | None) -> dic
              "sampling_step": 0, "sampling_steps": 0}
     textinfo = f"{ahead} ahead of you" if ahead is not None else None
     return {"progress": 0.0, "eta_relative": 0.0, "state": state, "current_image": None, "textinfo": textinfo}
+
+
+def _response_pngs(app: App, output: GenerationOutput) -> list[bytes]:
+    """The images, then the ControlNet detected maps, as the extension appends them (unless its setting
+    `control_net_no_detectmap` is on; a unit's `save_detected_map: false` already left its map out)."""
+    maps = () if app.settings.get(NO_DETECTMAP) else output.control_maps
+    return [*(image.png for image in output.images), *maps]
 
 
 async def _keep_overrides(app: App, request: GenerationRequest, owner: str) -> None:

@@ -70,6 +70,7 @@ class GenerationResult:
     model: ModelFacts | None = None  # what the job really ran with (None only from results built by hand)
     skipped: int = 0                 # batches cut short by Skip (their partial images are kept)
     subseed: int = -1                # the first image's variation seed, resolved (A1111's p.subseed)
+    control_maps: tuple[Image.Image, ...] = ()  # the ControlNet units' detected maps (save_detected_map on)
 
 
 def model_facts(loaded: LoadedModel, request: GenerationRequest) -> ModelFacts:
@@ -184,11 +185,13 @@ class GenerationEngine:
         images: list[GeneratedImage] = []
         notes: list[str] = list(networks.notes)
         skipped = 0
+        maps: tuple[Image.Image, ...] = ()
         with self._models.use(request.checkpoint) as loaded, applied_loras(loaded.pipeline, networks.loras), \
                 self._control(request, loaded) as control, pipeline_tiling(loaded.pipeline, request.tiling):
             facts = model_facts(loaded, request)
             plan = replace(self._plan(loaded, request, networks, sampler, hires_sampler), control=control)
             tiling_keys = (("Tiling", True),) if request.tiling else ()
+            maps = tuple(control.detected_maps()) if control is not None else ()
             infotext = JobInfotext(request, plan, loaded, options, (*tiling_keys, *self._control_keys(request, control),
                                                                     *self._hash_keys(networks, plan)))
             for batch_index in range(request.batch_count):
@@ -205,7 +208,7 @@ class GenerationEngine:
                     skipped += 1
                     notes.append(f"batch {batch_index + 1} of {request.batch_count} skipped")
         return GenerationResult(tuple(images), signals.stopped, loaded.record.title, loaded.is_demo, tuple(notes),
-                                facts, skipped, request.subseed)
+                                facts, skipped, request.subseed, maps)
 
     def _finished(self, batch: list[Image.Image], seeds: list[int], subseeds: list[int], first_index: int,
                   request: GenerationRequest, infotext: JobInfotext) -> list[GeneratedImage]:

@@ -42,6 +42,7 @@ class GenerationOutput:
     model: ModelFacts | None = None   # the checkpoint, VAE and clip skip the job really ran with
     skipped: int = 0                  # batches Skip cut short (their images are what they had reached)
     subseed: int = -1                 # the first image's variation seed as the job resolved it
+    control_maps: tuple[bytes, ...] = ()  # the ControlNet detected maps as PNG, shown after the images
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -126,7 +127,8 @@ class GenerationService:
         saved = tuple(self._keep(item.image, item.seed, item.infotext, save, keep) for item in images)
         grid = self._grid(images, request, options) if keep else None
         return GenerationOutput(saved, result.interrupted, result.checkpoint_title, result.is_demo_model,
-                                result.notes, grid, request, result.model, result.skipped, result.subseed)
+                                result.notes, grid, request, result.model, result.skipped, result.subseed,
+                                tuple(png_bytes_with_infotext(image, None) for image in result.control_maps))
 
     def _grid(self, images, request, options: JobOptions) -> SavedImage | None:
         """Saved images of a batch → one grid file with the first image's infotext (A1111's process_images)."""

@@ -83,7 +83,9 @@ class JobControl:
         return {prepared.unit.index: prepared.resolution for prepared in self.units}
 
     def detected_maps(self) -> list[Image.Image]:
-        return [Image.fromarray(prepared.detected) for prepared in self.units]
+        """The preprocessors' maps of the units whose `save_detected_map` is on, in unit order: the extension
+        appends them after the generated images."""
+        return [Image.fromarray(prepared.detected) for prepared in self.units if prepared.unit.save_detected_map]
 
 
 def _input_image(unit: ControlNetUnit, request: GenerationRequest) -> Image.Image:

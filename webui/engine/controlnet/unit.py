@@ -39,6 +39,7 @@ class ControlNetUnit:
     control_mode: str = "Balanced"
     hr_option: str = "Both"
     index: int = 0
+    save_detected_map: bool = True  # the extension's: its detected map follows the images (API and gallery)
 
     def __post_init__(self) -> None:
         name = f"controlnet unit {self.index}"
