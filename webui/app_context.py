@@ -251,8 +251,12 @@ def _interrogators(options: CommandLineOptions, settings: SettingsStore, paths: 
     """CLIP and DeepBooru; the A1111 options they read become honoured settings (listed in Settings)."""
     files = InterrogateFiles(paths.root, options.clip_models_path, Path.home() / ".cache" / "clip")
     interrogators = Interrogators(files, plan.device, plan.unet_dtype == "fp16", settings.get)
+    choices = interrogators.setting_choices()
     for key in interrogators.setting_keys():
-        settings.register(catalogued_spec(OptionSpec, key))
+        spec = catalogued_spec(OptionSpec, key)
+        if key in choices:
+            spec = replace(spec, choices_from=choices[key], component="checkboxgroup")
+        settings.register(spec)
     return interrogators
 
 

@@ -109,7 +109,9 @@ def test_clip_captions_then_ranks_each_category(client):
         assert len(matches) == len(CATEGORIES)
         for match, items in zip(matches, (CATEGORIES[name] for name in sorted(CATEGORIES)), strict=True):
             assert match in items, (match, items)
-        client.post("/sdapi/v1/options", json={"interrogate_return_ranks": True,
+        refused = client.post("/sdapi/v1/options", json={"interrogate_clip_skip_categories": ["colours"]})
+        assert refused.status_code == 422 and "'colours' not among artists, flavors" in refused.text, refused.text
+        client.post("/sdapi/v1/options", json={"interrogate_return_ranks": True,  # files added after the start
                                                "interrogate_clip_skip_categories": ["flavors"]})
         ranked = interrogate(client, "clip").split(", ")[1:]
         assert len(ranked) == len(CATEGORIES) - 1

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,11 @@ class OptionSpec:
     # False for an A1111 key Kestrel lists and remembers but does not act on yet (a1111_options_catalog.py): the
     # API says so when it is set, and the Settings tab may show it read-only
     honoured: bool = True
+    # choices read when asked (A1111's `lambda: {"choices": ...}`): files the user adds while the server runs
+    choices_from: Callable[[], tuple[str, ...]] | None = None
+
+    def current_choices(self) -> tuple[str, ...] | None:
+        return self.choices_from() if self.choices_from is not None else self.choices
 
     def coerce(self, value: Any) -> Any:
         """The value in the default's type, or ValueError naming the setting and what is allowed."""
@@ -62,8 +67,14 @@ class OptionSpec:
                 coerced = value
         except (TypeError, ValueError):
             raise ValueError(f"setting {self.key}: {value!r} is not a {kind.__name__}") from None
-        if self.choices is not None and coerced not in self.choices:
-            raise ValueError(f"setting {self.key}: {coerced!r} is not one of {', '.join(self.choices)}")
+        choices = self.current_choices()
+        if choices is not None and isinstance(coerced, list):  # a checkbox group: each item is one choice
+            unknown = [item for item in coerced if item not in choices]
+            if unknown:
+                raise ValueError(f"setting {self.key}: {', '.join(map(repr, unknown))} not among "
+                                 f"{', '.join(choices) or 'no choices'}")
+        elif choices is not None and coerced not in choices:
+            raise ValueError(f"setting {self.key}: {coerced!r} is not one of {', '.join(choices)}")
         if (self.minimum is not None and coerced < self.minimum) or (
                 self.maximum is not None and coerced > self.maximum):
             raise ValueError(f"setting {self.key}: {coerced} is out of range {self.minimum}–{self.maximum}")

@@ -104,6 +104,11 @@ class Interrogators:
         keys = [KEEP_IN_MEMORY, *(key for kind in self._kinds.values() for key in kind.setting_keys)]
         return list(dict.fromkeys(keys))
 
+    def setting_choices(self) -> dict[str, Callable[[], tuple[str, ...]]]:
+        """Settings whose choices come from the files, read when asked: A1111's skip-categories checkbox group
+        lists the category files in `interrogate/`."""
+        return {CLIP_SETTINGS["skip_categories"]: lambda: tuple(_clip_files(self.files).category_names())}
+
     def check(self, model: str) -> None:
         """404 for a model A1111 does not have, 422 naming each missing file and its folder."""
         if model not in self._kinds:

@@ -25,14 +25,16 @@ RESTART_NEEDED = {"sd_checkpoints_limit", "quicksettings_list", "fp8_storage", "
 def setting_component(app: App, spec: OptionSpec, value):
     label = spec.label + (" (requires restart)" if spec.key in RESTART_NEEDED else "")
     elem_id = f"setting_{spec.key}"
-    if spec.component == "radio" and spec.choices is not None:
-        return gr.Radio(list(spec.choices), value=value, label=label, elem_id=elem_id)
+    choices = spec.current_choices()
+    if spec.component == "radio" and choices is not None:
+        return gr.Radio(list(choices), value=value, label=label, elem_id=elem_id)
     if spec.component == "slider" and spec.minimum is not None and spec.maximum is not None:
         return gr.Slider(spec.minimum, spec.maximum, value=value, step=spec.step or 1, label=label, elem_id=elem_id)
-    if spec.component == "checkboxgroup" and spec.choices is not None:  # a list-valued setting with choices
-        return gr.CheckboxGroup(list(spec.choices), value=list(value), label=label, elem_id=elem_id)
-    if spec.choices is not None:
-        return gr.Dropdown(list(spec.choices), value=value, label=label, elem_id=elem_id)
+    if spec.component == "checkboxgroup" and choices is not None:  # a list-valued setting with choices
+        shown = list(dict.fromkeys([*choices, *value]))  # a chosen file that has gone stays visible (and can go)
+        return gr.CheckboxGroup(shown, value=list(value), label=label, elem_id=elem_id)
+    if choices is not None:
+        return gr.Dropdown(list(choices), value=value, label=label, elem_id=elem_id)
     if isinstance(spec.default, list):
         keys = [other.key for other in app.settings.registry]
         return gr.Dropdown(keys, value=list(value), multiselect=True, label=label, elem_id=elem_id)
