@@ -9,6 +9,7 @@ next generation needs. Options are read from the settings at each call, so a cha
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from webui.engine.interrogate_clip_text import ClipInterrogateOptions
 from webui.engine.interrogate_deepbooru import DeepBooruInterrogator
 from webui.model_manager.deepbooru_model import DEEPBOORU_FILE, DEEPBOORU_FOLDER, find_deepbooru_file
 
+log = logging.getLogger(__name__)
 Setting = Callable[[str], object]  # an A1111 option's current value by key
 KEEP_IN_MEMORY = "interrogate_keep_models_in_memory"
 
@@ -118,22 +120,35 @@ class Interrogators:
             raise InterrogateModelMissing(model, missing)
 
     def run(self, spec: InterrogateSpec) -> str:
+        """The caption. Out of device memory (a small card holding a checkpoint as well), the model is released
+        and the call made once more on the CPU: slower, but an answer rather than an error."""
         self.check(spec.model)  # the files may have gone while the job waited
         kind = self._kinds[spec.model]
+        image, options = spec.image.convert("RGB"), kind.options(self._setting)
         interrogator = self._live.get(spec.model) or kind.build(self.files, self._device, self._dtype)
         self._live[spec.model] = interrogator
         try:
-            return interrogator.interrogate(spec.image.convert("RGB"), kind.options(self._setting))
+            return interrogator.interrogate(image, options)
+        except torch.OutOfMemoryError:
+            if self._device.type == "cpu":
+                raise
+            log.warning("interrogate with %s ran out of device memory; running it on the CPU", spec.model)
+            self.release(spec.model)
+            torch.cuda.empty_cache()
+            on_cpu = kind.build(self.files, torch.device("cpu"), torch.float32)
+            try:
+                return on_cpu.interrogate(image, options)
+            finally:
+                on_cpu.unload()
         finally:
             if not self._setting(KEEP_IN_MEMORY):
                 self.release(spec.model)
 
     def release(self, model: str | None = None) -> None:
         """Unload one live interrogator, or all of them."""
-        for name in [model] if model is not None else list(self._live):
-            live = self._live.pop(name, None) if name is not None else None
-            if live is not None:
-                live.unload()
+        names = [model] if model is not None else list(self._live)
+        for live in [self._live.pop(name) for name in names if name in self._live]:
+            live.unload()
 
     def loaded(self) -> list[str]:
         return sorted(self._live)
