@@ -99,6 +99,7 @@ def test_img2img_tabs_resize_by_and_inpaint_controls_only_where_they_apply(serve
     page.locator("#mode_img2img [role=tab]", has_text="img2img").first.click()
     page.wait_for_selector("#inpaint_controls", state="hidden")
     page.set_input_files("#img2img_image input[type=file]", str(init))
+    page.wait_for_selector("#img2img_image img")  # uploaded before Generate (as in test_browser_img2img.py)
     page.fill("#img2img_prompt textarea", "scaled")
     set_number(page, "img2img_steps", 1)
     page.get_by_role("tab", name="Resize by").click()

@@ -63,7 +63,8 @@ def test_a_pasted_infotext_fills_the_unit(server, page):
     page.click("#txt2img_paste")
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === '1girl'")
     page.click("#txt2img_controlnet")
-    page.wait_for_function(f"document.querySelector('#{UNIT}_controlnet_enable_checkbox input').checked")
+    # ?.: the unit's checkbox may render after the click; a null would end the wait with a TypeError
+    page.wait_for_function(f"document.querySelector('#{UNIT}_controlnet_enable_checkbox input')?.checked")
     assert page.input_value(f"#{UNIT}_controlnet_control_weight_slider input[type=number]") == "0.6"
     assert page.input_value(f"#{UNIT}_controlnet_preprocessor_dropdown input") == "canny"
     assert page.input_value(f"#{UNIT}_controlnet_model_dropdown input").startswith("control_v11p_sd15_canny [")
