@@ -3,7 +3,7 @@
 #   ./launch.sh [app flags]      create .venv, install the pinned requirements (skipped when unchanged), start the UI
 #   ./launch.sh --run-tests [pytest args]
 #                                the same set-up plus dev requirements and Debian's chromium, then ruff, mypy and
-#                                the tests
+#                                the tests (pytest-xdist: KESTREL_TEST_WORKERS=2 workers; pass -n 0 for one process)
 # Flags pass through to app.py (A1111's names: --port, --listen, --data-dir, --ckpt, --xformers, ...).
 # --workers N / --ray-address ADDR install the optional Ray requirements (requirements-ray.txt) first, as
 # --xformers installs xformers; KESTREL_WITH_RAY=1 does the same for --run-tests (CI: tests/workers/ need Ray).
@@ -92,8 +92,12 @@ run_tests() {
   "$VENV/bin/ruff" check .
   say "mypy"
   "$VENV/bin/mypy"
-  say "pytest"
-  exec "$PY" -m pytest "$@"
+  # Two pytest-xdist workers (KESTREL_TEST_WORKERS), one test file each at a time, slow files first (tests/conftest.py
+  # orders them; --no-loadscope-reorder keeps that order): the browser and server tests mostly wait, and the other
+  # worker uses the time. Arguments after --run-tests follow and win (`-n 0`: one process, e.g. for --pdb).
+  local workers="${KESTREL_TEST_WORKERS:-2}"
+  say "pytest ($workers workers)"
+  exec "$PY" -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
 }
 
 ensure_venv
