@@ -23,6 +23,11 @@ def api(tmp_path_factory, tiny_checkpoint):
     from tests.support.upscaler_files import rrdb_new_layout, write_pth
 
     write_pth(data / "models" / "RealESRGAN" / "RealESRGAN_x4plus_anime_6B.pth", rrdb_new_layout(), "params_ema")
+    from tests.interrogate.deepbooru_fixtures import write_tiny_deepbooru
+
+    write_tiny_deepbooru(data / "models" / "torch_deepdanbooru" / "model-resnet_custom_v3.pt", ["1girl", "cat"],
+                         ["1girl"])
+    (data / "styles.csv").write_text('name,prompt,negative_prompt\nanime,"{prompt}, anime",lowres\n', "utf-8")
     server = Server(data, data / "server.log", ("--api",))
     server.wait_ready()
     yield webuiapi.WebUIApi(host="127.0.0.1", port=server.port, sampler="Euler a", steps=2)
@@ -100,3 +105,43 @@ def test_extras_through_the_client(api):
         assert error.args[0] == 422 and "is not one of: None, Lanczos, Nearest, R-ESRGAN 4x+ Anime6B" in error.args[1]
     else:
         raise AssertionError("an unknown upscaler must be refused")
+
+
+def test_the_other_methods_for_routes_we_have(api):
+    """The rest of webuiapi 0.9.17's methods whose routes exist here (async_post needs aiohttp, which is not
+    installed; get_artists/get_artist_categories and promptgen are routes A1111 dropped or an extension's)."""
+    from PIL import Image
+
+    assert [entry["name"] for entry in api.get_samplers()] == [
+        entry["name"] for entry in api.session.get(f"{api.baseurl}/samplers").json()]
+    assert "karras" in api.util_get_scheduler_names()
+    assert api.get_prompt_styles() == [{"name": "anime", "prompt": "{prompt}, anime", "negative_prompt": "lowres"}]
+    assert [model["name"] for model in api.get_realesrgan_models()] == ["R-ESRGAN 4x+ Anime6B"]
+    assert api.get_sd_vae() == [] and api.get_loras() == [] and api.get_hypernetworks() == []
+    assert api.get_face_restorers() == []  # none installed here (tests/face lists them)
+    assert "Latent (nearest-exact)" in [mode["name"] for mode in api.get_latent_upscale_modes()]
+    assert api.get_embeddings() == {"loaded": {}, "skipped": {}}
+    assert set(api.get_memory()) == {"ram", "cuda"} and api.get_memory()["ram"]["total"] > 0
+    assert api.get_cmd_flags()["api"] is True
+    assert "sd upscale" in api.get_scripts()["img2img"]
+    api.check_extensions()
+    assert api.has_controlnet is False  # it looks for "controlnet m2m", a script we do not have
+    api.skip()
+    api.util_wait_for_ready(check_interval=0.1)
+    face = Image.new("RGB", (64, 64), (200, 60, 60))
+    assert api.interrogate(face, model="deepdanbooru").info == "1girl"
+    try:
+        api.interrogate(face)  # CLIP: no BLIP/CLIP files here
+    except RuntimeError as error:
+        assert error.args[0] == 422 and "model_base_caption_capfilt_large.pth" in error.args[1]
+    else:
+        raise AssertionError("CLIP without its files must be a 422 naming them")
+    assert api.controlnet_version() == 2 and api.controlnet_model_list() == ["None"]
+    assert "canny" in api.controlnet_module_list()
+    detected = api.controlnet_detect([face], module="invert")  # webuiapi sends controlnet_images
+    assert detected.info == "Success" and [image.size for image in detected.images] == [(64, 64)]
+    upscaled = api.img2img(images=[face], prompt="x", width=64, height=64, script_name="sd upscale",
+                           script_args=["", 8, "Lanczos", 2.0])
+    assert upscaled.image.size == (128, 128)
+    tiled = api.txt2img(prompt="x", width=64, height=64, tiling=True)
+    assert "Tiling: True" in tiled.info["infotexts"][0] and tiled.info["warnings"] == []

@@ -35,19 +35,21 @@ def _service(app: App) -> ControlNetService:
     return service
 
 
-def _detect(service: ControlNetService, module: str, images: list[str], masks: list[str], resolution: int,
-            threshold_a: float, threshold_b: float) -> dict[str, Any]:
+def _detect(service: ControlNetService, module: str, images: tuple[str, list[str]], masks: list[str],
+            resolution: int, threshold_a: float, threshold_b: float) -> dict[str, Any]:
+    """`images` is (the body field they came in, the base64 images), so a bad one is named as the caller sent it."""
+    field, images_data = images
     try:
         spec = service.preprocessors.get(module)
     except KestrelError as error:
         raise FieldError("controlnet_module", str(error)) from error
-    if not images:
+    if not images_data:
         raise FieldError("controlnet_input_images", "no image selected (send at least one base64 image)")
-    if spec.uses_mask and len(masks) != len(images):
+    if spec.uses_mask and len(masks) != len(images_data):
         raise FieldError("controlnet_masks", f"preprocessor {module} needs one mask per image")
     results = []
-    for index, data in enumerate(images):
-        pixels = np.asarray(decode_image(data, f"controlnet_input_images[{index}]").convert("RGB"))
+    for index, data in enumerate(images_data):
+        pixels = np.asarray(decode_image(data, f"{field}[{index}]").convert("RGB"))
         mask = None
         if index < len(masks):
             mask = np.asarray(decode_image(masks[index], f"controlnet_masks[{index}]").convert("L"))
@@ -89,9 +91,12 @@ def create_controlnet_router(app: App) -> APIRouter:
     async def detect(controlnet_module: str = Body("none"), controlnet_input_images: list[str] = Body([]),
                      controlnet_processor_res: int = Body(-1), controlnet_threshold_a: float = Body(-1),
                      controlnet_threshold_b: float = Body(-1), controlnet_masks: list[str] = Body([]),
-                     low_vram: bool = Body(False)) -> dict[str, Any]:
-        """The detected maps as base64 PNGs (decoding and detection run on a pool thread)."""
-        return await run_in_threadpool(_detect, _service(app), controlnet_module, controlnet_input_images,
+                     low_vram: bool = Body(False), controlnet_images: list[str] = Body([])) -> dict[str, Any]:
+        """The detected maps as base64 PNGs (decoding and detection run on a pool thread). `controlnet_images` is
+        the name webuiapi 0.9.x's controlnet_detect sends; the extension's own name wins when both are given."""
+        images = (("controlnet_input_images", controlnet_input_images) if controlnet_input_images or
+                  not controlnet_images else ("controlnet_images", controlnet_images))
+        return await run_in_threadpool(_detect, _service(app), controlnet_module, images,
                                        controlnet_masks, controlnet_processor_res, controlnet_threshold_a,
                                        controlnet_threshold_b)
 
