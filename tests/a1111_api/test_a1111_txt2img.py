@@ -1,6 +1,8 @@
 """A1111's test/test_txt2img.py: its payload (steps 3, 64 px, denoising 0, Euler a) with each feature turned on
 must answer 200; we also check the work was done (sizes, counts, infotext)."""
 
+import re
+
 import pytest
 
 from tests.support import a1111_post as performed
@@ -52,6 +54,17 @@ def test_txt2img_with_tiling_performed(url_txt2img, simple_txt2img_request):
     simple_txt2img_request["tiling"] = True
     _images, info = performed(url_txt2img, simple_txt2img_request)
     assert "Tiling: True" in info["infotexts"][0] and info["warnings"] == []
+
+
+def test_txt2img_with_restore_faces_performed(url_txt2img, simple_txt2img_request):
+    """A1111 downloads CodeFormer here; nothing is downloaded unasked, so with no weights installed the answer is a
+    422 naming the file and the folder it goes in (tests/face restores faces with weights in place)."""
+    import requests
+
+    simple_txt2img_request["restore_faces"] = True
+    response = requests.post(url_txt2img, json=simple_txt2img_request, timeout=120)
+    assert response.status_code == 422, response.text
+    assert re.search(r"put codeformer-v0\.1\.0\.pth in \S+/models/Codeformer\b", response.json()["detail"])
 
 
 @pytest.mark.parametrize("sampler", ["PLMS", "DDIM", "UniPC"])
