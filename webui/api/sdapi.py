@@ -59,7 +59,10 @@ def decode_image(data: str, field: str = "image") -> Image.Image:
         raise FieldError(field, f"too many pixels ({error})") from error
     except (binascii.Error, ValueError) as error:
         raise FieldError(field, f"not valid base64 ({error})") from error
-    except (UnidentifiedImageError, OSError) as error:
+    except UnidentifiedImageError as error:  # PIL's own text names its BytesIO object, nothing the caller sent
+        raise FieldError(field, "not an image PIL can read (the data is no PNG, JPEG, WebP, GIF, BMP or TIFF)") \
+            from error
+    except OSError as error:  # a known format, cut short or damaged: PIL says how
         raise FieldError(field, f"not an image PIL can read ({error})") from error
     return image
 

@@ -58,15 +58,18 @@ class OptionSpec:
                     raise TypeError
                 coerced = kind(value)
             elif kind is str:
-                coerced = str(value)
+                if not isinstance(value, str):  # str(5) or str({...}) would be stored as text nobody meant
+                    raise TypeError
+                coerced = value
             elif kind is list:
-                if isinstance(value, str) or not all(isinstance(item, str) for item in value):
+                if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
                     raise TypeError
                 coerced = list(value)
             else:
                 coerced = value
         except (TypeError, ValueError):
-            raise ValueError(f"setting {self.key}: {value!r} is not a {kind.__name__}") from None
+            expected = "a list of strings" if kind is list else f"a {kind.__name__}"
+            raise ValueError(f"setting {self.key}: {value!r} is not {expected}") from None
         choices = self.current_choices()
         if choices is not None and isinstance(coerced, list):  # a checkbox group: each item is one choice
             unknown = [item for item in coerced if item not in choices]
