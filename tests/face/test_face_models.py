@@ -14,6 +14,7 @@ from webui.engine.face_retinaface import build_retinaface, decode, detect, prior
 from webui.model_manager.face_models import (
     DETECTION_FILE,
     PARSING_FILE,
+    RESTORER_NAMES,
     FaceFolders,
     FaceModelMissing,
     FaceModelRefused,
@@ -105,6 +106,12 @@ def test_zero_offsets_decode_to_the_anchors():
     first = priors[0]
     assert torch.allclose(corners[0], torch.cat([first[:2] - first[2:] / 2, first[:2] + first[2:] / 2]))
     assert torch.allclose(points[0], first[:2].repeat(5))
+
+
+def test_requests_accept_exactly_the_restorers_there_are():
+    from webui.engine.request import FACE_RESTORERS
+
+    assert FACE_RESTORERS == RESTORER_NAMES
 
 
 def test_missing_weights_name_the_file_and_the_folder(tmp_path):

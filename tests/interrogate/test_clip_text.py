@@ -26,17 +26,16 @@ def test_options_from_a1111_defaults_match_the_dataclass_defaults():
     assert ClipInterrogateOptions.from_settings(catalog_defaults().__getitem__) == ClipInterrogateOptions()
     assert ClipInterrogateOptions() == ClipInterrogateOptions(num_beams=1, min_length=24, max_length=48,
                                                               dict_limit=1500, skip_categories=(),
-                                                              return_ranks=False, keep_models_in_memory=False)
+                                                              return_ranks=False)
 
 
 def test_options_read_each_a1111_key():
     settings = catalog_defaults() | {"interrogate_clip_num_beams": 3, "interrogate_clip_min_length": 5,
                                      "interrogate_clip_max_length": 9.0, "interrogate_clip_dict_limit": "0",
                                      "interrogate_clip_skip_categories": ["artists"],
-                                     "interrogate_return_ranks": True, "interrogate_keep_models_in_memory": True}
+                                     "interrogate_return_ranks": True}
     assert ClipInterrogateOptions.from_settings(settings.__getitem__) == ClipInterrogateOptions(
-        num_beams=3, min_length=5, max_length=9, dict_limit=0, skip_categories=("artists",), return_ranks=True,
-        keep_models_in_memory=True)
+        num_beams=3, min_length=5, max_length=9, dict_limit=0, skip_categories=("artists",), return_ranks=True)
 
 
 @pytest.mark.parametrize(("key", "value"), [("interrogate_clip_num_beams", 0), ("interrogate_clip_dict_limit", -1),

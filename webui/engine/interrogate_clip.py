@@ -6,9 +6,9 @@ As A1111 v1.10 does it (`modules/interrogate.py`, BLIP's `models/blip.py`):
   `_max_length`, which count the prompt's tokens; no repetition penalty); the prompt is cut off the result;
 - CLIP sees the image with its own preprocessing (shorter side to 224 bicubic, centre crop, same mean/std); for
   each category, image and text features are normalised and ranked by softmax(100 · image·text), top N taken.
-Models load on first use and stay until `unload()`; between calls they wait on the CPU unless
-`interrogate_keep_models_in_memory` is on (as A1111). The categories' text features are cached while loaded, keyed
-by their lines (A1111 recomputes them each call: the numbers are the same).
+Models load on first use and stay until `unload()` (the registry unloads after each call unless
+`interrogate_keep_models_in_memory` is on). The categories' text features are cached while loaded, keyed by their
+lines (A1111 recomputes them each call: the numbers are the same).
 """
 
 from __future__ import annotations
@@ -112,7 +112,6 @@ class _Loaded:
     bert: BertTokenizer
     clip: CLIPModel
     clip_tokenizer: CLIPTokenizer
-    device: torch.device
     text_features: dict[tuple[str, ...], torch.Tensor] = field(default_factory=dict)
 
 
@@ -137,31 +136,18 @@ class ClipInterrogator:
             loaded = self._load()
             categories = self._categories(options)
             rgb = image.convert("RGB")
-            try:
-                with torch.inference_mode():
-                    caption = self._caption(loaded, rgb, options)
-                    image_features = self._image_features(loaded, rgb)
-                    matches = [self._rank(loaded, image_features, category) for category in categories]
-            finally:
-                if not options.keep_models_in_memory:
-                    self._place(loaded, torch.device("cpu"))
+            with torch.inference_mode():
+                caption = self._caption(loaded, rgb, options)
+                image_features = self._image_features(loaded, rgb)
+                matches = [self._rank(loaded, image_features, category) for category in categories]
             return format_interrogation(caption, matches, options.return_ranks)
 
     def unload(self) -> None:
         with self._lock:
             self._loaded = None
 
-    def _place(self, loaded: _Loaded, device: torch.device) -> None:
-        """Move both models (and the cached text features) to `device`; a no-op where they already are."""
-        if loaded.device != device:
-            loaded.blip.to(device)
-            loaded.clip.to(device)
-            loaded.text_features = {items: features.to(device) for items, features in loaded.text_features.items()}
-            loaded.device = device
-
     def _load(self) -> _Loaded:
         if self._loaded is not None:
-            self._place(self._loaded, self.device)
             return self._loaded
         missing = self.files.missing()
         if missing:
@@ -174,7 +160,7 @@ class ClipInterrogator:
         clip_path = self.files.clip_file()
         clip = build_clip_model(read_weights(clip_path), clip_path, self.dtype, self.device)
         tokenizer = self._clip_tokenizer or build_clip_tokenizer()
-        self._loaded = _Loaded(blip=blip, bert=bert, clip=clip, clip_tokenizer=tokenizer, device=self.device)
+        self._loaded = _Loaded(blip=blip, bert=bert, clip=clip, clip_tokenizer=tokenizer)
         return self._loaded
 
     def _categories(self, options: ClipInterrogateOptions) -> list[Category]:

@@ -24,14 +24,13 @@ TOP_COUNT = re.compile(r"\.top(\d+)$")
 
 SETTING_KEYS = {"num_beams": "interrogate_clip_num_beams", "min_length": "interrogate_clip_min_length",
                 "max_length": "interrogate_clip_max_length", "dict_limit": "interrogate_clip_dict_limit",
-                "skip_categories": "interrogate_clip_skip_categories", "return_ranks": "interrogate_return_ranks",
-                "keep_models_in_memory": "interrogate_keep_models_in_memory"}
+                "skip_categories": "interrogate_clip_skip_categories", "return_ranks": "interrogate_return_ranks"}
 
 
 @dataclass(frozen=True)
 class ClipInterrogateOptions:
-    """A1111's interrogate settings (defaults as in its shared_options.py). `keep_models_in_memory` off: the
-    models go back to the CPU after each call (A1111's send_blip_to_ram/send_clip_to_ram), not out of memory."""
+    """A1111's interrogate settings (defaults as in its shared_options.py). `interrogate_keep_models_in_memory` is
+    the registry's (interrogators.py): it releases the models after each call unless the setting is on."""
 
     num_beams: int = 1
     min_length: int = 24
@@ -39,7 +38,6 @@ class ClipInterrogateOptions:
     dict_limit: int = 1500
     skip_categories: tuple[str, ...] = ()
     return_ranks: bool = False
-    keep_models_in_memory: bool = False
 
     def __post_init__(self) -> None:
         for name in ("num_beams", "min_length", "max_length"):
@@ -53,8 +51,7 @@ class ClipInterrogateOptions:
         """Read A1111's keys through `get` (the settings store); a value of the wrong type names its key."""
         return cls(num_beams=_integer(get, "num_beams"), min_length=_integer(get, "min_length"),
                    max_length=_integer(get, "max_length"), dict_limit=_integer(get, "dict_limit"),
-                   skip_categories=_names(get, "skip_categories"), return_ranks=bool(get(SETTING_KEYS["return_ranks"])),
-                   keep_models_in_memory=bool(get(SETTING_KEYS["keep_models_in_memory"])))
+                   skip_categories=_names(get, "skip_categories"), return_ranks=bool(get(SETTING_KEYS["return_ranks"])))
 
 
 def _integer(get: Callable[[str], object], field: str) -> int:

@@ -35,7 +35,9 @@ LATENT_UPSCALE_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "L
 IMAGE_UPSCALERS = ("None", "Lanczos", "Nearest")  # always there; model upscalers are checked by the engine's registry
 RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
 INPAINT_FILL_MODES = ("fill", "original", "latent noise", "latent nothing")
-FACE_RESTORERS = ("CodeFormer", "GFPGAN")  # A1111's face_restoration_model choices (model_manager.face_models)
+# A1111's face_restoration_model choices: face_models.RESTORER_NAMES, restated so this module imports no torch
+# (tests/face/test_face_models.py keeps the two equal)
+FACE_RESTORERS = ("CodeFormer", "GFPGAN")
 CODEFORMER_WEIGHT_RANGE = (0.0, 1.0)
 
 
